@@ -1,0 +1,1 @@
+"""The ``meshctl`` command: typer apps, one module per command group."""
