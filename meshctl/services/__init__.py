@@ -1,0 +1,1 @@
+"""Reference implementations of the platform's core services."""

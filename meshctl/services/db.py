@@ -1,0 +1,44 @@
+"""SQL storage shared by the reference services: one code path for SQLite and PostgreSQL.
+
+``MESH_DATABASE_URL`` picks the database (``sqlite+aiosqlite:///file.db`` by
+default, ``postgresql+asyncpg://...`` for PostgreSQL). Plain ``postgresql://``
+and ``sqlite:///`` URLs are given their async driver.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every service table."""
+
+
+def async_url(url: str) -> str:
+    """The same URL with an asyncio driver named."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine for ``url``; SQLite gets a busy timeout so concurrent writers wait."""
+    url = async_url(url)
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create every table registered on ``Base`` that does not exist yet."""
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+    return async_sessionmaker(engine, expire_on_commit=False)
