@@ -1,0 +1,130 @@
+"""Call statistics: counters and HDR latency histograms per endpoint or service.
+
+Latencies are recorded in microseconds in an HdrHistogram (1 µs to 10 min,
+3 significant figures), which keeps percentiles exact to 0.1 % in constant
+memory and can be encoded, shipped and merged (across mesh clients or load
+generator workers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+_LOWEST_US = 1
+_HIGHEST_US = 600_000_000
+_SIG_FIGS = 3
+PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+class LatencyHistogram:
+    """Latencies in seconds, stored as microseconds in an HdrHistogram."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self) -> None:
+        self._h = HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIG_FIGS)
+
+    def record(self, seconds: float) -> None:
+        us = int(seconds * 1_000_000)
+        self._h.record_value(min(max(us, _LOWEST_US), _HIGHEST_US))
+
+    def record_corrected(self, seconds: float, expected_interval: float) -> None:
+        """Record and back-fill the samples a stalled closed loop would have missed."""
+        us = min(max(int(seconds * 1_000_000), _LOWEST_US), _HIGHEST_US)
+        self._h.record_corrected_value(us, max(1, int(expected_interval * 1_000_000)))
+
+    @property
+    def count(self) -> int:
+        return int(self._h.get_total_count())
+
+    def percentile(self, p: float) -> float:
+        """The latency at percentile ``p`` (0-100) in seconds; 0.0 when empty."""
+        return float(self._h.get_value_at_percentile(p)) / 1_000_000 if self.count else 0.0
+
+    def min(self) -> float:
+        return float(self._h.get_min_value()) / 1_000_000 if self.count else 0.0
+
+    def max(self) -> float:
+        return float(self._h.get_max_value()) / 1_000_000 if self.count else 0.0
+
+    def mean(self) -> float:
+        return float(self._h.get_mean_value()) / 1_000_000 if self.count else 0.0
+
+    def merge(self, other: LatencyHistogram) -> None:
+        self._h.add(other._h)
+
+    def reset(self) -> None:
+        self._h.reset()
+
+    def encode(self) -> str:
+        """A compact base64 form (HdrHistogram's standard encoding)."""
+        return self._h.encode().decode("ascii")  # type: ignore[no-any-return]
+
+    @classmethod
+    def decode(cls, data: str | bytes) -> LatencyHistogram:
+        """Rebuild from :meth:`encode`; raises ValueError on garbage."""
+        hist = cls()
+        try:
+            hist._h = HdrHistogram.decode(data.encode() if isinstance(data, str) else data)
+        except Exception as exc:  # hdrh raises assorted errors on bad input
+            raise ValueError(f"not an encoded histogram: {exc}") from None
+        return hist
+
+    def summary_ms(self) -> dict[str, float]:
+        """min/mean/max and the standard percentiles, in milliseconds."""
+        out = {"min": self.min() * 1000, "mean": self.mean() * 1000, "max": self.max() * 1000}
+        for p in PERCENTILES:
+            out[f"p{p:g}"] = self.percentile(p) * 1000
+        return {k: round(v, 3) for k, v in out.items()}
+
+
+class CallStats:
+    """What one client saw of one target: counts, errors by kind, in-flight calls, latencies.
+
+    ``interval`` holds only the calls since the last :meth:`snapshot` with
+    ``reset_interval=True``, so a viewer can show current p99 next to the total.
+    """
+
+    __slots__ = ("requests", "failures", "active", "errors", "latency", "interval")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.failures = 0
+        self.active = 0
+        self.errors: dict[str, int] = {}
+        self.latency = LatencyHistogram()
+        self.interval = LatencyHistogram()
+
+    def start(self) -> None:
+        self.active += 1
+
+    def finish(self, latency: float, error_kind: str | None = None) -> None:
+        """One call ended after ``latency`` seconds; ``error_kind`` names its failure, if any."""
+        self.active -= 1
+        self.requests += 1
+        if error_kind is not None:
+            self.failures += 1
+            self.errors[error_kind] = self.errors.get(error_kind, 0) + 1
+        self.latency.record(latency)
+        self.interval.record(latency)
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+    def snapshot(self, *, reset_interval: bool = False) -> dict[str, Any]:
+        """A JSON-ready view; cumulative counters let a viewer derive rates from two snapshots."""
+        data: dict[str, Any] = {
+            "requests": self.requests,
+            "failures": self.failures,
+            "error_rate": round(self.error_rate, 6),
+            "active": self.active,
+            "errors": dict(self.errors),
+            "latency_ms": self.latency.summary_ms(),
+            "interval": {"requests": self.interval.count, **self.interval.summary_ms()},
+        }
+        if reset_interval:
+            self.interval.reset()
+        return data
