@@ -1,0 +1,97 @@
+"""What every reference service provides so that one host can run it.
+
+A service package ``meshctl/services/<name>/`` exports
+``build(settings: ServiceSettings) -> GrpcServiceApp | HttpServiceApp``;
+``meshctl.services.host.serve`` runs either kind, registers it in the mesh
+and stops it gracefully.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import grpc
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from meshctl.config import MeshSettings
+
+
+class ServiceSettings(MeshSettings):
+    """Options of the reference services (env prefix ``MESH_``), on top of the mesh's own."""
+
+    model_config = SettingsConfigDict(env_prefix="MESH_", extra="ignore")
+
+    # analytics
+    default_speed_limit_kmh: float = Field(50.0, gt=0)
+    speed_limits_kmh: dict[str, float] = Field(
+        default_factory=dict,
+        description='limits by zone or camera id, e.g. {"highway": 100, "cam-7": 30}',
+    )
+    anomaly_window_seconds: int = Field(60, gt=0)
+    anomaly_z_threshold: float = Field(3.0, gt=0)
+    anomaly_min_history: int = Field(5, ge=2)
+    anomaly_history_windows: int = Field(30, ge=2)
+
+    # streaming
+    forward_timeout: float = Field(5.0, gt=0)
+    forward_retry_initial: float = Field(0.5, gt=0)
+    forward_retry_max: float = Field(30.0, gt=0)
+
+    # alert
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, gt=0, lt=65536)
+    smtp_sender: str = "alerts@its.local"
+    webhook_url: str | None = None
+    sms_gateway_url: str | None = None
+    alert_recipients: list[str] = Field(default_factory=list)
+
+    # auth
+    jwt_secret: str = "change-me"
+    jwt_ttl_seconds: int = Field(900, gt=0)
+    refresh_ttl_seconds: int = Field(86400, gt=0)
+    admin_user: str = "admin"
+    admin_password: str = "admin"
+
+
+@runtime_checkable
+class GrpcServiceApp(Protocol):
+    """A gRPC service the host serves on a ``grpc.aio`` server."""
+
+    name: str
+    grpc_service_names: Sequence[str]  # full proto names, for health and reflection
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register the servicers on ``server``."""
+
+    async def start(self) -> None:
+        """Open storage (creating tables) and start background tasks."""
+
+    async def stop(self) -> None:
+        """Drain background work and close storage."""
+
+
+@runtime_checkable
+class HttpServiceApp(Protocol):
+    """An HTTP service the host serves with uvicorn."""
+
+    name: str
+    asgi_app: Any  # a FastAPI application
+    # Registered with the endpoint: "route.<method>" = "<VERB> <path>", and "health_path".
+    metadata: dict[str, str]
+
+    async def start(self) -> None:
+        """Open storage and start background tasks."""
+
+    async def stop(self) -> None:
+        """Drain background work and close storage."""
+
+
+ServiceApp = GrpcServiceApp | HttpServiceApp
+
+
+class ServiceBuilder(Protocol):
+    """The ``build`` function every service package exports."""
+
+    def __call__(self, settings: ServiceSettings) -> ServiceApp: ...
