@@ -1,0 +1,1 @@
+"""The embedded mesh: a local registry, broker and the four services under one supervisor."""
