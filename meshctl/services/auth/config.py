@@ -1,0 +1,60 @@
+"""The auth service's configuration, validated once at the edge."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from meshctl.errors import InvalidRequestError
+
+logger = logging.getLogger(__name__)
+
+
+class AuthConfigError(InvalidRequestError):
+    """The auth service cannot start with this configuration."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """What the auth service needs to run.
+
+    Args:
+        database_url: where users are stored (see ``meshctl.services.db``).
+        jwt_secret: HS256 signing key; must not be empty.
+        admin_user: initial administrator, created at start if absent ("" for none).
+        admin_password: that administrator's password.
+        access_ttl: lifetime of an access token, in seconds.
+        refresh_ttl: lifetime of a refresh token, in seconds.
+        issuer: the ``iss`` claim of every token.
+    """
+
+    database_url: str
+    jwt_secret: str
+    admin_user: str = "admin"
+    admin_password: str = ""
+    access_ttl: float = 900.0
+    refresh_ttl: float = 7 * 24 * 3600.0
+    issuer: str = "meshctl-auth"
+
+    def __post_init__(self) -> None:
+        if not self.jwt_secret:
+            raise AuthConfigError(
+                "auth: the JWT secret is empty; set MESH_AUTH_JWT_SECRET "
+                "(or MESH_AUTH_DEV_MODE=true to generate a throwaway one)"
+            )
+        if self.access_ttl <= 0 or self.refresh_ttl <= 0:
+            raise AuthConfigError("auth: token lifetimes must be positive")
+        if self.admin_user and not self.admin_password:
+            raise AuthConfigError(
+                f"auth: admin user {self.admin_user!r} has no password; "
+                "set MESH_AUTH_ADMIN_PASSWORD (or MESH_AUTH_ADMIN_USER='' for none)"
+            )
+
+
+def resolve_secret(secret: str, *, dev_mode: bool) -> str:
+    """``secret`` itself, or a random one in dev mode (and say so in the log)."""
+    if secret or not dev_mode:
+        return secret
+    logger.warning("auth: dev mode, generated a random JWT secret; tokens die with this process")
+    return secrets.token_urlsafe(48)

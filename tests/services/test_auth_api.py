@@ -1,0 +1,215 @@
+"""The auth service over real HTTP (uvicorn on loopback) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from meshctl.services.auth import AuthConfig, AuthService
+from meshctl.services.db import create_engine
+from tests.services._alert_auth_support import DB_PARAMS, FakeClock, database_url, serve_asgi
+
+SECRET = "s3cret-for-tests-only-0123456789abcdef"
+ADMIN, ADMIN_PW = "root", "correct horse battery staple"
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def make_service(db_url: str, clock: FakeClock, password: str = ADMIN_PW) -> AuthService:
+    config = AuthConfig(
+        database_url=db_url,
+        jwt_secret=SECRET,
+        admin_user=ADMIN,
+        admin_password=password,
+        access_ttl=300,
+    )
+    return AuthService(config, clock=clock, hasher=FAST_HASHER)
+
+
+@pytest.fixture(params=DB_PARAMS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def client(db_url: str, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    service = make_service(db_url, clock)
+    await service.start()
+    try:
+        async with serve_asgi(service.asgi_app) as base, httpx.AsyncClient(base_url=base) as c:
+            yield c
+    finally:
+        await service.stop()
+
+
+async def login(client: httpx.AsyncClient, password: str = ADMIN_PW) -> httpx.Response:
+    return await client.post("/api/v1/auth/login", json={"username": ADMIN, "password": password})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_login_then_verify_gives_subject_roles_and_expiry(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    response = await login(client)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 300
+    verified = await client.get("/api/v1/auth/verify", headers=bearer(body["access_token"]))
+    assert verified.status_code == 200
+    assert verified.json() == {
+        "subject": ADMIN,
+        "roles": ["admin"],
+        "expires_at": int(clock.now) + 300,
+    }
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [(ADMIN, "wrong"), ("nobody", ADMIN_PW)], ids=["password", "user"]
+)
+async def test_bad_credentials_are_401_with_a_json_error(
+    client: httpx.AsyncClient, username: str, password: str
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_credentials"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"username": ADMIN}, {"username": "", "password": "x"}, {"username": 1, "password": []}],
+)
+async def test_malformed_login_body_is_422(client: httpx.AsyncClient, payload: object) -> None:
+    response = await client.post("/api/v1/auth/login", json=payload)
+    assert response.status_code == 422
+    assert "detail" in response.json()
+
+
+async def test_non_json_login_body_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_refresh_gives_a_new_working_access_token(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    tokens = (await login(client)).json()
+    clock.advance(3600)  # the access token is long dead, the refresh token is not
+    assert (
+        await client.get("/api/v1/auth/verify", headers=bearer(tokens["access_token"]))
+    ).status_code == 401
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+    verified = await client.get(
+        "/api/v1/auth/verify", headers=bearer(refreshed.json()["access_token"])
+    )
+    assert verified.status_code == 200
+    assert verified.json()["expires_at"] == int(clock.now) + 300
+
+
+async def test_access_token_is_refused_as_refresh_and_vice_versa(
+    client: httpx.AsyncClient,
+) -> None:
+    tokens = (await login(client)).json()
+    refused = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["access_token"]}
+    )
+    assert refused.status_code == 401
+    assert "expected a refresh token" in refused.json()["detail"]
+    verify = await client.get("/api/v1/auth/verify", headers=bearer(tokens["refresh_token"]))
+    assert verify.status_code == 401
+
+
+async def test_malformed_refresh_body_is_422(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/v1/auth/refresh", json={})).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}, bearer("garbage")],
+    ids=["missing", "basic", "empty", "garbage"],
+)
+async def test_verify_without_a_valid_token_is_401(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await client.get("/api/v1/auth/verify", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] in {"missing_token", "invalid_token"}
+
+
+async def test_health_reports_database_and_echoes_correlation_id(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/v1/auth/health", headers={"x-correlation-id": "corr-42"})
+    assert response.status_code == 200
+    assert response.json() == {"status": "healthy", "database": True}
+    assert response.headers["x-correlation-id"] == "corr-42"
+    fresh = await client.get("/api/v1/auth/health")
+    assert fresh.headers["x-correlation-id"]
+
+
+async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    service = make_service(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db", FakeClock())
+    try:
+        async with serve_asgi(service.asgi_app) as base, httpx.AsyncClient(base_url=base) as c:
+            response = await c.get("/api/v1/auth/health")
+        assert response.status_code == 503
+        assert response.json() == {"status": "unhealthy", "database": False}
+    finally:
+        await service.stop()
+
+
+async def test_admin_survives_a_restart_and_is_not_overwritten(db_url: str) -> None:
+    first = make_service(db_url, FakeClock())
+    await first.start()
+    await first.stop()
+    # A second start with another configured password keeps the existing admin.
+    second = make_service(db_url, FakeClock(), password="another password")
+    await second.start()
+    try:
+        async with serve_asgi(second.asgi_app) as base, httpx.AsyncClient(base_url=base) as c:
+            assert (await login(c)).status_code == 200
+            assert (await login(c, "another password")).status_code == 401
+    finally:
+        await second.stop()
+
+
+async def test_password_is_stored_hashed(client: httpx.AsyncClient, db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            stored = (await conn.execute(sa.text("SELECT password_hash FROM auth_users"))).scalar()
+    finally:
+        await engine.dispose()
+    assert isinstance(stored, str) and stored.startswith("$argon2")
+    assert ADMIN_PW not in stored
+
+
+def test_metadata_names_every_route() -> None:
+    service = make_service("sqlite+aiosqlite:///unused.db", FakeClock())
+    assert service.metadata == {
+        "route.login": "POST /api/v1/auth/login",
+        "route.refresh": "POST /api/v1/auth/refresh",
+        "route.verify": "GET /api/v1/auth/verify",
+        "route.health": "GET /api/v1/auth/health",
+        "health_path": "/api/v1/auth/health",
+    }
