@@ -1,26 +1,61 @@
 """The root ``meshctl`` typer app; command groups are added from their own modules.
 
-Heavy libraries (grpc, aiokafka, textual) are imported inside command bodies
-so that ``meshctl --help`` stays instant.
+Heavy libraries (grpc, aiokafka, textual, pydantic-settings, redis) are
+imported inside command bodies so that ``meshctl --help`` stays instant.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from meshctl._version import __version__
+from meshctl.cli.config_cmd import app as config_app
+from meshctl.cli.runner import CliState, MeshGroup
+from meshctl.cli.services import app as services_app
 
 app = typer.Typer(
     name="meshctl",
+    cls=MeshGroup,
     help="Operate a service mesh: discover, call, break, trace, load-test and watch it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+app.add_typer(config_app, name="config")
+app.add_typer(services_app, name="services")
 
 
 @app.callback()
-def _root() -> None:
-    """Operate a service mesh: discover, call, break, trace, load-test and watch it."""
+def _root(
+    ctx: typer.Context,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            envvar="MESH_CONTEXT",
+            help="Config-file context to use instead of its current-context.",
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis registry URL (redis://host:port/db).")
+    ] = None,
+    kafka: Annotated[
+        str | None, typer.Option("--kafka", help="Kafka bootstrap servers (host:port[,...]).")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Key prefix of the mesh in Redis.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Operate a service mesh: discover, call, break, trace, load-test and watch it.
+
+    Settings come from flags, then MESH_* environment variables, then the
+    config file's context, then the mesh started by `meshctl up`, then defaults.
+    """
+    overrides = {"redis_url": redis_url, "kafka_bootstrap": kafka, "prefix": prefix}
+    ctx.obj = CliState(debug=debug, context=context, overrides=overrides)
 
 
 @app.command()
@@ -30,4 +65,4 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    app(prog_name="meshctl")
