@@ -75,9 +75,9 @@ def plan_infrastructure(env: Mapping[str, str]) -> InfraPlan:
     )
 
 
-def embedded_database_url(run_dir: Path, service: str) -> str:
-    """One SQLite file per service in the run directory, shared by its replicas."""
-    return f"sqlite+aiosqlite:///{run_dir / f'{service}.db'}"
+def embedded_database_url(run_dir: Path) -> str:
+    """The SQLite file in the run directory that the services share without a database given."""
+    return f"sqlite+aiosqlite:///{run_dir / 'mesh.db'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +97,23 @@ def plan_processes(
     registry_url: str,
     prefix: str,
     kafka_bootstrap: str,
-    database_url: str | None,
-    run_dir: Path,
+    database_url: str,
 ) -> list[ProcessSpec]:
-    """The ``meshctl serve`` children, named ``service-N``, for the replica counts.
-
-    ``database_url`` is the user's database; without one each service gets its
-    own SQLite file in ``run_dir``.
-    """
+    """The ``meshctl serve`` children, named ``service-N``, for the replica counts."""
+    env = {
+        "MESH_REDIS_URL": registry_url,
+        "MESH_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "MESH_DATABASE_URL": database_url,
+        "MESH_PREFIX": prefix,
+    }
     specs: list[ProcessSpec] = []
     for service, count in replicas.items():
-        db = database_url or embedded_database_url(run_dir, service)
-        env = {
-            "MESH_REDIS_URL": registry_url,
-            "MESH_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "MESH_DATABASE_URL": db,
-            "MESH_PREFIX": prefix,
-        }
         argv = (
             python, "-m", "meshctl", "serve", service,
             "--port", "0",
             "--registry", registry_url,
             "--prefix", prefix,
-            "--database-url", db,
+            "--database-url", database_url,
         )  # fmt: skip
         specs.extend(
             ProcessSpec(name=f"{service}-{i}", service=service, argv=argv, env=env)

@@ -7,6 +7,7 @@ from meshctl.embedded.plan import (
     ReplicaSpecError,
     RestartBudget,
     RestartPolicy,
+    embedded_database_url,
     parse_replicas,
     plan_infrastructure,
     plan_processes,
@@ -53,15 +54,14 @@ def test_infrastructure_comes_from_the_environment_when_set():
     assert plan.database_url is None
 
 
-def test_processes_are_named_per_replica_and_point_at_the_mesh(tmp_path: Path):
+def test_processes_are_named_per_replica_and_point_at_the_mesh():
     specs = plan_processes(
         {"streaming": 1, "analytics": 2, "alert": 0, "auth": 1},
         python="/py",
         registry_url="redis://127.0.0.1:7000/0",
         prefix="p",
         kafka_bootstrap="127.0.0.1:9092",
-        database_url=None,
-        run_dir=tmp_path,
+        database_url="sqlite:///x.db",
     )
     assert [s.name for s in specs] == ["streaming-1", "analytics-1", "analytics-2", "auth-1"]
     analytics = specs[1]
@@ -69,23 +69,13 @@ def test_processes_are_named_per_replica_and_point_at_the_mesh(tmp_path: Path):
     assert analytics.argv[analytics.argv.index("--port") + 1] == "0"
     assert analytics.argv[analytics.argv.index("--registry") + 1] == "redis://127.0.0.1:7000/0"
     assert analytics.argv[analytics.argv.index("--prefix") + 1] == "p"
-    db = f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"
-    assert analytics.env["MESH_DATABASE_URL"] == db
-    assert specs[2].env["MESH_DATABASE_URL"] == db, "replicas share their service's database"
+    assert analytics.argv[-2:] == ("--database-url", "sqlite:///x.db")
+    assert analytics.env["MESH_DATABASE_URL"] == "sqlite:///x.db"
     assert analytics.env["MESH_KAFKA_BOOTSTRAP"] == "127.0.0.1:9092"
 
 
-def test_a_given_database_is_used_by_every_service(tmp_path: Path):
-    specs = plan_processes(
-        dict.fromkeys(SERVICES, 1),
-        python="py",
-        registry_url="redis://x/0",
-        prefix="mesh",
-        kafka_bootstrap="k:1",
-        database_url="postgresql://db/test",
-        run_dir=tmp_path,
-    )
-    assert {s.env["MESH_DATABASE_URL"] for s in specs} == {"postgresql://db/test"}
+def test_the_embedded_database_lives_in_the_run_dir(tmp_path: Path):
+    assert embedded_database_url(tmp_path) == f"sqlite+aiosqlite:///{tmp_path}/mesh.db"
 
 
 def test_restarts_back_off_exponentially_up_to_a_bound():

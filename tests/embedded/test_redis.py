@@ -5,8 +5,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from meshctl.embedded.contextfile import pid_alive
 from meshctl.embedded.redis import EmbeddedRedis
+from meshctl.embedded.state import pid_alive
 from meshctl.errors import RegistryUnavailableError
 
 needs_redis_server = pytest.mark.skipif(

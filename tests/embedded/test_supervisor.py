@@ -1,8 +1,8 @@
 import sys
 from pathlib import Path
 
-from meshctl.embedded.contextfile import pid_alive
 from meshctl.embedded.plan import ProcessSpec, RestartPolicy
+from meshctl.embedded.state import pid_alive
 from meshctl.embedded.supervisor import Supervisor
 
 

