@@ -11,6 +11,7 @@ import asyncio
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from types import TracebackType
 from typing import IO, Self
@@ -57,7 +58,6 @@ class EmbeddedBroker:
         storage_engine: str | None = None,
         startup_timeout: float = 15.0,
     ) -> None:
-        self.requested_port = port
         self.port = port
         self.binary = binary
         self.storage_engine = storage_engine
@@ -88,18 +88,18 @@ class EmbeddedBroker:
         """Start the broker and wait until it answers; raises BrokerUnavailableError if not."""
         if self.running:
             return self
-        if self.requested_port == 0 and self._process is None:
-            self.port = _free_port()
-        self._process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        if self.port == 0:
+            self.port = _free_port()  # kept across restarts, so clients find it again
+        # Output goes to a file: a pipe nobody reads would stall the broker when full.
+        self._log = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout
         while not kafka_ready("127.0.0.1", self.port, timeout=0.5):
             if self._process.poll() is not None or time.monotonic() > deadline:
-                stderr = self._stop_process()
+                output = self._stop_process()
                 raise BrokerUnavailableError(
                     f"embedded Kafka broker did not start on {self.bootstrap}: "
-                    f"{stderr.strip()[-500:] or 'no answer in time'}"
+                    f"{output.strip()[-500:] or 'no answer in time'}"
                 )
             time.sleep(0.02)
         return self
@@ -119,10 +119,13 @@ class EmbeddedBroker:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-        if process.stderr:
-            process.stderr.close()
-        return stderr
+        output = ""
+        if self._log is not None:
+            self._log.seek(0)
+            output = self._log.read().decode(errors="replace")
+            self._log.close()
+            self._log = None
+        return output
 
     def __enter__(self) -> Self:
         return self.start()

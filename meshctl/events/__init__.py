@@ -1,0 +1,39 @@
+"""Events: publish, subscribe and tail, on Kafka or in memory.
+
+``create_event_bus(settings)`` picks the implementation; both follow the
+``EventBus`` protocol in ``bus.py``. The Kafka one is imported lazily so
+importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .bus import EventBus, EventFilter, Handler, Subscription, SubscriptionStats, create_event_bus
+from .envelope import EVENT_TYPES, Event, validate_event_type
+from .memory import MemoryEventBus
+
+if TYPE_CHECKING:
+    from .kafka import KafkaEventBus
+
+__all__ = [
+    "EVENT_TYPES",
+    "Event",
+    "EventBus",
+    "EventFilter",
+    "Handler",
+    "KafkaEventBus",
+    "MemoryEventBus",
+    "Subscription",
+    "SubscriptionStats",
+    "create_event_bus",
+    "validate_event_type",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KafkaEventBus":
+        from .kafka import KafkaEventBus
+
+        return KafkaEventBus
+    raise AttributeError(name)

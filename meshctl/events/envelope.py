@@ -1,0 +1,204 @@
+"""The event envelope: what travels on the bus, and its wire form.
+
+The value is a JSON object ``{event_id, event_type, source, occurred_at,
+correlation_id, trace_id, data}``; the key is the correlation id so one
+trace's events stay in order in one partition; headers carry
+``correlation_id``, ``traceparent`` and ``event_type`` (plus ``tracestate``,
+``x-user-id`` and ``x-session-id`` when the context has them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from meshctl.core.context import (
+    CORRELATION_HEADER,
+    SESSION_HEADER,
+    TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+    USER_HEADER,
+    CorrelationContext,
+    current_context,
+)
+from meshctl.errors import InvalidRequestError
+
+EVENT_TYPES: tuple[str, ...] = (
+    "frame.processed",
+    "violation.detected",
+    "anomaly.detected",
+    "alert.sent",
+    "alert.failed",
+    "alert.acknowledged",
+    "alert.escalated",
+    "service.registered",
+    "service.deregistered",
+    "breaker.state_changed",
+)
+
+CORRELATION_ID = "correlation_id"
+EVENT_TYPE = "event_type"
+ERROR_HEADER = "error"
+RAW_EVENT_TYPE = "<raw>"
+
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_ENVELOPE_KEYS = ("event_id", "event_type", "source", "occurred_at", "correlation_id", "trace_id")
+# Context headers that ride along unchanged; correlation id travels as ``correlation_id``.
+_PASSTHROUGH = (TRACEPARENT_HEADER, TRACESTATE_HEADER, USER_HEADER, SESSION_HEADER)
+
+Headers = list[tuple[str, bytes]]
+
+
+def validate_event_type(event_type: str) -> str:
+    """Return ``event_type`` if it is a dotted lowercase name, else raise InvalidRequestError."""
+    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type):
+        raise InvalidRequestError(
+            f"invalid event type {event_type!r}: expected a dotted lowercase name "
+            "such as 'violation.detected'"
+        )
+    return event_type
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One decoded event, with where it was read from when it came off the bus.
+
+    A value that is not a valid envelope is still delivered to tails as a
+    *malformed* event: ``event_type`` is ``"<raw>"``, ``raw`` holds the bytes
+    and ``error`` says what was wrong.
+    """
+
+    event_id: str
+    event_type: str
+    source: str
+    occurred_at: datetime
+    correlation_id: str
+    trace_id: str
+    data: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    timestamp_ms: int | None = None
+    raw: bytes | None = None
+    error: str | None = None
+
+    @property
+    def malformed(self) -> bool:
+        return self.error is not None
+
+    def context(self) -> CorrelationContext:
+        """The publisher's correlation context, rebuilt from the headers."""
+        values = {k: v for k, v in self.headers.items() if k in _PASSTHROUGH}
+        values[CORRELATION_HEADER] = self.correlation_id
+        return CorrelationContext.from_headers(values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict (the wire value)."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "source": self.source,
+            "occurred_at": self.occurred_at.isoformat(),
+            "correlation_id": self.correlation_id,
+            "trace_id": self.trace_id,
+            "data": self.data,
+        }
+
+
+def new_event(
+    event_type: str, data: Mapping[str, Any], context: CorrelationContext, source: str
+) -> Event:
+    """Build an envelope for ``context``; raises InvalidRequestError on bad input."""
+    validate_event_type(event_type)
+    if not isinstance(data, Mapping):
+        raise InvalidRequestError(f"event data must be a mapping, not {type(data).__name__}")
+    payload = dict(data)
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"event data is not JSON-serialisable: {exc}") from exc
+    headers = {k: v for k, v in context.to_headers().items() if k in _PASSTHROUGH}
+    headers[CORRELATION_ID] = context.correlation_id
+    headers[EVENT_TYPE] = event_type
+    return Event(
+        event_id=str(uuid.uuid4()),
+        event_type=event_type,
+        source=source,
+        occurred_at=datetime.now(UTC),
+        correlation_id=context.correlation_id,
+        trace_id=context.trace_id,
+        data=payload,
+        headers=headers,
+    )
+
+
+def build_event(
+    event_type: str, data: Mapping[str, Any], context: CorrelationContext | None, source: str
+) -> Event:
+    """The envelope for a publish: the given, current or a new context, on a new span."""
+    ctx = context or current_context() or CorrelationContext.new()
+    return new_event(event_type, data, ctx.child(), source)
+
+
+def encode_value(event: Event) -> bytes:
+    return json.dumps(event.to_json(), separators=(",", ":")).encode()
+
+
+def encode_headers(event: Event) -> Headers:
+    return [(k, v.encode()) for k, v in event.headers.items()]
+
+
+def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Kafka headers as text; the last value of a repeated name wins."""
+    return {k: (v or b"").decode("utf-8", "replace") for k, v in headers or ()}
+
+
+def header(headers: Iterable[tuple[str, bytes | None]] | None, name: str) -> str | None:
+    """One header's text without decoding the rest (the tail's cheap filter)."""
+    for key, value in headers or ():
+        if key == name:
+            return (value or b"").decode("utf-8", "replace")
+    return None
+
+
+def decode_event(value: bytes | None, headers: Mapping[str, str], **where: Any) -> Event:
+    """Decode a record; garbage becomes a malformed Event instead of an exception."""
+    try:
+        body = json.loads(value) if value is not None else None
+        if not isinstance(body, dict):
+            raise ValueError("value is not a JSON object")
+        missing = [k for k in _ENVELOPE_KEYS if not isinstance(body.get(k), str)]
+        if missing or not isinstance(body.get("data"), dict):
+            raise ValueError(f"not an event envelope (missing or wrong {missing or ['data']})")
+        occurred_at = datetime.fromisoformat(body["occurred_at"])
+        return Event(
+            event_id=body["event_id"],
+            event_type=body["event_type"],
+            source=body["source"],
+            occurred_at=occurred_at,
+            correlation_id=body["correlation_id"],
+            trace_id=body["trace_id"],
+            data=body["data"],
+            headers=dict(headers),
+            **where,
+        )
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return Event(
+            event_id="",
+            event_type=RAW_EVENT_TYPE,
+            source="",
+            occurred_at=datetime.fromtimestamp((where.get("timestamp_ms") or 0) / 1000, UTC),
+            correlation_id=headers.get(CORRELATION_ID, ""),
+            trace_id="",
+            data={},
+            headers=dict(headers),
+            raw=value,
+            error=str(exc),
+            **where,
+        )

@@ -1,0 +1,141 @@
+"""Tail events on Kafka, optionally by correlation id, without a consumer group.
+
+The tail assigns partitions itself: for a correlation id only the partition
+the id maps to (murmur2, as producers key events by it), so it starts fast
+and leaves no group behind. Records are filtered on their headers before any
+value is decoded. History up to the end offsets captured at start is merged
+across topics by timestamp; followed records are merged batch by batch.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from .bus import EventFilter, Start, TopicNaming
+from .client import TopicManager, kafka_errors
+from .envelope import CORRELATION_ID, EVENT_TYPE, Event, decode_event, decode_headers, header
+from .partitioner import partition_for
+
+log = logging.getLogger(__name__)
+
+
+def _matching(records: Iterable[Any], wanted: EventFilter, naming: TopicNaming) -> list[Event]:
+    """Decode only the records whose headers the filter wants."""
+    events = []
+    for r in records:
+        event_type = header(r.headers, EVENT_TYPE) or naming.event_type_of(r.topic)
+        if not wanted.wants(header(r.headers, CORRELATION_ID), event_type):
+            continue
+        where = {"topic": r.topic, "partition": r.partition, "offset": r.offset}
+        event = decode_event(r.value, decode_headers(r.headers), timestamp_ms=r.timestamp, **where)
+        if event.malformed:
+            log.warning("malformed record at %s/%d@%d: %s", *where.values(), event.error)
+        events.append(event)
+    return events
+
+
+def _by_time(event: Event) -> int:
+    return event.timestamp_ms or 0
+
+
+class KafkaTail:
+    """One tail: call ``events()`` once and iterate."""
+
+    def __init__(
+        self,
+        topics: TopicManager,
+        naming: TopicNaming,
+        wanted: EventFilter,
+        start: Start,
+        follow: bool,
+    ) -> None:
+        self.bootstrap = topics.bootstrap
+        self._topics = topics
+        self._naming = naming
+        self._wanted = wanted
+        self._start = start
+        self._follow = follow
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{topics.client_id}-tail",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
+        )
+
+    async def events(self) -> AsyncIterator[Event]:
+        with kafka_errors(self.bootstrap, "starting a tail"):
+            await self._consumer.start()
+        try:
+            with kafka_errors(self.bootstrap, "starting a tail"):
+                partitions, end = await self._assign()
+            history, carry = await self._catch_up(partitions, end)
+            merged: Iterable[Event] = heapq.merge(*history, key=_by_time)
+            if isinstance(self._start, int) and not isinstance(self._start, bool):
+                merged = deque(merged, maxlen=-self._start)
+            for event in merged:
+                yield event
+            if not self._follow:
+                return
+            for event in carry:
+                yield event
+            while True:
+                batch = await self._consumer.getmany(timeout_ms=1000)
+                records = [r for recs in batch.values() for r in recs]
+                for event in sorted(_matching(records, self._wanted, self._naming), key=_by_time):
+                    yield event
+        finally:
+            await self._consumer.stop()
+
+    async def _assign(self) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+        """Assign the partitions to read, seek to the start, return them and the end offsets."""
+        consumer = self._consumer
+        topics = self._naming.topics_for(self._wanted, await consumer.topics())
+        await self._topics.ensure(topics)
+        await consumer.topics()  # refresh metadata so new topics' partitions are known
+        key = (self._wanted.correlation_id or "").encode()
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            ids = sorted(consumer.partitions_for_topic(topic) or ())
+            if ids and self._wanted.correlation_id is not None:
+                ids = [ids[partition_for(key, len(ids))]]
+            partitions.extend(TopicPartition(topic, p) for p in ids)
+        consumer.assign(partitions)
+        end: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        if self._start == "end":
+            for tp in partitions:
+                consumer.seek(tp, end[tp])
+        elif isinstance(self._start, datetime):
+            stamp = int(self._start.timestamp() * 1000)
+            found = await consumer.offsets_for_times({tp: stamp for tp in partitions})
+            for tp in partitions:
+                hit = found.get(tp)
+                # Some brokers answer offset 0 with timestamp -1 for "none": treat as the end.
+                usable = hit is not None and hit.timestamp >= 0
+                consumer.seek(tp, hit.offset if usable else end[tp])
+        else:
+            await consumer.seek_to_beginning(*partitions)
+        return partitions, end
+
+    async def _catch_up(
+        self, partitions: list[TopicPartition], end: dict[TopicPartition, int]
+    ) -> tuple[list[list[Event]], list[Event]]:
+        """Read to the captured end offsets; return history per partition and what came after."""
+        consumer = self._consumer
+        pending = {tp for tp in partitions if await consumer.position(tp) < end[tp]}
+        history: dict[TopicPartition, list[Event]] = {tp: [] for tp in partitions}
+        carry: list[Event] = []
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp, records in batch.items():
+                old = [r for r in records if r.offset < end[tp]]
+                history[tp].extend(_matching(old, self._wanted, self._naming))
+                carry.extend(_matching(records[len(old) :], self._wanted, self._naming))
+            pending = {tp for tp in pending if await consumer.position(tp) < end[tp]}
+        return list(history.values()), sorted(carry, key=_by_time)
