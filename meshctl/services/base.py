@@ -23,6 +23,10 @@ class ServiceSettings(MeshSettings):
 
     model_config = SettingsConfigDict(env_prefix="MESH_", extra="ignore")
 
+    database_schema: str | None = Field(
+        None, description="PostgreSQL schema holding the service tables (default: the search path)"
+    )
+
     # analytics
     default_speed_limit_kmh: float = Field(50.0, gt=0)
     speed_limits_kmh: dict[str, float] = Field(

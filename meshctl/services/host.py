@@ -1,0 +1,196 @@
+"""Run one service app: serve it, register it in the mesh, stop it gracefully.
+
+gRPC apps get a ``grpc.aio`` server with the standard health service, server
+reflection and the correlation interceptor; HTTP apps run under uvicorn with
+the correlation middleware. Shutdown (stop event, SIGTERM or SIGINT) goes:
+deregister, so no new calls are routed here; report NOT_SERVING; drain
+in-flight calls for up to ``grace`` seconds; stop the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any, Protocol
+
+import grpc
+import uvicorn
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.services.base import GrpcServiceApp, HttpServiceApp
+from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
+
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+class Registrar(Protocol):
+    """The part of ``meshctl.registry.ServiceRegistry`` the host needs."""
+
+    def keep_alive(
+        self, endpoint: ServiceEndpoint, ttl: float = 60
+    ) -> AbstractAsyncContextManager[Any]: ...
+
+
+class _Runner(Protocol):
+    protocol: str
+    metadata: dict[str, str]
+
+    async def start(self, host: str, port: int) -> int: ...
+    async def stop(self, grace: float) -> None: ...
+
+
+class _GrpcRunner:
+    protocol = "grpc"
+
+    def __init__(self, app: GrpcServiceApp) -> None:
+        self.app = app
+        self.server = grpc.aio.server(interceptors=[CorrelationServerInterceptor()])
+        self.health = health.aio.HealthServicer()
+        self.metadata = {"grpc_services": ",".join(app.grpc_service_names)}
+
+    async def start(self, host: str, port: int) -> int:
+        self.app.add_to_server(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [*self.app.grpc_service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self.server)
+        bound = self.server.add_insecure_port(_join(host, port))
+        if bound == 0:
+            raise OSError(f"cannot listen on {_join(host, port)}")
+        await self.server.start()
+        for name in ("", *self.app.grpc_service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return bound
+
+    async def stop(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the host owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _HttpRunner:
+    protocol = "http"
+
+    def __init__(self, app: HttpServiceApp) -> None:
+        self.app = app
+        self.metadata = dict(app.metadata)
+        self.server: _QuietServer | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        config = uvicorn.Config(
+            CorrelationMiddleware(self.app.asgi_app),
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=None,
+        )
+        self.server = _QuietServer(config)
+        self.task = asyncio.create_task(self.server.serve(sockets=[sock]))
+        while not self.server.started:  # uvicorn offers no start-up callback
+            if self.task.done():
+                self.task.result()
+                raise OSError("the HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+        return int(sock.getsockname()[1])
+
+    async def stop(self, grace: float) -> None:
+        assert self.server is not None and self.task is not None
+        self.server.config.timeout_graceful_shutdown = int(grace) or 1
+        self.server.should_exit = True
+        await self.task
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _advertised(host: str, advertise_host: str | None) -> str:
+    if advertise_host:
+        return advertise_host
+    return socket.gethostname() if host in _WILDCARDS else host
+
+
+@contextlib.contextmanager
+def _signals_set(event: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``event`` while the body runs (main thread only)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, event.set)
+        except (RuntimeError, NotImplementedError, ValueError):
+            continue  # not the main thread, or a platform without signals
+        installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def serve(
+    app: GrpcServiceApp | HttpServiceApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    registry: Registrar | None = None,
+    advertise_host: str | None = None,
+    ready: Callable[[int], None] | None = None,
+    stop_event: asyncio.Event | None = None,
+    grace: float = 5.0,
+    ttl: float = 60,
+) -> None:
+    """Serve ``app`` until ``stop_event`` is set or SIGTERM/SIGINT arrives.
+
+    Args:
+        app: a gRPC or HTTP service app.
+        host: interface to listen on; port 0 picks a free port.
+        registry: where to register the endpoint (with the real bound port).
+        advertise_host: host put in the registry; defaults to ``host`` (or the
+            machine's name when listening on every interface).
+        ready: called with the bound port once serving and registered.
+        stop_event: set it to stop; a private one is used when omitted.
+        grace: seconds in-flight calls get to finish after deregistration.
+        ttl: registry record lifetime, renewed by heartbeat.
+    """
+    stop = stop_event or asyncio.Event()
+    runner: _Runner = _GrpcRunner(app) if isinstance(app, GrpcServiceApp) else _HttpRunner(app)
+    await app.start()
+    try:
+        with _signals_set(stop):
+            bound = await runner.start(host, port)
+            try:
+                endpoint = ServiceEndpoint(
+                    service_name=app.name,
+                    host=_advertised(host, advertise_host),
+                    port=bound,
+                    protocol="grpc" if runner.protocol == "grpc" else "http",
+                    metadata=runner.metadata,
+                )
+                async with AsyncExitStack() as registration:
+                    if registry is not None:
+                        await registration.enter_async_context(registry.keep_alive(endpoint, ttl))
+                    if ready is not None:
+                        ready(bound)
+                    await stop.wait()
+                # Leaving the block above deregistered the endpoint; now drain.
+            finally:
+                await runner.stop(grace)
+    finally:
+        await app.stop()
