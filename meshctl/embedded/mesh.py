@@ -1,0 +1,222 @@
+"""Run a whole mesh in the foreground: infrastructure, services, readiness, drain.
+
+``run_mesh`` is what ``meshctl up`` does once its options are parsed. It
+returns when SIGINT or SIGTERM arrives (or start-up fails), having stopped
+everything it started and removed the context file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meshctl.embedded.plan import InfraPlan, embedded_database_url, plan_processes
+from meshctl.embedded.supervisor import Supervisor
+from meshctl.errors import MeshError
+
+Report = Callable[[str], None]
+
+POLL_INTERVAL = 0.25
+
+
+class MeshStartError(MeshError):
+    """A service of the mesh did not come up."""
+
+
+class Interrupted(MeshError):
+    """SIGINT or SIGTERM arrived before the mesh was ready."""
+
+    exit_code = 130
+
+
+@dataclass(slots=True)
+class MeshOptions:
+    """What ``meshctl up`` was asked for, already validated."""
+
+    replicas: Mapping[str, int]
+    infra: InfraPlan
+    prefix: str
+    run_dir: Path
+    context_path: Path
+    ready_timeout: float = 60.0
+    grace: float = 10.0
+    python: str = field(default_factory=lambda: sys.executable)
+
+
+def run_mesh(options: MeshOptions, out: Report) -> None:
+    """Start the mesh, keep it running until signalled, then drain it.
+
+    Raises:
+        MeshStartError: a service exited or did not register in time.
+        Interrupted: signalled before the mesh was ready (everything is stopped).
+        InfrastructureError: the embedded registry or broker did not start.
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    try:
+        with ExitStack() as stack:
+            stack.callback(out, "mesh stopped")
+            mesh = _start(options, stack, out, stop)
+            instances = asyncio.run(_wait_ready(options, mesh, out, stop))
+            _publish(options, mesh, instances, stack)
+            out(f"mesh ready; context: {options.context_path}; Ctrl-C or `meshctl down` stops it")
+            while not stop.wait(POLL_INTERVAL):
+                mesh.supervisor.poll()
+            out("stopping the mesh...")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(slots=True)
+class _Mesh:
+    supervisor: Supervisor
+    settings: dict[str, str]
+    """The ``MeshSettings`` values other commands need to reach this mesh."""
+
+
+def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.Event) -> _Mesh:
+    """Bring up (or take from the environment) the registry and broker, then spawn the services."""
+    infra = options.infra
+    out(f"run directory: {options.run_dir}")
+    redis_url = infra.redis_url
+    if redis_url is None:
+        from meshctl.embedded.redis import EmbeddedRedis
+
+        registry = stack.enter_context(EmbeddedRedis())
+        redis_url = registry.url
+        out(f"registry: {redis_url} (embedded {registry.backend})")
+    else:
+        out(f"registry: {redis_url}")
+    bootstrap = infra.kafka_bootstrap
+    if bootstrap is None:
+        from meshctl.embedded.broker import EmbeddedBroker
+
+        bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+        out(f"broker: {bootstrap} (embedded)")
+    else:
+        out(f"broker: {bootstrap}")
+    database_url = infra.database_url or embedded_database_url(options.run_dir)
+    out(f"database: {database_url}")
+    if stop.is_set():
+        raise Interrupted("interrupted before the mesh was ready")
+    specs = plan_processes(
+        options.replicas,
+        python=options.python,
+        registry_url=redis_url,
+        prefix=options.prefix,
+        kafka_bootstrap=bootstrap,
+        database_url=database_url,
+    )
+    supervisor = Supervisor(specs, options.run_dir, grace=options.grace, report=out)
+    stack.callback(supervisor.stop)
+    settings = {
+        "redis_url": redis_url,
+        "kafka_bootstrap": bootstrap,
+        "database_url": database_url,
+        "prefix": options.prefix,
+    }
+    return _Mesh(supervisor, settings)
+
+
+async def _wait_ready(
+    options: MeshOptions, mesh: _Mesh, out: Report, stop: threading.Event
+) -> dict[str, list[str]]:
+    """Start the services and poll the registry until every expected instance is there.
+
+    Returns each service's new instance addresses. Instances registered
+    before the services started (an earlier run's, not yet lapsed) do not count.
+    """
+    from meshctl.registry import ServiceRegistry
+
+    supervisor = mesh.supervisor
+    registry = ServiceRegistry(mesh.settings["redis_url"], prefix=options.prefix)
+    try:
+        old = {e.instance_id for eps in (await registry.snapshot()).values() for e in eps}
+        supervisor.start()
+        seen: dict[str, list[str]] = {name: [] for name, n in options.replicas.items() if n}
+        deadline = time.monotonic() + options.ready_timeout
+        while True:
+            for name, endpoints in (await registry.snapshot()).items():
+                for ep in endpoints:
+                    if name in seen and ep.instance_id not in old:
+                        old.add(ep.instance_id)
+                        seen[name].append(ep.address)
+                        out(f"  {name} {ep.protocol}://{ep.address} registered")
+            missing = [n for n, addrs in seen.items() if len(addrs) < options.replicas[n]]
+            if not missing:
+                return seen
+            _check_alive(supervisor)
+            if stop.is_set():
+                raise Interrupted("interrupted before the mesh was ready")
+            if time.monotonic() > deadline:
+                raise MeshStartError(
+                    _not_ready(
+                        supervisor, missing, f"did not register within {options.ready_timeout:g}s"
+                    )
+                )
+            await asyncio.sleep(POLL_INTERVAL)
+    finally:
+        await registry.aclose()
+
+
+def _check_alive(supervisor: Supervisor) -> None:
+    """Fail start-up as soon as a child exits: restarting would only hide the error."""
+    dead = supervisor.exited()
+    if dead:
+        child = dead[0]
+        code = child.process.returncode if child.process else None
+        raise MeshStartError(
+            f"{child.spec.name} exited with {code} during start-up; "
+            f"log {child.log_path}:\n{supervisor.log_tail(child)}"
+        )
+
+
+def _not_ready(supervisor: Supervisor, services: list[str], why: str) -> str:
+    """An error naming each missing service, with the tail of its first instance's log."""
+    lines = [f"{', '.join(services)} {why}"]
+    for child in supervisor.children:
+        if child.spec.service in services:
+            lines.append(f"--- {child.log_path} (last lines):")
+            lines.append(supervisor.log_tail(child) or "(empty)")
+            services = [s for s in services if s != child.spec.service]
+    return "\n".join(lines)
+
+
+def _publish(
+    options: MeshOptions, mesh: _Mesh, instances: Mapping[str, list[str]], stack: ExitStack
+) -> None:
+    """Write the context file other commands read, and remove it when the mesh stops."""
+    from meshctl.cli.settings import UpContext, write_up_context
+
+    services = {
+        (name if i == 0 else f"{name}-{i + 1}"): address
+        for name, addresses in instances.items()
+        for i, address in enumerate(addresses)
+    }
+    context = UpContext(settings=dict(mesh.settings), services=services)
+    write_up_context(context, options.context_path)
+    stack.callback(_remove_own_context, options.context_path)
+
+
+def _remove_own_context(path: Path) -> None:
+    """Remove the context file unless another mesh has replaced it since."""
+    from meshctl.cli.settings import read_up_context, remove_up_context
+
+    try:
+        current = read_up_context(path)
+    except MeshError:
+        current = None
+    if current is None or current.pid == os.getpid():
+        remove_up_context(path)
