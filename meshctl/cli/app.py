@@ -14,6 +14,7 @@ from meshctl._version import __version__
 from meshctl.cli.config_cmd import app as config_app
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.services import app as services_app
+from meshctl.cli.up import down, up
 
 app = typer.Typer(
     name="meshctl",
@@ -25,6 +26,8 @@ app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 app.add_typer(services_app, name="services")
+app.command()(up)
+app.command()(down)
 
 
 @app.callback()
