@@ -13,6 +13,9 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 import uvicorn
 
+from meshctl.services.base import GrpcServiceApp, HttpServiceApp
+from meshctl.services.host import serve
+
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DB_PARAMS = [
     pytest.param("sqlite", id="sqlite"),
@@ -68,4 +71,22 @@ async def serve_asgi(app: Any) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def hosted(app: GrpcServiceApp | HttpServiceApp) -> AsyncIterator[int]:
+    """Run ``app`` through the real host on a free loopback port; yields the port."""
+    stop = asyncio.Event()
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(app, stop_event=stop, ready=bound.set_result, grace=1))
+    waiting: list[asyncio.Future[Any]] = [task, bound]
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    if not bound.done():
+        task.result()
+        raise RuntimeError("the host stopped before it was ready")
+    try:
+        yield bound.result()
+    finally:
+        stop.set()
         await task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -10,9 +11,16 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from meshctl.services.auth import AuthConfig, AuthService
+from meshctl.services.auth import AuthConfig, AuthConfigError, AuthService, build
+from meshctl.services.base import HttpServiceApp, ServiceSettings
 from meshctl.services.db import create_engine
-from tests.services._alert_auth_support import DB_PARAMS, FakeClock, database_url, serve_asgi
+from tests.services._alert_auth_support import (
+    DB_PARAMS,
+    FakeClock,
+    database_url,
+    hosted,
+    serve_asgi,
+)
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 ADMIN, ADMIN_PW = "root", "correct horse battery staple"
@@ -41,15 +49,25 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@asynccontextmanager
+async def client_of(db_url: str, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    async with hosted(make_service(db_url, clock)) as port:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            yield c
+
+
 @pytest.fixture
 async def client(db_url: str, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    service = make_service(db_url, clock)
-    await service.start()
-    try:
-        async with serve_asgi(service.asgi_app) as base, httpx.AsyncClient(base_url=base) as c:
-            yield c
-    finally:
-        await service.stop()
+    """A client of the service on each database."""
+    async with client_of(db_url, clock) as c:
+        yield c
+
+
+@pytest.fixture
+async def sqlite_client(tmp_path: Path, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the service on SQLite, for request errors that never reach storage."""
+    async with client_of(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}", clock) as c:
+        yield c
 
 
 async def login(client: httpx.AsyncClient, password: str = ADMIN_PW) -> httpx.Response:
@@ -80,9 +98,9 @@ async def test_login_then_verify_gives_subject_roles_and_expiry(
     ("username", "password"), [(ADMIN, "wrong"), ("nobody", ADMIN_PW)], ids=["password", "user"]
 )
 async def test_bad_credentials_are_401_with_a_json_error(
-    client: httpx.AsyncClient, username: str, password: str
+    sqlite_client: httpx.AsyncClient, username: str, password: str
 ) -> None:
-    response = await client.post(
+    response = await sqlite_client.post(
         "/api/v1/auth/login", json={"username": username, "password": password}
     )
     assert response.status_code == 401
@@ -94,14 +112,16 @@ async def test_bad_credentials_are_401_with_a_json_error(
     "payload",
     [{"username": ADMIN}, {"username": "", "password": "x"}, {"username": 1, "password": []}],
 )
-async def test_malformed_login_body_is_422(client: httpx.AsyncClient, payload: object) -> None:
-    response = await client.post("/api/v1/auth/login", json=payload)
+async def test_malformed_login_body_is_422(
+    sqlite_client: httpx.AsyncClient, payload: object
+) -> None:
+    response = await sqlite_client.post("/api/v1/auth/login", json=payload)
     assert response.status_code == 422
     assert "detail" in response.json()
 
 
-async def test_non_json_login_body_is_422(client: httpx.AsyncClient) -> None:
-    response = await client.post(
+async def test_non_json_login_body_is_422(sqlite_client: httpx.AsyncClient) -> None:
+    response = await sqlite_client.post(
         "/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
@@ -127,20 +147,20 @@ async def test_refresh_gives_a_new_working_access_token(
 
 
 async def test_access_token_is_refused_as_refresh_and_vice_versa(
-    client: httpx.AsyncClient,
+    sqlite_client: httpx.AsyncClient,
 ) -> None:
-    tokens = (await login(client)).json()
-    refused = await client.post(
+    tokens = (await login(sqlite_client)).json()
+    refused = await sqlite_client.post(
         "/api/v1/auth/refresh", json={"refresh_token": tokens["access_token"]}
     )
     assert refused.status_code == 401
     assert "expected a refresh token" in refused.json()["detail"]
-    verify = await client.get("/api/v1/auth/verify", headers=bearer(tokens["refresh_token"]))
+    verify = await sqlite_client.get("/api/v1/auth/verify", headers=bearer(tokens["refresh_token"]))
     assert verify.status_code == 401
 
 
-async def test_malformed_refresh_body_is_422(client: httpx.AsyncClient) -> None:
-    assert (await client.post("/api/v1/auth/refresh", json={})).status_code == 422
+async def test_malformed_refresh_body_is_422(sqlite_client: httpx.AsyncClient) -> None:
+    assert (await sqlite_client.post("/api/v1/auth/refresh", json={})).status_code == 422
 
 
 @pytest.mark.parametrize(
@@ -149,9 +169,9 @@ async def test_malformed_refresh_body_is_422(client: httpx.AsyncClient) -> None:
     ids=["missing", "basic", "empty", "garbage"],
 )
 async def test_verify_without_a_valid_token_is_401(
-    client: httpx.AsyncClient, headers: dict[str, str]
+    sqlite_client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    response = await client.get("/api/v1/auth/verify", headers=headers)
+    response = await sqlite_client.get("/api/v1/auth/verify", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"] in {"missing_token", "invalid_token"}
 
@@ -184,13 +204,10 @@ async def test_admin_survives_a_restart_and_is_not_overwritten(db_url: str) -> N
     await first.stop()
     # A second start with another configured password keeps the existing admin.
     second = make_service(db_url, FakeClock(), password="another password")
-    await second.start()
-    try:
-        async with serve_asgi(second.asgi_app) as base, httpx.AsyncClient(base_url=base) as c:
+    async with hosted(second) as port:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
             assert (await login(c)).status_code == 200
             assert (await login(c, "another password")).status_code == 401
-    finally:
-        await second.stop()
 
 
 async def test_password_is_stored_hashed(client: httpx.AsyncClient, db_url: str) -> None:
@@ -202,6 +219,19 @@ async def test_password_is_stored_hashed(client: httpx.AsyncClient, db_url: str)
         await engine.dispose()
     assert isinstance(stored, str) and stored.startswith("$argon2")
     assert ADMIN_PW not in stored
+
+
+def test_build_takes_its_options_from_service_settings(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ServiceSettings.model_validate({"jwt_secret": "", "jwt_ttl_seconds": 120})
+    with pytest.raises(AuthConfigError, match="MESH_JWT_SECRET"):
+        build(settings)
+    with pytest.raises(AuthConfigError):
+        build(ServiceSettings.model_validate({}))  # the placeholder default is no secret either
+    monkeypatch.setenv("MESH_AUTH_DEV_MODE", "true")
+    assert isinstance(build(settings), HttpServiceApp)
+    assert "generated a random JWT secret" in caplog.text
 
 
 def test_metadata_names_every_route() -> None:

@@ -89,7 +89,7 @@ def test_token_without_a_type_or_with_bad_roles_is_refused() -> None:
 
 
 def test_empty_secret_is_refused() -> None:
-    with pytest.raises(AuthConfigError, match="JWT secret is empty"):
+    with pytest.raises(AuthConfigError, match="JWT secret is empty or a placeholder"):
         AuthConfig(database_url="sqlite://", jwt_secret="", admin_password="x")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
@@ -11,7 +11,6 @@ from fastapi import FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from meshctl.core.context import CORRELATION_HEADER, CorrelationContext, current_context
 from meshctl.services.auth.config import AuthConfig
 from meshctl.services.auth.credentials import Authenticator
 from meshctl.services.auth.storage import UserStore
@@ -53,16 +52,6 @@ def _unauthorized(_: Request, exc: Exception) -> Response:
     )
 
 
-async def _echo_correlation(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Echo the caller's correlation id (restored by the host, or read from the headers)."""
-    ctx = current_context() or CorrelationContext.from_headers(dict(request.headers))
-    response = await call_next(request)
-    response.headers[CORRELATION_HEADER] = ctx.correlation_id
-    return response
-
-
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -74,7 +63,6 @@ def create_api(store: UserStore, authenticator: Authenticator, tokens: TokenIssu
     """The FastAPI application serving the four auth routes."""
     api = FastAPI(title="meshctl auth", docs_url=None, redoc_url=None, openapi_url=None)
     api.add_exception_handler(AuthError, _unauthorized)
-    api.middleware("http")(_echo_correlation)
 
     @api.post(f"{BASE}/login")
     async def login(body: LoginRequest) -> dict[str, Any]:

@@ -6,9 +6,15 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from meshctl.errors import InvalidRequestError
+from meshctl.services.base import ServiceSettings
 
 logger = logging.getLogger(__name__)
+
+# Secrets everyone knows are no secrets: refused like an empty one.
+_PLACEHOLDER_SECRETS = frozenset({"", "change-me"})
 
 
 class AuthConfigError(InvalidRequestError):
@@ -38,9 +44,10 @@ class AuthConfig:
     issuer: str = "meshctl-auth"
 
     def __post_init__(self) -> None:
-        if not self.jwt_secret:
+        if self.jwt_secret in _PLACEHOLDER_SECRETS:
             raise AuthConfigError(
-                "auth: the JWT secret is empty; set MESH_AUTH_JWT_SECRET "
+                f"auth: the JWT secret is empty or a placeholder ({self.jwt_secret!r}); "
+                "set MESH_JWT_SECRET "
                 "(or MESH_AUTH_DEV_MODE=true to generate a throwaway one)"
             )
         if self.access_ttl <= 0 or self.refresh_ttl <= 0:
@@ -48,13 +55,33 @@ class AuthConfig:
         if self.admin_user and not self.admin_password:
             raise AuthConfigError(
                 f"auth: admin user {self.admin_user!r} has no password; "
-                "set MESH_AUTH_ADMIN_PASSWORD (or MESH_AUTH_ADMIN_USER='' for none)"
+                "set MESH_ADMIN_PASSWORD (or MESH_ADMIN_USER='' for none)"
             )
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, *, dev_mode: bool) -> AuthConfig:
+        """The auth options of the services' shared settings."""
+        return cls(
+            database_url=settings.database_url,
+            jwt_secret=resolve_secret(settings.jwt_secret, dev_mode=dev_mode),
+            admin_user=settings.admin_user,
+            admin_password=settings.admin_password,
+            access_ttl=settings.jwt_ttl_seconds,
+            refresh_ttl=settings.refresh_ttl_seconds,
+        )
+
+
+class DevFlag(BaseSettings):
+    """``MESH_AUTH_DEV_MODE=true`` lets auth start with a generated JWT secret."""
+
+    model_config = SettingsConfigDict(env_prefix="MESH_AUTH_", extra="ignore")
+
+    dev_mode: bool = False
 
 
 def resolve_secret(secret: str, *, dev_mode: bool) -> str:
     """``secret`` itself, or a random one in dev mode (and say so in the log)."""
-    if secret or not dev_mode:
+    if secret not in _PLACEHOLDER_SECRETS or not dev_mode:
         return secret
     logger.warning("auth: dev mode, generated a random JWT secret; tokens die with this process")
     return secrets.token_urlsafe(48)
