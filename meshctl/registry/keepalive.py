@@ -1,0 +1,97 @@
+"""Keep one instance registered for as long as a block of code runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.errors import RegistryUnavailableError
+
+if TYPE_CHECKING:
+    from meshctl.registry.redis_registry import ServiceRegistry
+
+log = logging.getLogger(__name__)
+
+
+class KeepAlive:
+    """Registers on enter, heartbeats every ``interval``, deregisters on exit.
+
+    A heartbeat that finds the record gone (lapsed, or deleted by someone)
+    registers it again. While Redis is unreachable, failures are logged, not
+    raised, and the next beat tries again: a service keeps running through a
+    registry outage and reappears when Redis returns. Entering does not fail
+    either; ``registered`` says whether the instance is currently known to be in.
+    """
+
+    def __init__(
+        self,
+        registry: ServiceRegistry,
+        endpoint: ServiceEndpoint,
+        ttl: float = 60,
+        interval: float | None = None,
+    ) -> None:
+        self.registry = registry
+        self.endpoint = endpoint
+        self.ttl = ttl
+        self.interval = ttl / 3 if interval is None else interval
+        self.registered = False
+        self._task: asyncio.Task[None] | None = None
+        self._outage = False
+
+    async def __aenter__(self) -> KeepAlive:
+        await self.beat()
+        self._task = asyncio.create_task(self._run(), name=f"keepalive-{self.endpoint.key}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.registry.deregister_service(
+                self.endpoint.service_name, self.endpoint.instance_id
+            )
+        except RegistryUnavailableError as error:
+            log.warning("Could not deregister %s: %s", self.endpoint.key, error)
+        self.registered = False
+
+    async def beat(self) -> None:
+        """One heartbeat, registering the instance if it is not (or no longer) there."""
+        name, instance_id = self.endpoint.key
+        try:
+            if self.registered and await self.registry.heartbeat(name, instance_id, self.ttl):
+                self._recovered()
+                return
+            if self.registered:
+                log.info("Registry record of %s vanished; registering it again", self.endpoint.key)
+            await self.registry.register_service(name, self.endpoint, self.ttl)
+            self.registered = True
+            self._recovered()
+        except RegistryUnavailableError as error:
+            # Log once per outage: a beat every few seconds would flood the log.
+            if not self._outage:
+                log.warning(
+                    "Heartbeat of %s failed, will keep trying: %s", self.endpoint.key, error
+                )
+            self._outage = True
+
+    def _recovered(self) -> None:
+        if self._outage:
+            log.info("Registry reachable again; %s is registered", self.endpoint.key)
+        self._outage = False
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.beat()

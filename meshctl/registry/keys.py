@@ -1,0 +1,53 @@
+"""Names of the registry's Redis keys and channel, kept in one place.
+
+Layout under a prefix ``P`` (``mesh`` by default), for a service ``S``:
+
+    P:services           set    names of services that may have live instances
+    P:svc:S:records      hash   instance_id -> ServiceEndpoint JSON (static fields)
+    P:svc:S:state        hash   instance_id -> JSON {status, detail, last_check, registered_at}
+    P:svc:S:expiry       zset   instance_id -> expiry time (Redis server clock, seconds)
+    P:events             pub/sub channel of change messages
+
+The Lua scripts in ``scripts.py`` build the same ``P:svc:S:*`` names for the
+multi-service scripts; keep both in step.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+def registry_key(prefix: str, *parts: str) -> str:
+    """The key ``prefix:part1:part2...``; every registry key is named here."""
+    return ":".join((prefix, *parts))
+
+
+class ServiceKeys(NamedTuple):
+    """The keys holding one service's instances, in the order the scripts expect."""
+
+    records: str
+    expiry: str
+    state: str
+    services: str
+
+
+def service_keys(prefix: str, name: str) -> ServiceKeys:
+    return ServiceKeys(
+        records=registry_key(prefix, "svc", name, "records"),
+        expiry=registry_key(prefix, "svc", name, "expiry"),
+        state=registry_key(prefix, "svc", name, "state"),
+        services=services_key(prefix),
+    )
+
+
+def services_key(prefix: str) -> str:
+    return registry_key(prefix, "services")
+
+
+def service_base(prefix: str) -> str:
+    """The stem the multi-service scripts append ``:S:records`` etc. to."""
+    return registry_key(prefix, "svc")
+
+
+def events_channel(prefix: str) -> str:
+    return registry_key(prefix, "events")

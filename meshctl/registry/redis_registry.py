@@ -1,0 +1,225 @@
+"""The service registry, kept in Redis.
+
+Data layout (see ``keys.py`` and docs/registry.md): per service, a hash of
+endpoint records, a hash of health state and a sorted set of expiry times on
+the Redis server's clock, plus a set of service names. Every change runs as
+one Lua script (``scripts.py``), so it is atomic and costs one round trip;
+discovery of a service of any size is one script call. Lapsed instances are
+invisible at once and reaped by the next script that looks at their service.
+Changes are announced on ``{prefix}:events`` as
+``{"action", "service", "instance_id"}`` JSON, with action one of
+``registered``, ``deregistered``, ``health`` (plus ``status``) and ``expired``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
+from meshctl.errors import InvalidRequestError
+from meshctl.registry import scripts
+from meshctl.registry.connection import connect, describe, translated
+from meshctl.registry.keepalive import KeepAlive
+from meshctl.registry.keys import events_channel, service_base, service_keys, services_key
+
+log = logging.getLogger(__name__)
+
+# What the discovery script returns for one service: ids, records, states.
+RawView = list[list[Any]]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _check_ttl(ttl: float) -> None:
+    if not ttl > 0:
+        raise InvalidRequestError(f"ttl must be a positive number of seconds, not {ttl!r}")
+
+
+def _check_name(name: str) -> None:
+    if not name:
+        raise InvalidRequestError("service name must not be empty")
+
+
+class ServiceRegistry:
+    """Register, heartbeat and discover service instances in Redis.
+
+    Args:
+        redis: a client, or a ``redis://`` URL for a client this registry owns
+            and closes in ``aclose``.
+        prefix: the key prefix shared by every process of one mesh.
+
+    Every method raises RegistryUnavailableError when Redis cannot be reached.
+    """
+
+    def __init__(self, redis: aioredis.Redis | str, prefix: str = "mesh") -> None:
+        self.redis, self._owned = connect(redis)
+        self.prefix = prefix
+        self.url = describe(self.redis)
+        self.events_channel = events_channel(prefix)
+        self._register = self.redis.register_script(scripts.REGISTER)
+        self._deregister = self.redis.register_script(scripts.DEREGISTER)
+        self._heartbeat = self.redis.register_script(scripts.HEARTBEAT)
+        self._set_health = self.redis.register_script(scripts.SET_HEALTH)
+        self._discover = self.redis.register_script(scripts.DISCOVER)
+        self._snapshot = self.redis.register_script(scripts.SNAPSHOT)
+        self._parsed: dict[str, dict[tuple[Any, Any], ServiceEndpoint | None]] = {}
+
+    def _args(self, name: str, *rest: str | float) -> list[str | float]:
+        return [self.events_channel, name, *rest]
+
+    async def register_service(self, name: str, endpoint: ServiceEndpoint, ttl: float = 60) -> str:
+        """Add or replace an instance, alive for ``ttl`` seconds unless renewed.
+
+        Args:
+            name: the service; must match ``endpoint.service_name``.
+            endpoint: the instance; its ``registered_at`` is set to the server's time.
+            ttl: seconds until the instance lapses without a heartbeat.
+
+        Returns:
+            The instance id.
+        """
+        _check_name(name)
+        _check_ttl(ttl)
+        if endpoint.service_name != name:
+            raise InvalidRequestError(
+                f"endpoint belongs to service {endpoint.service_name!r}, not {name!r}"
+            )
+        args = self._args(
+            name, endpoint.instance_id, endpoint.to_json(), ttl, endpoint.health_status.value
+        )
+        with translated(self.url):
+            now = await self._register(keys=service_keys(self.prefix, name), args=args)
+        endpoint.registered_at = float(now)
+        return endpoint.instance_id
+
+    async def deregister_service(self, name: str, instance_id: str) -> bool:
+        """Remove an instance; True if it was registered."""
+        with translated(self.url):
+            existed = await self._deregister(
+                keys=service_keys(self.prefix, name), args=self._args(name, instance_id)
+            )
+        return bool(existed)
+
+    async def heartbeat(self, name: str, instance_id: str, ttl: float = 60) -> bool:
+        """Renew an instance for ``ttl`` seconds; False if it is gone and must re-register."""
+        _check_ttl(ttl)
+        with translated(self.url):
+            renewed = await self._heartbeat(
+                keys=service_keys(self.prefix, name), args=self._args(name, instance_id, ttl)
+            )
+        return bool(renewed)
+
+    async def set_health(
+        self, name: str, instance_id: str, status: HealthStatus, detail: str | None = None
+    ) -> bool:
+        """Record a health check's outcome; False if the instance is gone."""
+        status = HealthStatus(status)
+        with translated(self.url):
+            done = await self._set_health(
+                keys=service_keys(self.prefix, name),
+                args=self._args(name, instance_id, status.value, detail or ""),
+            )
+        return bool(done)
+
+    async def discover_services(self, name: str) -> list[ServiceEndpoint]:
+        """The live instances of ``name`` (in one round trip), unreadable records skipped.
+
+        Endpoints are shared between calls while their record is unchanged:
+        treat them as read-only.
+        """
+        return self._build(name, await self._fetch(name))
+
+    async def list_services(self) -> list[str]:
+        """Names of the services with at least one live instance, sorted."""
+        with translated(self.url):
+            rows = await self._snapshot(
+                keys=[services_key(self.prefix)],
+                args=[self.events_channel, service_base(self.prefix), "0"],
+            )
+        return sorted(_text(row[0]) for row in rows)
+
+    async def snapshot(self) -> dict[str, list[ServiceEndpoint]]:
+        """Every service's live instances, in one round trip."""
+        with translated(self.url):
+            rows = await self._snapshot(
+                keys=[services_key(self.prefix)],
+                args=[self.events_channel, service_base(self.prefix), "1"],
+            )
+        views = {_text(row[0]): self._build(_text(row[0]), row[1:]) for row in rows}
+        return dict(sorted(views.items()))
+
+    def keep_alive(
+        self, endpoint: ServiceEndpoint, ttl: float = 60, interval: float | None = None
+    ) -> KeepAlive:
+        """An async context manager keeping ``endpoint`` registered while it is open."""
+        _check_ttl(ttl)
+        return KeepAlive(self, endpoint, ttl, interval)
+
+    async def aclose(self) -> None:
+        """Close the client if this registry created it."""
+        if self._owned:
+            await self.redis.aclose()
+
+    async def _fetch(self, name: str) -> RawView:
+        """The raw live view of one service (package-internal; the watcher compares these)."""
+        _check_name(name)
+        with translated(self.url):
+            raw: RawView = await self._discover(
+                keys=service_keys(self.prefix, name), args=self._args(name)
+            )
+        return raw
+
+    def _build(self, name: str, raw: Sequence[Any]) -> list[ServiceEndpoint]:
+        """Endpoints from a raw view, skipping (with a warning) records that do not parse.
+
+        Parsing dominates discovery of big services, so each distinct
+        (record, state) pair is parsed once and its endpoint reused until it changes.
+        """
+        if not raw:
+            self._parsed.pop(name, None)
+            return []
+        known = self._parsed.get(name, {})
+        parsed: dict[tuple[Any, Any], ServiceEndpoint | None] = {}
+        for instance_id, record, state in zip(*raw, strict=True):
+            pair = (record, state)
+            parsed[pair] = known[pair] if pair in known else self._parse(name, instance_id, pair)
+        self._parsed[name] = parsed
+        return [endpoint for endpoint in parsed.values() if endpoint is not None]
+
+    def _parse(
+        self, name: str, instance_id: bytes | str, pair: tuple[Any, Any]
+    ) -> ServiceEndpoint | None:
+        """One endpoint with its health state overlaid, or None (and a warning) if unreadable."""
+        record, state = pair
+        iid = _text(instance_id)
+        try:
+            if record is None:
+                raise ValueError("record is missing")
+            endpoint = ServiceEndpoint.from_json(record)
+            if endpoint.key != (name, iid):
+                raise ValueError(f"record describes {endpoint.key}")
+            if state is not None:
+                _apply_state(endpoint, json.loads(state))
+        except (ValueError, TypeError) as exc:
+            key = service_keys(self.prefix, name).records
+            log.warning("Skipping unreadable registry record %s[%s]: %s", key, iid, exc)
+            return None
+        return endpoint
+
+
+def _apply_state(endpoint: ServiceEndpoint, state: Any) -> None:
+    """Overlay the health state (status, last check, registration time) on a record."""
+    if not isinstance(state, dict):
+        raise ValueError("health state is not a JSON object")
+    endpoint.health_status = HealthStatus(state.get("status", HealthStatus.UNKNOWN))
+    if "last_check" in state:
+        endpoint.last_check = float(state["last_check"])
+    if "registered_at" in state:
+        endpoint.registered_at = float(state["registered_at"])
