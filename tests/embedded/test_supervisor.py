@@ -15,7 +15,9 @@ class Clock:
 
 
 def python(name: str, code: str) -> ProcessSpec:
-    return ProcessSpec(name=name, service=name, argv=(sys.executable, "-c", code), env={"X": "1"})
+    return ProcessSpec(
+        name=name, service=name, argv=(sys.executable, "-c", code), env={"X": "1"}
+    )
 
 
 SLEEPER = "import os, time; print('up', os.environ['X'], flush=True); time.sleep(60)"
@@ -32,7 +34,10 @@ def wait_for_log(path: Path, text: str) -> None:
 
 def test_stop_terminates_children_and_kills_stubborn_ones(tmp_path: Path):
     sup = Supervisor(
-        [python("a", SLEEPER), python("b", STUBBORN)], tmp_path, grace=0.5, report=lambda _: None
+        [python("a", SLEEPER), python("b", STUBBORN)],
+        tmp_path,
+        grace=0.5,
+        report=lambda _: None,
     )
     sup.start()
     pids = sup.pids()
