@@ -129,7 +129,9 @@ def frame_stats(frame: common_pb2.Frame, ts: float) -> FrameStats:
 
 
 @dataclass(slots=True)
-class _Bucket:
+class Totals:
+    """Frames added up over a stretch of time."""
+
     start: float
     end: float
     frames: int = 0
@@ -148,12 +150,24 @@ class _Bucket:
         for name, n in stats.counts.items():
             self.counts[name] = self.counts.get(name, 0) + n
 
+    @property
+    def average_speed(self) -> float:
+        return self.speed_sum / self.speed_samples if self.speed_samples else 0.0
+
+
+def totals(rows: Iterable[FrameStats], start: float, end: float) -> Totals:
+    """Every row added into one total."""
+    total = Totals(start, end)
+    for row in rows:
+        total.add(row)
+    return total
+
 
 def aggregate(
     rows: Iterable[FrameStats], start: float, end: float, bucket_seconds: int = 0
 ) -> list[common_pb2.TrafficMetrics]:
     """Metrics per camera and per bucket of ``[start, end)`` (one bucket when 0), oldest first."""
-    buckets: dict[tuple[str, float], _Bucket] = {}
+    buckets: dict[tuple[str, float], Totals] = {}
     for row in rows:
         if bucket_seconds > 0:
             b_start = start + (row.ts - start) // bucket_seconds * bucket_seconds
@@ -163,7 +177,7 @@ def aggregate(
         key = (row.camera_id, b_start)
         bucket = buckets.get(key)
         if bucket is None:
-            bucket = buckets[key] = _Bucket(b_start, b_end)
+            bucket = buckets[key] = Totals(b_start, b_end)
         bucket.add(row)
     return [
         common_pb2.TrafficMetrics(
@@ -172,7 +186,7 @@ def aggregate(
             frame_count=b.frames,
             vehicle_count=b.vehicles,
             counts_by_class=b.counts,
-            average_speed_kmh=b.speed_sum / b.speed_samples if b.speed_samples else 0.0,
+            average_speed_kmh=b.average_speed,
             occupancy=b.detections / b.frames,
         )
         for (camera_id, _), b in sorted(buckets.items(), key=lambda kv: (kv[0][1], kv[0][0]))
@@ -188,3 +202,13 @@ def window_bounds(
     if end <= start:
         raise InvalidRequestError("window.end must be after window.start")
     return start, end
+
+
+def metrics_query(
+    request: common_pb2.GetTrafficMetricsRequest, now: float
+) -> tuple[list[str], float, float, int]:
+    """``(camera_ids, start, end, bucket_seconds)`` of a GetTrafficMetrics request."""
+    if request.window_seconds < 0:
+        raise InvalidRequestError("window_seconds must not be negative")
+    start, end = window_bounds(request.window, request.HasField("window"), now)
+    return ([request.camera_id] if request.camera_id else []), start, end, request.window_seconds
