@@ -103,7 +103,7 @@ def health_row(service: str, endpoints: Sequence[ServiceEndpoint]) -> dict[str, 
     """A service's healthy/total count; ``down`` when no instance is known to be healthy."""
     healthy = sum(1 for e in endpoints if e.health_status is HealthStatus.HEALTHY)
     total = len(endpoints)
-    status = "ok" if healthy == total else "degraded" if healthy else "down"
+    status = "down" if healthy == 0 else "ok" if healthy == total else "degraded"
     return {"service": service, "healthy": healthy, "total": total, "status": status}
 
 
