@@ -1,0 +1,164 @@
+"""``meshctl up`` and ``meshctl down`` as an operator runs them, in subprocesses."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import typer
+
+from meshctl.cli.app import app
+from meshctl.embedded.state import pid_alive
+
+SERVE_MISSING = "serve" not in typer.main.get_command(app).commands  # type: ignore[attr-defined]
+needs_serve = pytest.mark.skipif(SERVE_MISSING, reason="`meshctl serve` is not available yet")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment: own state dir, no MESH_* settings inherited."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
+    return {**clean, "XDG_STATE_HOME": str(tmp_path / "state"), "NO_COLOR": "1"}
+
+
+def context_file(env: dict[str, str]) -> Path:
+    return Path(env["XDG_STATE_HOME"]) / "meshctl" / "up.json"
+
+
+def meshctl(
+    env: dict[str, str], *args: str, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "meshctl", *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def test_bad_replica_spec_is_a_usage_error(env: dict[str, str]):
+    result = meshctl(env, "up", "--replicas", "analytics=many")
+    assert result.returncode == 2
+    assert "error: bad replica spec 'analytics=many': expected NAME=N" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_down_with_nothing_running_is_a_clear_error(env: dict[str, str]):
+    result = meshctl(env, "down")
+    assert result.returncode == 1
+    assert "error: no mesh is running (no context file at" in result.stderr
+
+
+def test_a_stale_context_is_detected_and_removed(env: dict[str, str]):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    path = context_file(env)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"version": 1, "pid": gone.pid, "settings": {}}))
+    result = meshctl(env, "down")
+    assert result.returncode == 1
+    assert f"removing a stale context file (pid {gone.pid} is gone)" in result.stderr
+    assert not path.exists()
+
+
+def test_up_refuses_to_start_a_second_mesh(env: dict[str, str]):
+    path = context_file(env)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"version": 1, "pid": os.getpid(), "settings": {}}))
+    result = meshctl(env, "up")
+    assert result.returncode == 1
+    assert f"error: a mesh is already running (pid {os.getpid()}" in result.stderr
+    assert path.exists()
+
+
+def registered(url: str, prefix: str = "mesh") -> dict[str, int]:
+    import asyncio
+
+    from meshctl.registry import ServiceRegistry
+
+    async def snapshot() -> dict[str, int]:
+        reg = ServiceRegistry(url, prefix=prefix)
+        try:
+            return {name: len(eps) for name, eps in (await reg.snapshot()).items()}
+        finally:
+            await reg.aclose()
+
+    return asyncio.run(snapshot())
+
+
+@needs_serve
+def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, str]):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meshctl", "up", "--replicas", "analytics=2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("mesh ready"):
+            break
+    else:
+        pytest.fail(f"up never got ready: {''.join(lines)} {proc.stderr.read()}")
+    context = json.loads(context_file(env).read_text())
+    assert context["pid"] == proc.pid
+    url = context["settings"]["redis_url"]
+    assert registered(url) == {"alert": 1, "analytics": 2, "auth": 1, "streaming": 1}
+    assert any(line.startswith("broker: ") and "(embedded)" in line for line in lines)
+    children = descendants(proc.pid)
+    assert len(children) >= 6, "four services plus a replica, registry and broker"
+
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert not context_file(env).exists()
+    assert not [pid for pid in children if pid_alive(pid)]
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=0.5, retry_on_error=[]).ping()
+
+
+@needs_serve
+def test_detach_returns_when_ready_and_down_stops_it(env: dict[str, str]):
+    result = meshctl(env, "up", "--detach", "-r", "streaming=1,analytics=1,alert=0,auth=1")
+    assert result.returncode == 0, result.stderr
+    assert "mesh ready" in result.stdout and "running in the background" in result.stdout
+    context = json.loads(context_file(env).read_text())
+    daemon = context["pid"]
+    assert pid_alive(daemon)
+    assert registered(context["settings"]["redis_url"]) == {
+        "analytics": 1, "auth": 1, "streaming": 1,
+    }  # fmt: skip
+    children = descendants(daemon)
+
+    down = meshctl(env, "down")
+    assert down.returncode == 0, down.stderr
+    assert f"mesh stopped (pid {daemon})" in down.stdout
+    assert not pid_alive(daemon)
+    deadline = time.monotonic() + 10  # orphans of a killed daemon would linger; none should
+    while [p for p in children if pid_alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in children if pid_alive(p)]
+    assert not context_file(env).exists()
+    again = meshctl(env, "down")
+    assert again.returncode == 1 and "no mesh is running" in again.stderr
