@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.kafka_fixtures"]
 
 REDIS_URL = os.environ.get("MESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

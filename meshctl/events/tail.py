@@ -120,7 +120,9 @@ class KafkaTail:
                 usable = hit is not None and hit.timestamp >= 0
                 consumer.seek(tp, hit.offset if usable else end[tp])
         else:
-            await consumer.seek_to_beginning(*partitions)
+            # Explicit offsets: seek_to_beginning is lazy and can lose a race with the fetcher.
+            for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+                consumer.seek(tp, offset)
         return partitions, end
 
     async def _catch_up(
