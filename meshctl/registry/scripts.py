@@ -53,12 +53,14 @@ local function reap(records, expiry, state, services, channel, service, now)
   end
 end
 
--- Let the service's keys die with their longest-lived instance, so a service
--- nobody looks at again does not linger.
+-- Let the service's keys die some time after their longest-lived instance, so
+-- a service nobody looks at again does not linger. The grace leaves readers
+-- (watchers re-read every 30 s by default) time to reap and announce expiries.
+local KEY_GRACE = 120
 local function extend(records, expiry, state)
   local top = redis.call('ZRANGE', expiry, -1, -1, 'WITHSCORES')
   if #top == 2 then
-    local at = string.format('%d', math.ceil(tonumber(top[2]) * 1000))
+    local at = string.format('%d', math.ceil((tonumber(top[2]) + KEY_GRACE) * 1000))
     redis.call('PEXPIREAT', records, at)
     redis.call('PEXPIREAT', expiry, at)
     redis.call('PEXPIREAT', state, at)

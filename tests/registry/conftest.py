@@ -1,0 +1,58 @@
+"""Registry fixtures: the same tests run on the real Redis and on fakeredis."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import fakeredis
+import pytest
+import redis.asyncio as aioredis
+
+from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.registry import ServiceRegistry
+
+
+@pytest.fixture(params=["redis", "fakeredis"])
+async def client(
+    request: pytest.FixtureRequest, redis_client: aioredis.Redis
+) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client: the real server, or a fresh in-process fakeredis (Lua via lupa)."""
+    if request.param == "redis":
+        yield redis_client
+        return
+    fake = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    yield fake
+    await fake.aclose()
+
+
+@pytest.fixture
+async def registry(client: aioredis.Redis, key_prefix: str) -> ServiceRegistry:
+    return ServiceRegistry(client, prefix=key_prefix)
+
+
+@pytest.fixture
+def endpoint() -> Callable[..., ServiceEndpoint]:
+    """Build endpoints of a service with distinct ports."""
+    ports = iter(range(20000, 30000))
+
+    def make(service: str = "analytics", **fields: object) -> ServiceEndpoint:
+        fields.setdefault("port", next(ports))
+        return ServiceEndpoint(service_name=service, host="127.0.0.1", **fields)  # type: ignore[arg-type]
+
+    return make
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for a condition that background I/O brings about."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
