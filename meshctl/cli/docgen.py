@@ -1,0 +1,146 @@
+"""Generated artefacts of the command: docs/commands.md and the shell completion scripts.
+
+``scripts/gen-docs`` and ``scripts/gen-completions`` run this module; tests
+regenerate and compare, so a stale file fails the suite. Run as
+``python -m meshctl.cli.docgen {docs|completions} [--check]``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from typer.main import get_command
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_FILE = ROOT / "docs" / "commands.md"
+COMPLETION_FILES = {"bash": "meshctl.bash", "zsh": "_meshctl", "fish": "meshctl.fish"}
+
+HEADER = """\
+# meshctl command reference
+
+Generated from the command's own help by `scripts/gen-docs`; do not edit by
+hand. Every command that prints data takes `-o table|json|yaml`.
+
+## Exit codes
+
+| code | meaning |
+|---|---|
+| 0 | ok |
+| 1 | the checked thing failed (call error, SLO missed, check failed, no instance) |
+| 2 | bad usage or bad input (flags, arguments, config file) |
+| 3 | infrastructure unreachable (Redis, Kafka) |
+
+Errors are one `error: ...` line on stderr, with a `hint: ...` line where
+one helps; `--debug` adds the traceback.
+
+## JSON output
+
+JSON is for scripts: keys are sorted, absent values are `null`, times are
+unix seconds, and YAML (`-o yaml`) carries the same data. A command's table
+shows a subset of the same rows.
+
+- `config view`: `[{"key", "value", "source"}]`, one row per setting;
+  `source` is `flag`, `env`, `config:NAME`, `up` or `default`.
+- `config get-contexts`: `[{"name", "current", <the context's settings>}]`.
+- `services list`: `[{"service", "instances", "healthy"}]`.
+- `services discover NAME`: `[{"service", "instance_id", "host", "port",
+  "address", "protocol", "health", "breaker", "weight", "zone", "version",
+  "metadata", "registered_at", "last_check", "age_seconds"}]`; `breaker` is
+  `-` where no breaker state is known.
+- `services register`: `[{"service", "instance_id", "address", "ttl"}]`.
+- `services health [NAME]`: `[{"service", "healthy", "total", "status"}]`,
+  `status` one of `ok`, `degraded`, `down` (no healthy instance: exit 1).
+"""
+
+
+def command_reference(app: typer.Typer) -> str:
+    """Markdown for every command of ``app``: usage, help, arguments, options, subcommands."""
+    root = get_command(app)
+    ctx = typer.Context(root, info_name="meshctl")
+    return HEADER + "".join(_sections(ctx))
+
+
+def _sections(ctx: typer.Context) -> Iterator[str]:
+    """The section of one command, then those of its subcommands in name order."""
+    cmd = ctx.command
+    yield f"\n## `{ctx.command_path}`\n\n"
+    if cmd.help:
+        yield inspect.cleandoc(cmd.help) + "\n\n"
+    usage = " ".join([ctx.command_path, *cmd.collect_usage_pieces(ctx)])
+    yield f"```text\n{usage}\n```\n"
+    params = [p for p in cmd.get_params(ctx) if p.get_help_record(ctx) is not None]
+    for kind, title in (("argument", "Argument"), ("option", "Option")):
+        records = [p.get_help_record(ctx) for p in params if p.param_type_name == kind]
+        if records:
+            yield f"\n| {title} | Description |\n|---|---|\n"
+            yield "".join(f"| `{_cell(n)}` | {_cell(h)} |\n" for n, h in filter(None, records))
+    if isinstance(cmd, typer.core.TyperGroup):
+        names = sorted(cmd.list_commands(ctx))
+        subs = [(n, cmd.get_command(ctx, n)) for n in names]
+        yield "\n| Command | Description |\n|---|---|\n"
+        yield "".join(f"| `{n}` | {_cell(c.get_short_help_str(200))} |\n" for n, c in subs if c)
+        for name, sub in subs:
+            if sub is not None:
+                yield from _sections(typer.Context(sub, info_name=name, parent=ctx))
+
+
+def _cell(text: str) -> str:
+    """Text fit for one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def completion_scripts() -> dict[str, str]:
+    """The completion script of each shell by file name, as the command itself prints them."""
+    scripts = {}
+    for shell, name in COMPLETION_FILES.items():
+        env = {**os.environ, "_MESHCTL_COMPLETE": f"source_{shell}"}
+        done = subprocess.run(
+            [sys.executable, "-m", "meshctl"], env=env, capture_output=True, text=True, check=True
+        )
+        scripts[name] = done.stdout.strip() + "\n"
+    return scripts
+
+
+def expected_files(what: str) -> dict[Path, str]:
+    """The generated files of ``docs`` or ``completions`` and the content they should have."""
+    if what == "docs":
+        from meshctl.cli.app import app
+
+        return {DOCS_FILE: command_reference(app)}
+    return {ROOT / "completions" / n: t for n, t in completion_scripts().items()}
+
+
+def stale_files(expected: dict[Path, str]) -> list[Path]:
+    """The files whose content differs from what they should be."""
+    return [p for p, text in expected.items() if not p.exists() or p.read_text() != text]
+
+
+def main(argv: list[str]) -> int:
+    """Write (or with ``--check`` only compare) the docs or the completion scripts."""
+    what = argv[0] if argv else ""
+    script = {"docs": "scripts/gen-docs", "completions": "scripts/gen-completions"}.get(what)
+    if script is None:
+        print("usage: python -m meshctl.cli.docgen {docs|completions} [--check]", file=sys.stderr)
+        return 2
+    files = expected_files(what)
+    stale = stale_files(files)
+    if "--check" in argv[1:]:
+        if stale:
+            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+            print(f"stale: {names}; run {script}", file=sys.stderr)
+            return 1
+        return 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[path])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
