@@ -28,15 +28,16 @@ _RANK_BITS = 20
 _RANK_MASK = (1 << _RANK_BITS) - 1
 MAX_NODES = 1 << _RANK_BITS
 _MANTISSA_SCALE = float(1 << 52)
+_KEY_SCALE = 2.0**-32  # a 32-bit key hash lands on the rank-free top of the mantissa
 _EXPONENT_LOW = bytes(0xF0 | (b & 0x0F) for b in range(256))
 _RANK_HIGH = [bytes((b & 0xF0) | nibble for b in range(256)) for nibble in range(16)]
 
 
 def key_position(key: str) -> float:
     """The ring position of ``key`` (stable across processes)."""
+    # 32 bits of hash above zero rank bits: a key sorts before every point of its slot.
     digest = hashlib.blake2b(key.encode(), digest_size=4).digest()
-    # Rank bits zero: a key sorts before every point of its 32-bit slot, whatever their ranks.
-    return 1.0 + (int.from_bytes(digest, "little") << _RANK_BITS) / _MANTISSA_SCALE
+    return 1.0 + int.from_bytes(digest, "little") * _KEY_SCALE
 
 
 def _node_points(node_id: str, rank: int, count: int) -> tuple[float, ...]:
