@@ -120,8 +120,14 @@ class EmbeddedRedis:
                 "--logfile", str(log),
             ]  # fmt: skip
             with errors.open("wb") as stderr:
+                # Its own process group: a Ctrl-C meant for ``meshctl up`` must not stop
+                # the registry before the services have deregistered.
                 self._process = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    process_group=0,
                 )
             if _wait_for_ping(self.host, port, self._process):
                 self.port = port
