@@ -41,9 +41,7 @@ except MeshError as exc:
 
 
 class Mesh:
-    def __init__(
-        self, tmp_path: Path, replicas: dict[str, int], env: dict[str, str]
-    ) -> None:
+    def __init__(self, tmp_path: Path, replicas: dict[str, int], env: dict[str, str]) -> None:
         python = tmp_path / "python"
         python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
         python.chmod(0o755)
@@ -70,9 +68,7 @@ class Mesh:
             self.lines.append(line.rstrip("\n"))
             if text in line:
                 return
-        pytest.fail(
-            f"{text!r} never printed; got {self.lines}; stderr {self.proc.stderr.read()}"
-        )
+        pytest.fail(f"{text!r} never printed; got {self.lines}; stderr {self.proc.stderr.read()}")
 
     def service_pids(self) -> list[int]:
         logs = "".join(p.read_text() for p in self.run_dir.glob("*.log"))

@@ -76,10 +76,7 @@ def test_processes_are_named_per_replica_and_point_at_the_mesh():
     analytics = specs[1]
     assert analytics.argv[:5] == ("/py", "-m", "meshctl", "serve", "analytics")
     assert analytics.argv[analytics.argv.index("--port") + 1] == "0"
-    assert (
-        analytics.argv[analytics.argv.index("--registry") + 1]
-        == "redis://127.0.0.1:7000/0"
-    )
+    assert analytics.argv[analytics.argv.index("--registry") + 1] == "redis://127.0.0.1:7000/0"
     assert analytics.argv[analytics.argv.index("--prefix") + 1] == "p"
     assert analytics.argv[-2:] == ("--database-url", "sqlite:///x.db")
     assert analytics.env["MESH_DATABASE_URL"] == "sqlite:///x.db"
@@ -91,9 +88,7 @@ def test_the_embedded_database_lives_in_the_run_dir(tmp_path: Path):
 
 
 def test_restarts_back_off_exponentially_up_to_a_bound():
-    budget = RestartBudget(
-        RestartPolicy(initial=1, factor=2, maximum=5, max_restarts=4)
-    )
+    budget = RestartBudget(RestartPolicy(initial=1, factor=2, maximum=5, max_restarts=4))
     delays = [budget.on_exit(started_at=0, now=1) for _ in range(5)]
     assert delays == [1, 2, 4, 5, None]
 

@@ -44,9 +44,7 @@ def test_fakeredis_fallback_serves_the_protocol():
         socket.create_connection(("127.0.0.1", port), timeout=1)
 
 
-@pytest.mark.parametrize(
-    "use_redis_server", [pytest.param(True, marks=needs_redis_server), False]
-)
+@pytest.mark.parametrize("use_redis_server", [pytest.param(True, marks=needs_redis_server), False])
 async def test_async_context_manager(use_redis_server: bool):
     async with EmbeddedRedis(use_redis_server=use_redis_server) as server:
         client = aioredis.Redis.from_url(server.url)

@@ -10,9 +10,7 @@ def test_pid_alive_tells_live_from_gone_and_zombie():
     assert pid_alive(os.getpid())
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     # Not reaped yet: a zombie counts as gone.
-    while (
-        Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    ):
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
         pass
     assert not pid_alive(child.pid)
     child.wait()

@@ -15,9 +15,7 @@ class Clock:
 
 
 def python(name: str, code: str) -> ProcessSpec:
-    return ProcessSpec(
-        name=name, service=name, argv=(sys.executable, "-c", code), env={"X": "1"}
-    )
+    return ProcessSpec(name=name, service=name, argv=(sys.executable, "-c", code), env={"X": "1"})
 
 
 SLEEPER = "import os, time; print('up', os.environ['X'], flush=True); time.sleep(60)"
