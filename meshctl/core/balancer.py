@@ -83,16 +83,24 @@ class _Pool:
 
 
 class _RoundRobinPool(_Pool):
-    """Rotates through the pool, skipping ineligible endpoints; starts at a random place."""
+    """Rotates through the pool, skipping ineligible endpoints."""
 
     __slots__ = ("_cursor",)
+    _cursor: int
 
     def __init__(
-        self, endpoints: Sequence[ServiceEndpoint], stats: ServiceStats, rng: random.Random
+        self,
+        endpoints: Sequence[ServiceEndpoint],
+        stats: ServiceStats,
+        rng: random.Random,
+        previous: Sequence[_Pool],
     ) -> None:
         super().__init__(endpoints, stats)
-        # A random start keeps many clients refreshing at once off the same endpoint.
-        self._cursor = rng.randrange(len(self.endpoints))
+        # Carry the rotation over a refresh; a first pool starts at a random place so
+        # that many clients starting together do not all begin on the same endpoint.
+        cursors = (p._cursor for p in previous if isinstance(p, _RoundRobinPool))
+        cursor = next(cursors, None)
+        self._cursor = rng.randrange(len(self.endpoints)) if cursor is None else cursor
 
     def pick(self, rng: random.Random, eligible: Eligible | None, key: str | None) -> int | None:
         eps = self.endpoints
@@ -196,15 +204,15 @@ class _RingPool(_Pool):
         stats: ServiceStats,
         weights: list[float],
         virtual_nodes: int,
-        reusable: Sequence[_Pool],
+        previous: Sequence[_Pool],
     ) -> None:
         super().__init__(endpoints, stats)
         self.ring_key = tuple(zip((ep.instance_id for ep in self.endpoints), weights, strict=True))
-        same = (p for p in reusable if isinstance(p, _RingPool) and p.ring_key == self.ring_key)
-        previous = next(same, None)
+        same = (p for p in previous if isinstance(p, _RingPool) and p.ring_key == self.ring_key)
+        reusable = next(same, None)
         self.ring: HashRing = (
-            previous.ring
-            if previous is not None
+            reusable.ring
+            if reusable is not None
             else HashRing([ep.instance_id for ep in self.endpoints], weights, virtual_nodes)
         )
 
@@ -404,7 +412,7 @@ class LoadBalancer:
     ) -> _Pool:
         match self._strategy:
             case LoadBalancingStrategy.ROUND_ROBIN:
-                return _RoundRobinPool(endpoints, stats, self._rng)
+                return _RoundRobinPool(endpoints, stats, self._rng, old_pools)
             case LoadBalancingStrategy.WEIGHTED_RANDOM:
                 return _WeightedPool(endpoints, stats, weights)
             case LoadBalancingStrategy.LEAST_CONNECTIONS:

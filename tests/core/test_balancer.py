@@ -289,3 +289,9 @@ def test_bad_arguments_are_clear_errors():
 def test_health_aware_weights_are_validated(fields):
     with pytest.raises(ValueError):
         HealthAwareWeights(**fields)
+
+
+def test_round_robin_keeps_rotating_over_fresh_lists_of_the_same_members():
+    eps = endpoints(4)
+    lb = balancer(S.ROUND_ROBIN)
+    assert set(ids(lb.select(list(eps)) for _ in range(400)).values()) == {100}
