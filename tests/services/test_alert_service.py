@@ -1,0 +1,384 @@
+"""The alert service over real gRPC on loopback, with real webhook, SMTP and SMS receivers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI, Request, Response
+
+from meshctl.proto.its.v1 import alert_pb2 as apb
+from meshctl.proto.its.v1 import alert_pb2_grpc
+from meshctl.proto.its.v1 import common_pb2 as pb
+from meshctl.services.alert import AlertApp, RetryPolicy, build
+from meshctl.services.base import GrpcServiceApp, ServiceSettings
+from meshctl.services.frames import to_timestamp
+from tests.services._alert_auth_support import (
+    DB_PARAMS,
+    FakeClock,
+    database_url,
+    hosted,
+    serve_asgi,
+)
+
+SENT, FAILED = apb.DELIVERY_STATUS_SENT, apb.DELIVERY_STATUS_FAILED
+WEBHOOK, EMAIL, SMS = apb.ALERT_CHANNEL_WEBHOOK, apb.ALERT_CHANNEL_EMAIL, apb.ALERT_CHANNEL_SMS
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server standing in for a webhook consumer and an SMS gateway."""
+
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+    texts: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    status: int = 200
+    base: str = ""
+
+    def app(self) -> FastAPI:
+        api = FastAPI()
+
+        @api.post("/hook")
+        async def hook(request: Request) -> Response:
+            self.headers.append(dict(request.headers))
+            if self.status >= 400:
+                return Response(status_code=self.status)
+            self.hooks.append(await request.json())
+            return Response(status_code=204)
+
+        @api.post("/sms")
+        async def sms(request: Request) -> Response:
+            self.texts.append(await request.json())
+            return Response(status_code=202)
+
+        return api
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+class _AnyPortController(Controller):
+    """aiosmtpd's Controller, told the port the OS picked for port 0."""
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[_Mailbox, int]]:
+    box = _Mailbox()
+    controller = _AnyPortController(box, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield box, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    recv = Receiver()
+    async with serve_asgi(recv.app()) as base:
+        recv.base = base
+        yield recv
+
+
+@pytest.fixture(params=DB_PARAMS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'alert.db'}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@dataclass
+class Env:
+    settings: ServiceSettings
+    clock: FakeClock
+    receiver: Receiver
+    mailbox: _Mailbox
+
+    def app(self) -> AlertApp:
+        # rng=1.0: the jitter takes the full delay, so retry times are exact.
+        policy = RetryPolicy(max_attempts=3, base_delay=30, max_delay=300)
+        return AlertApp(self.settings, retry=policy, clock=self.clock, rng=lambda: 1.0)
+
+
+def make_env(url: str, clock: FakeClock, receiver: Receiver, mailbox: tuple[_Mailbox, int]) -> Env:
+    settings = ServiceSettings.model_validate(
+        {
+            "database_url": url,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mailbox[1],
+            "webhook_url": f"{receiver.base}/hook",
+            "sms_gateway_url": f"{receiver.base}/sms",
+            "alert_recipients": ["ops@example.com", "sms:+15550100"],
+        }
+    )
+    return Env(settings, clock, receiver, mailbox[0])
+
+
+@pytest.fixture
+def env(db_url: str, clock: FakeClock, receiver: Receiver, mailbox: tuple[_Mailbox, int]) -> Env:
+    return make_env(db_url, clock, receiver, mailbox)
+
+
+@pytest.fixture
+def sqlite_env(
+    sqlite_url: str, clock: FakeClock, receiver: Receiver, mailbox: tuple[_Mailbox, int]
+) -> Env:
+    return make_env(sqlite_url, clock, receiver, mailbox)
+
+
+class Client:
+    """A gRPC client of the hosted service."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.stub: Any = alert_pb2_grpc.AlertServiceStub(channel)  # type: ignore[no-untyped-call]
+
+    async def __call__(self, method: str, request: Any, **metadata: str) -> Any:
+        return await getattr(self.stub, method)(request, metadata=tuple(metadata.items()))
+
+
+async def _client(app: AlertApp) -> AsyncIterator[Client]:
+    async with hosted(app) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield Client(channel)
+
+
+@pytest.fixture
+async def client(env: Env) -> AsyncIterator[Client]:
+    async for c in _client(env.app()):
+        yield c
+
+
+@pytest.fixture
+async def sqlite_client(sqlite_env: Env) -> AsyncIterator[Client]:
+    async for c in _client(sqlite_env.app()):
+        yield c
+
+
+def violation(vid: str = "v-1", **fields: Any) -> apb.ProcessViolationAlertRequest:
+    base: dict[str, Any] = {
+        "violation_id": vid,
+        "type": pb.VIOLATION_TYPE_RED_LIGHT,
+        "camera_id": "cam-7",
+        "track_id": "t-3",
+    }
+    return apb.ProcessViolationAlertRequest(violation=pb.Violation(**(base | fields)))
+
+
+def channels_of(alert: apb.Alert) -> dict[int, int]:
+    return {d.channel: d.status for d in alert.deliveries}
+
+
+async def test_high_violation_goes_to_webhook_email_and_sms(client: Client, env: Env) -> None:
+    response = await client("ProcessViolationAlert", violation(), **{"x-correlation-id": "c-77"})
+    alert = response.alert
+    assert alert.severity == pb.SEVERITY_HIGH  # red light, no severity of its own
+    assert channels_of(alert) == {WEBHOOK: SENT, EMAIL: SENT, SMS: SENT}
+    assert alert.correlation_id == "c-77"
+    assert [d.attempts for d in alert.deliveries] == [1, 1, 1]
+    (hook,) = env.receiver.hooks
+    assert hook["alert_id"] == alert.alert_id and hook["severity"] == "high"
+    assert env.receiver.headers[0]["x-correlation-id"] == "c-77"
+    (text,) = env.receiver.texts
+    assert text["to"] == "+15550100" and "HIGH" in text["message"]
+    (mail,) = env.mailbox.messages
+    assert mail["To"] == "ops@example.com" and mail["Subject"].startswith("[HIGH] red light")
+
+
+async def test_low_violation_goes_to_the_webhook_only(sqlite_client: Client) -> None:
+    request = violation(type=pb.VIOLATION_TYPE_ILLEGAL_PARKING)
+    alert = (await sqlite_client("ProcessViolationAlert", request)).alert
+    assert alert.severity == pb.SEVERITY_LOW
+    assert list(alert.channels) == [WEBHOOK]
+    assert channels_of(alert) == {WEBHOOK: SENT}
+
+
+async def test_the_same_violation_alerts_once(sqlite_client: Client, sqlite_env: Env) -> None:
+    first = await sqlite_client("ProcessViolationAlert", violation("dup"))
+    second = await sqlite_client("ProcessViolationAlert", violation("dup"))
+    assert second.deduplicated and second.alert.alert_id == first.alert.alert_id
+    assert len(sqlite_env.receiver.hooks) == 1
+
+
+async def test_anomaly_severity_follows_its_z_score(sqlite_client: Client) -> None:
+    anomaly = pb.Anomaly(anomaly_id="a-1", camera_id="cam-1", z_score=-7.5, description="empty")
+    alert = (
+        await sqlite_client("ProcessAnomalyAlert", apb.ProcessAnomalyAlertRequest(anomaly=anomaly))
+    ).alert
+    assert alert.severity == pb.SEVERITY_CRITICAL
+    assert alert.message == "empty" and alert.source == "anomaly"
+
+
+async def test_send_alert_uses_the_given_channels_and_recipients(
+    sqlite_client: Client, sqlite_env: Env
+) -> None:
+    request = apb.SendAlertRequest(
+        severity=pb.SEVERITY_LOW,
+        title="maintenance",
+        message="camera 3 offline",
+        channels=[EMAIL],
+        recipients=[apb.Recipient(channel=EMAIL, address="night@example.com")],
+    )
+    alert = (await sqlite_client("SendAlert", request)).alert
+    assert channels_of(alert) == {EMAIL: SENT}
+    assert [m["To"] for m in sqlite_env.mailbox.messages] == ["night@example.com"]
+    assert sqlite_env.receiver.hooks == []
+
+
+async def test_failed_webhook_is_retried_with_backoff_until_it_succeeds(
+    client: Client, env: Env
+) -> None:
+    env.receiver.status = 500
+    request = apb.SendAlertRequest(
+        severity=pb.SEVERITY_MEDIUM, title="t", message="m", channels=[WEBHOOK]
+    )
+    alert = (await client("SendAlert", request)).alert
+    (delivery,) = alert.deliveries
+    assert delivery.status == FAILED and "HTTP 500" in delivery.last_error
+    retry = apb.RetryFailedAlertsRequest(alert_id=alert.alert_id)
+    env.clock.advance(29)  # the first retry is due 30 s after the failure
+    assert (await client("RetryFailedAlerts", retry)).retried == 0
+    env.clock.advance(1)
+    still = await client("RetryFailedAlerts", retry)
+    assert (still.retried, still.still_failing) == (1, 1)
+    env.receiver.status = 200
+    env.clock.advance(30)
+    assert (await client("RetryFailedAlerts", retry)).retried == 0  # now 60 s: backoff doubled
+    env.clock.advance(30)
+    done = await client("RetryFailedAlerts", apb.RetryFailedAlertsRequest())
+    assert (done.retried, done.succeeded, done.still_failing) == (1, 1, 0)
+    (delivered,) = done.alerts[0].deliveries
+    assert delivered.status == SENT and delivered.attempts == 3
+    assert len(env.receiver.hooks) == 1
+    stats = await client("GetAlertStatistics", apb.GetAlertStatisticsRequest())
+    assert stats.failed_deliveries == 0 and stats.by_channel[0].sent == 1
+
+
+async def test_acknowledge_records_who_and_when(client: Client, env: Env) -> None:
+    alert = (await client("ProcessViolationAlert", violation())).alert
+    env.clock.advance(5)
+    ack = apb.AcknowledgeAlertRequest(alert_id=alert.alert_id, acknowledged_by="op1", note="seen")
+    acked = (await client("AcknowledgeAlert", ack)).alert
+    assert acked.status == apb.ALERT_STATUS_ACKNOWLEDGED
+    assert (acked.acknowledged_by, acked.acknowledgement_note) == ("op1", "seen")
+    assert acked.acknowledged_at.seconds == int(env.clock.now)
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await client(
+            "AcknowledgeAlert", apb.AcknowledgeAlertRequest(alert_id="nope", acknowledged_by="x")
+        )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_statistics_count_by_severity_channel_and_acknowledgement(
+    client: Client, env: Env
+) -> None:
+    high = (await client("ProcessViolationAlert", violation("v-h", camera_id="cam-1"))).alert
+    env.receiver.status = 500
+    await client("ProcessViolationAlert", violation("v-l", type=pb.VIOLATION_TYPE_ILLEGAL_PARKING))
+    ack = apb.AcknowledgeAlertRequest(alert_id=high.alert_id, acknowledged_by="op")
+    await client("AcknowledgeAlert", ack)
+    stats = await client("GetAlertStatistics", apb.GetAlertStatisticsRequest())
+    assert stats.total_alerts == 2
+    assert dict(stats.alerts_by_severity) == {"high": 1, "low": 1}
+    assert (stats.acknowledged, stats.unacknowledged, stats.failed_deliveries) == (1, 1, 1)
+    webhook = next(c for c in stats.by_channel if c.channel == WEBHOOK)
+    assert (webhook.sent, webhook.failed, webhook.success_rate) == (1, 1, 0.5)
+    one_camera = apb.GetAlertStatisticsRequest(camera_id="cam-1")
+    assert (await client("GetAlertStatistics", one_camera)).total_alerts == 1
+    later = pb.TimeWindow(start=to_timestamp(env.clock.now + 1))
+    assert (
+        await client("GetAlertStatistics", apb.GetAlertStatisticsRequest(window=later))
+    ).total_alerts == 0
+
+
+async def test_alerts_survive_a_restart(env: Env) -> None:
+    env.receiver.status = 500
+    async for c in _client(env.app()):
+        alert = (await c("ProcessViolationAlert", violation())).alert
+    env.receiver.status = 200
+    env.clock.advance(3600)
+    async for c in _client(env.app()):
+        retried = await c("RetryFailedAlerts", apb.RetryFailedAlertsRequest())
+        assert retried.succeeded == 1 and retried.alerts[0].alert_id == alert.alert_id
+        ack = apb.AcknowledgeAlertRequest(alert_id=alert.alert_id, acknowledged_by="op")
+        assert (await c("AcknowledgeAlert", ack)).alert.title == alert.title
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "field_name"),
+    [
+        ("ProcessViolationAlert", apb.ProcessViolationAlertRequest(), "violation"),
+        ("ProcessViolationAlert", violation(""), "violation.violation_id"),
+        ("ProcessAnomalyAlert", apb.ProcessAnomalyAlertRequest(), "anomaly"),
+        ("SendAlert", apb.SendAlertRequest(title="t", message="m"), "severity"),
+        ("SendAlert", apb.SendAlertRequest(severity=pb.SEVERITY_LOW, message="m"), "title"),
+        (
+            "SendAlert",
+            apb.SendAlertRequest(
+                severity=pb.SEVERITY_LOW,
+                title="t",
+                message="m",
+                recipients=[apb.Recipient(channel=EMAIL, address="not-an-address")],
+            ),
+            "recipients[0].address",
+        ),
+        (
+            "SendAlert",
+            apb.SendAlertRequest(severity=pb.SEVERITY_LOW, title="t", message="m", channels=[9]),  # type: ignore[list-item]
+            "channels",
+        ),
+        ("AcknowledgeAlert", apb.AcknowledgeAlertRequest(alert_id="a"), "acknowledged_by"),
+        ("RetryFailedAlerts", apb.RetryFailedAlertsRequest(max_alerts=-1), "max_alerts"),
+        (
+            "GetAlertStatistics",
+            apb.GetAlertStatisticsRequest(
+                window=pb.TimeWindow(start=to_timestamp(10), end=to_timestamp(5))
+            ),
+            "window",
+        ),
+    ],
+)
+async def test_bad_input_is_invalid_argument_naming_the_field(
+    sqlite_client: Client, method: str, request_: Any, field_name: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await sqlite_client(method, request_)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith(field_name)
+
+
+async def test_retry_of_an_unknown_alert_is_not_found(sqlite_client: Client) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await sqlite_client("RetryFailedAlerts", apb.RetryFailedAlertsRequest(alert_id="nope"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_build_reads_service_settings_and_refuses_bad_recipients() -> None:
+    app = build(ServiceSettings.model_validate({"alert_recipients": ["sms:+15550100"]}))
+    assert isinstance(app, GrpcServiceApp) and app.grpc_service_names == ("its.v1.AlertService",)
+    with pytest.raises(Exception, match="alert_recipients"):
+        build(ServiceSettings.model_validate({"alert_recipients": ["sms:call me"]}))
