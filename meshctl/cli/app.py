@@ -13,6 +13,7 @@ import typer
 from meshctl._version import __version__
 from meshctl.cli.config_cmd import app as config_app
 from meshctl.cli.runner import CliState, MeshGroup
+from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
 from meshctl.cli.up import down, up
 
@@ -28,6 +29,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(services_app, name="services")
 app.command()(up)
 app.command()(down)
+app.command()(serve)
 
 
 @app.callback()

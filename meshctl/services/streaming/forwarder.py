@@ -37,12 +37,11 @@ class MeshForwarder:
     async def _mesh(self) -> Any:
         if self._client is None:
             from meshctl.mesh.client import ServiceMeshClient
-            from meshctl.registry import RegistryWatcher, ServiceRegistry
+            from meshctl.registry import ServiceRegistry
 
             registry = ServiceRegistry(self.settings.redis_url, prefix=self.settings.prefix)
             self._stack.push_async_callback(registry.aclose)
-            watcher = await self._stack.enter_async_context(RegistryWatcher(registry))
-            client = ServiceMeshClient(watcher, name="streaming")
+            client = ServiceMeshClient(registry, name="streaming")
             self._client = await self._stack.enter_async_context(client)
         return self._client
 

@@ -1,0 +1,87 @@
+"""``meshctl serve`` as a real process, and every catalogued service under the host."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from meshctl.registry import ServiceRegistry
+from meshctl.services.catalog import SERVICE_NAMES, builder
+from tests.services.support import settings
+
+pytestmark = pytest.mark.redis
+
+
+async def _wait_for(registry: ServiceRegistry, name: str, present: bool) -> list[Any]:
+    for _ in range(1500):
+        found = await registry.discover_services(name)
+        if bool(found) == present:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{name} {'never registered' if present else 'still registered'}")
+
+
+async def test_serve_registers_and_deregisters_on_sigterm(
+    redis_client: Any, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    registry = ServiceRegistry(redis_client, prefix=key_prefix)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "meshctl", "serve", "analytics", "--port", "0",
+        "--registry", redis_url, "--prefix", key_prefix,
+        "--database-url", f"sqlite:///{tmp_path / 'analytics.db'}",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        [endpoint] = await _wait_for(registry, "analytics", present=True)
+        async with grpc.aio.insecure_channel(endpoint.address) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="its.v1.AnalyticsService")
+            )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()
+        assert f"analytics listening on 127.0.0.1:{endpoint.port}" in stderr.decode()
+        assert await registry.discover_services("analytics") == []
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+async def test_every_catalogued_service_runs_under_the_host(
+    name: str, redis_client: Any, key_prefix: str, tmp_path: Path
+) -> None:
+    from meshctl.services.host import serve
+
+    registry = ServiceRegistry(redis_client, prefix=key_prefix)
+    db = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'db'}"}
+    app = builder(name)(settings(db, jwt_secret="s" * 40, admin_password="a-long-password-1"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, registry=registry, stop_event=stop))
+    try:
+        [endpoint] = await _wait_for(registry, name, present=True)
+        if endpoint.protocol == "http":
+            path = endpoint.metadata["health_path"]
+            async with httpx.AsyncClient() as client:
+                reply = await client.get(f"http://{endpoint.address}{path}")
+            assert reply.status_code == 200
+        else:
+            async with grpc.aio.insecure_channel(endpoint.address) as channel:
+                check = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest()
+                )
+            assert check.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert await registry.discover_services(name) == []
