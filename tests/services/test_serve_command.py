@@ -85,3 +85,33 @@ async def test_every_catalogued_service_runs_under_the_host(
         stop.set()
         await asyncio.wait_for(task, 30)
     assert await registry.discover_services(name) == []
+
+
+async def test_streaming_reaches_analytics_through_the_mesh(
+    redis_client: Any, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    from meshctl.core.context import CorrelationContext
+    from meshctl.proto.its.v1 import streaming_pb2 as spb
+    from meshctl.proto.its.v1 import streaming_pb2_grpc
+    from tests.services.support import served
+    from tests.services.test_analytics_service import T0, cars, frame
+
+    registry = ServiceRegistry(redis_client, prefix=key_prefix)
+    config = settings(
+        {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'db'}"},
+        redis_url=redis_url,
+        prefix=key_prefix,
+    )
+    async with (
+        served(builder("analytics")(config), registry=registry),
+        served(builder("streaming")(config), registry=registry) as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = streaming_pb2_grpc.StreamingServiceStub(channel)
+        ctx = CorrelationContext.new("corr-mesh")
+        reply = await stub.ProcessDetections(
+            frame("cam-m", T0, *cars(2)), metadata=tuple(ctx.to_headers().items())
+        )
+    assert reply.status == spb.FRAME_STATUS_FORWARDED, reply.error
+    assert reply.analysis.correlation_id == "corr-mesh"
+    assert reply.analysis.vehicle_count == 2
