@@ -31,17 +31,6 @@ class Protocol(StrEnum):
 
 
 NO_BREAKER = "-"
-DISCOVER_COLUMNS = (
-    Column("instance_id", "INSTANCE"),
-    Column("address"),
-    Column("protocol"),
-    Column("health"),
-    Column("breaker"),
-    Column("weight"),
-    Column("zone"),
-    Column("version"),
-    Column("age_seconds", "AGE", lambda v: format_age(v)),
-)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -75,6 +64,19 @@ def format_age(seconds: float | None) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{max(int(seconds), 0)}s"
+
+
+DISCOVER_COLUMNS = (
+    Column("instance_id", "INSTANCE"),
+    Column("address"),
+    Column("protocol"),
+    Column("health"),
+    Column("breaker"),
+    Column("weight"),
+    Column("zone"),
+    Column("version"),
+    Column("age_seconds", "AGE", format_age),
+)
 
 
 def endpoint_row(endpoint: ServiceEndpoint, breaker: str | None, now: float) -> dict[str, Any]:
