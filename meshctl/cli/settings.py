@@ -69,13 +69,9 @@ class UpContext:
 
     def is_running(self) -> bool:
         """Whether the process that wrote the context is still alive."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # alive, owned by someone else
-            return True
-        return True
+        from meshctl.embedded.state import pid_alive
+
+        return pid_alive(self.pid)
 
     def to_json(self) -> str:
         return json.dumps(
