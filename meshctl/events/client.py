@@ -48,8 +48,8 @@ class TopicManager:
         if not missing:
             return
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
-        await admin.start()
         try:
+            await admin.start()
             response = await admin.create_topics([NewTopic(t, self.partitions, 1) for t in missing])
         finally:
             await admin.close()
@@ -57,3 +57,7 @@ class TopicManager:
             if code not in (0, _TOPIC_ALREADY_EXISTS):
                 log.warning("could not create topic %s: error %s %s", topic, code, message)
         self._known.update(missing)
+
+    def forget(self) -> None:
+        """Check every topic again (after an outage the broker may have come back empty)."""
+        self._known.clear()

@@ -67,16 +67,20 @@ class KafkaSubscription:
 
     async def start(self) -> None:
         """Join the group; raises BrokerUnavailableError when the broker is away."""
-        with kafka_errors(self._topics.bootstrap, f"subscribing group {self.group_id}"):
-            topics = self._naming.topics_for(self._wanted)
-            await self._topics.ensure(topics)
-            if self._wanted.types is not None or self._naming.single_topic:
-                self._consumer.subscribe(topics)
-            else:
-                glob = self._wanted.pattern or "*"
-                prefix = re.escape(self._naming.prefix + ".")
-                self._consumer.subscribe(pattern=f"^{prefix}{fnmatch.translate(glob)}")
-            await self._consumer.start()
+        try:
+            with kafka_errors(self._topics.bootstrap, f"subscribing group {self.group_id}"):
+                topics = self._naming.topics_for(self._wanted)
+                await self._topics.ensure(topics)
+                if self._wanted.types is not None or self._naming.single_topic:
+                    self._consumer.subscribe(topics)
+                else:
+                    glob = self._wanted.pattern or "*"
+                    prefix = re.escape(self._naming.prefix + ".")
+                    self._consumer.subscribe(pattern=f"^{prefix}{fnmatch.translate(glob)}")
+                await self._consumer.start()
+        except BaseException:
+            await self._consumer.stop()
+            raise
         self._task = asyncio.create_task(self._run(), name=f"meshctl-subscription-{self.group_id}")
 
     async def stop(self) -> None:

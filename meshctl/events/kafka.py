@@ -272,6 +272,7 @@ class KafkaEventBus:
         async with self._lock:
             self.spool.append(records)
             self._spooling = True
+        self._topics.forget()
         self._wake.set()
 
     async def _drain_forever(self) -> None:

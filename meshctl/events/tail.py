@@ -70,10 +70,9 @@ class KafkaTail:
         )
 
     async def events(self) -> AsyncIterator[Event]:
-        with kafka_errors(self.bootstrap, "starting a tail"):
-            await self._consumer.start()
         try:
             with kafka_errors(self.bootstrap, "starting a tail"):
+                await self._consumer.start()
                 partitions, end = await self._assign()
             history, carry = await self._catch_up(partitions, end)
             merged: Iterable[Event] = heapq.merge(*history, key=_by_time)
@@ -133,9 +132,15 @@ class KafkaTail:
         pending = {tp for tp in partitions if await consumer.position(tp) < end[tp]}
         history: dict[TopicPartition, list[Event]] = {tp: [] for tp in partitions}
         carry: list[Event] = []
+        unchecked = set(pending)
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=1000)
             for tp, records in batch.items():
+                if tp in unchecked:
+                    # Tansu's ListOffsets answers one short after a multi-record batch;
+                    # the high watermark of the first fetch response is right.
+                    unchecked.discard(tp)
+                    end[tp] = max(end[tp], consumer.highwater(tp) or 0)
                 old = [r for r in records if r.offset < end[tp]]
                 history[tp].extend(_matching(old, self._wanted, self._naming))
                 carry.extend(_matching(records[len(old) :], self._wanted, self._naming))

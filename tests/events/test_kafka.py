@@ -1,0 +1,194 @@
+"""KafkaEventBus against the real broker: wire contract, foreign clients, spool, garbage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from meshctl.core.context import CorrelationContext
+from meshctl.embedded import EmbeddedBroker
+from meshctl.errors import BrokerUnavailableError, SpoolFullError
+from meshctl.events import Event
+from meshctl.events.kafka import KafkaEventBus
+
+pytestmark = pytest.mark.kafka
+
+
+def bus_for(bootstrap: str, prefix: str, tmp_path: Path, **kwargs: object) -> KafkaEventBus:
+    return KafkaEventBus(
+        bootstrap,
+        topic_prefix=prefix,
+        spool_dir=tmp_path / "spool",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def confluent_read(bootstrap: str, topic: str, count: int) -> list[object]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-reader"})
+    # Assign rather than join a group: no rebalance wait.
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
+    messages = []
+    try:
+        for _ in range(200):
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                messages.append(msg)
+            if len(messages) == count:
+                break
+    finally:
+        consumer.close()
+    return messages
+
+
+async def test_an_independent_client_reads_the_contract(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    ctx = CorrelationContext.new("wire-1")
+    async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
+        event = await bus.publish("violation.detected", {"camera_id": "c3"}, ctx, source="a")
+    [msg] = await asyncio.to_thread(
+        confluent_read, kafka_bootstrap, f"{topic_prefix}.violation.detected", 1
+    )
+    assert msg.key() == b"wire-1"  # type: ignore[attr-defined]
+    headers = dict(msg.headers())  # type: ignore[attr-defined]
+    assert headers["correlation_id"] == b"wire-1"
+    assert headers["event_type"] == b"violation.detected"
+    assert headers["traceparent"].decode().startswith(f"00-{ctx.trace_id}-")
+    assert json.loads(msg.value()) == {  # type: ignore[attr-defined]
+        "event_id": event.event_id,
+        "event_type": "violation.detected",
+        "source": "a",
+        "occurred_at": event.occurred_at.isoformat(),
+        "correlation_id": "wire-1",
+        "trace_id": ctx.trace_id,
+        "data": {"camera_id": "c3"},
+    }
+
+
+async def test_a_foreign_producers_event_shows_up_in_a_tail(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
+        await bus.publish("alert.sent", {"n": 0}, CorrelationContext.new("mixed"))
+        envelope = {
+            "event_id": "e-1",
+            "event_type": "alert.sent",
+            "source": "legacy",
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+            "correlation_id": "mixed",
+            "trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "data": {"n": 1},
+        }
+        # librdkafka's Java-compatible partitioner, so the key lands where the tail reads.
+        producer = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
+        producer.produce(
+            f"{topic_prefix}.alert.sent",
+            json.dumps(envelope).encode(),
+            key=b"mixed",
+            headers=[("correlation_id", b"mixed"), ("event_type", b"alert.sent")],
+        )
+        assert await asyncio.to_thread(producer.flush, 10) == 0
+        events = [e async for e in bus.tail("mixed", follow=False)]
+    assert [(e.source, e.data["n"]) for e in events] == [("meshctl", 0), ("legacy", 1)]
+
+
+async def test_poison_records_do_not_stop_a_consumer_or_a_tail(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = f"{topic_prefix}.frame.processed"
+    async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
+        await bus._publish_raw(topic, b"poison", b"\x00not json", [])
+        await bus._publish_raw(topic, b"poison", b'{"half": "an envelope"}', [])
+        await bus.publish("frame.processed", {"ok": True}, CorrelationContext.new("fine"))
+        with caplog.at_level(logging.WARNING):
+            tailed = [e async for e in bus.tail(event_types="frame.processed", follow=False)]
+        assert [e.malformed for e in tailed] == [True, True, False]
+        assert tailed[0].raw == b"\x00not json"
+        got: asyncio.Queue[Event] = asyncio.Queue()
+        sub = await bus.subscribe("frame.*", got.put, group_id=f"{topic_prefix}-g")
+        good = await asyncio.wait_for(got.get(), 30)
+    assert good.data == {"ok": True}
+    assert sub.stats.malformed == 2
+    assert "malformed" in caplog.text
+
+
+async def test_events_published_while_the_broker_is_down_are_replayed_in_order(
+    own_broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    ctx = CorrelationContext.new("outage")
+    bus = bus_for(own_broker.bootstrap, topic_prefix, tmp_path, publish_timeout=1.0)
+    async with bus:
+        await bus.publish("alert.sent", {"n": 0}, ctx)
+        await asyncio.to_thread(own_broker.stop)
+        for n in range(1, 6):
+            await bus.publish("alert.sent", {"n": n}, ctx)
+        assert bus.spooling and bus.spool.size > 0
+        with pytest.raises(BrokerUnavailableError, match=own_broker.bootstrap):
+            [e async for e in bus.tail("outage", follow=False)]
+        await asyncio.to_thread(own_broker.start)  # same port, empty (in-memory) storage
+        for _ in range(200):
+            if not bus.spooling:
+                break
+            await asyncio.sleep(0.05)
+        assert not bus.spooling and bus.spool.size == 0
+        await bus.publish("alert.sent", {"n": 6}, ctx)
+        events = [e async for e in bus.tail("outage", follow=False)]
+    # Event 0 lived in the first broker's memory only; everything spooled arrived, in order.
+    assert [e.data["n"] for e in events] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_spool_left_by_a_previous_process_is_replayed(
+    own_broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    own_broker.stop()
+    async with bus_for(own_broker.bootstrap, topic_prefix, tmp_path, publish_timeout=1.0) as bus:
+        await bus.publish("alert.sent", {"n": 1}, CorrelationContext.new("restart"))
+        assert bus.spooling
+    own_broker.start()
+    async with bus_for(own_broker.bootstrap, topic_prefix, tmp_path) as bus:
+        for _ in range(200):
+            if not bus.spooling:
+                break
+            await asyncio.sleep(0.05)
+        events = [e async for e in bus.tail("restart", follow=False)]
+    assert [e.data for e in events] == [{"n": 1}]
+
+
+async def test_full_spool_raises_spool_full(
+    own_broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    own_broker.stop()
+    bus = bus_for(own_broker.bootstrap, topic_prefix, tmp_path, spool_max_bytes=1500)
+    async with bus:
+        with pytest.raises(SpoolFullError, match="full"):
+            for n in range(100):
+                await bus.publish("alert.sent", {"n": n})
+        assert 0 < bus.spool.size <= 1500
+
+
+async def test_fire_and_forget_delivers_everything(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    ctx = CorrelationContext.new("ff")
+    bus = bus_for(kafka_bootstrap, topic_prefix, tmp_path, fire_and_forget=True, buffer_size=8)
+    async with bus:
+        for n in range(50):
+            await bus.publish("frame.processed", {"n": n}, ctx)
+        await bus.flush()
+        events = [e async for e in bus.tail("ff", follow=False)]
+    assert [e.data["n"] for e in events] == list(range(50))
+
+
+async def test_tailing_an_unreachable_broker_names_it(topic_prefix: str, tmp_path: Path) -> None:
+    with EmbeddedBroker() as broker:
+        address = broker.bootstrap
+    bus = bus_for(address, topic_prefix, tmp_path)
+    with pytest.raises(BrokerUnavailableError, match=f"Kafka broker at {address}"):
+        [e async for e in bus.tail("x")]
+    with pytest.raises(BrokerUnavailableError, match=address):
+        await bus.subscribe(None, lambda e: asyncio.sleep(0), group_id="g")
