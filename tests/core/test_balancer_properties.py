@@ -10,13 +10,14 @@ from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.errors import NoHealthyEndpointsError
 
-endpoint_specs = st.lists(
-    st.tuples(
-        st.sampled_from(list(HealthStatus)),
-        st.sampled_from([0.0, 0.25, 1.0, 3.0]),
-        st.booleans(),  # eligible
-    ),
-    max_size=30,
+endpoint_spec = st.tuples(
+    st.sampled_from(list(HealthStatus)),
+    st.sampled_from([0.0, 0.25, 1.0, 3.0]),
+    st.booleans(),  # eligible
+)
+# Sizes drawn uniformly, so that pools large enough to be sampled (not scanned) are common.
+endpoint_specs = st.integers(0, 40).flatmap(
+    lambda n: st.lists(endpoint_spec, min_size=n, max_size=n)
 )
 
 
@@ -26,7 +27,7 @@ endpoint_specs = st.lists(
     specs=endpoint_specs,
     keys=st.lists(st.none() | st.text(max_size=8), min_size=1, max_size=4),
     seed=st.integers(0, 2**32 - 1),
-    starts=st.lists(st.integers(0, 29), max_size=10),
+    starts=st.lists(st.integers(0, 39), max_size=10),
 )
 def test_select_returns_an_eligible_endpoint_or_raises_iff_none(
     strategy, specs, keys, seed, starts
