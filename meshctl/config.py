@@ -19,7 +19,7 @@ class MeshSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str | None = None
     database_url: str = "sqlite+aiosqlite:///meshctl.db"
-    prefix: str = Field("mesh", description="key prefix in Redis for registry and control plane")
+    prefix: str = Field(default="mesh", description="key prefix of the registry and control plane")
     topic_prefix: str = "its"
     client_name: str | None = None
     default_timeout: float = 30.0

@@ -103,13 +103,22 @@ class RemoteCallError(MeshError):
     """The callee answered with an error status (gRPC code name or HTTP status)."""
 
     def __init__(
-        self, target: str, status: str, detail: str = "", *, trips_breaker: bool = True
+        self,
+        target: str,
+        status: str,
+        detail: str = "",
+        *,
+        trips_breaker: bool = True,
+        caller_error: bool = False,
     ) -> None:
         super().__init__(f"{target} failed with {status}" + (f": {detail}" if detail else ""))
         self.target = target
         self.status = status
         self.detail = detail
         self.trips_breaker = trips_breaker
+        # The callee refused the request as malformed: the CLI reports bad input.
+        if caller_error:
+            self.exit_code = 2
 
 
 class InfrastructureError(MeshError):
