@@ -1,0 +1,548 @@
+"""ServiceMeshClient: the facade services use to call each other and publish events.
+
+A call goes: correlation context (a child span of the caller's) → endpoints
+from the cached registry view → balancer pick, skipping endpoints whose
+breaker is open → endpoint breaker → gRPC or HTTP with a deadline →
+statistics. Failures that are safe to retry (the request never ran:
+connection refused, UNAVAILABLE, a breaker rejecting one endpoint) are tried
+again on another endpoint after a jittered backoff, while the retry budget
+allows. The service's own breaker sees the outcome the caller sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from google.protobuf.message import Message
+
+from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
+from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
+from meshctl.core.context import CorrelationContext, current_context
+from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
+from meshctl.core.retry import RetryBudget, RetryPolicy
+from meshctl.core.stats import CallStats
+from meshctl.errors import (
+    CircuitBreakerOpenError,
+    InvalidRequestError,
+    MeshError,
+    NoEndpointsError,
+    NoHealthyEndpointsError,
+)
+from meshctl.events import Event, EventBus
+from meshctl.mesh.breakers import BreakerBook
+from meshctl.mesh.control import ControlPlane
+from meshctl.registry import RegistryWatcher, ServiceRegistry
+from meshctl.transport.codec import to_dict, to_message
+from meshctl.transport.grpc_client import GrpcTransport
+from meshctl.transport.http_client import HttpTransport
+from meshctl.transport.methods import MethodResolver
+
+logger = logging.getLogger(__name__)
+
+
+class EndpointSource(Protocol):
+    """Where the client gets a service's instances (the cached registry view)."""
+
+    async def get(self, name: str) -> Sequence[ServiceEndpoint]: ...
+
+
+@dataclass(slots=True)
+class CallResult:
+    """Everything known about one finished call (``meshctl call -v`` prints it)."""
+
+    service: str
+    method: str
+    data: dict[str, Any]
+    message: Message | None
+    endpoint: ServiceEndpoint
+    latency: float
+    attempts: int
+    correlation_id: str
+    trace_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ServiceMeshClient:
+    """Calls services through discovery, load balancing, breakers, deadlines and retries.
+
+    Use it as ``async with ServiceMeshClient(registry) as mesh:`` (or ``start()``
+    / ``aclose()``): starting subscribes to registry changes, begins publishing
+    this client's breakers and statistics for ``meshctl breakers``/``top`` and
+    obeys their commands, and starts the event bus.
+
+    Args:
+        registry: the Redis service registry.
+        name: this client's name in the mesh (its service's name, for a service).
+        event_bus: where ``publish_event`` sends events and breaker changes.
+        endpoints: a view to read instances from; default a registry watcher.
+        control: publish reports and obey commands through Redis.
+        report_interval: seconds between published reports.
+        strategy: the default load-balancing strategy.
+        breaker_config: thresholds for every breaker this client creates.
+        retry: attempts and backoff for retriable failures.
+        budget: caps retries as a share of first attempts.
+        clock: monotonic seconds, for breakers and latencies.
+        rng: randomness for balancing and jitter (seed it in tests).
+    """
+
+    def __init__(
+        self,
+        registry: ServiceRegistry,
+        *,
+        name: str = "mesh-client",
+        event_bus: EventBus | None = None,
+        endpoints: EndpointSource | None = None,
+        control: bool = True,
+        report_interval: float = 1.0,
+        strategy: LoadBalancingStrategy = LoadBalancingStrategy.HEALTH_AWARE,
+        breaker_config: CircuitBreakerConfig | None = None,
+        retry: RetryPolicy | None = None,
+        budget: RetryBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.registry = registry
+        self.watcher: RegistryWatcher | None = None
+        if endpoints is None:
+            endpoints = self.watcher = RegistryWatcher(registry)
+        self.endpoints = endpoints
+        self.events = event_bus
+        self.breakers = BreakerBook(breaker_config, clock=clock)
+        self.breakers.add_listener(self._on_breaker_change)
+        self.retry = retry or RetryPolicy()
+        self.budget = budget or RetryBudget(clock=clock)
+        self.strategy = strategy
+        self._balancers: dict[LoadBalancingStrategy, LoadBalancer] = {}
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.grpc = GrpcTransport()
+        self.http = HttpTransport()
+        self.methods = MethodResolver()
+        self.stats: dict[tuple[str, str], CallStats] = {}  # (service, instance_id)
+        self.service_stats: dict[str, CallStats] = {}
+        self._seen: dict[str, Sequence[ServiceEndpoint]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self.control = (
+            ControlPlane(
+                registry.redis,
+                registry.prefix,
+                name,
+                self.breakers,
+                self.report_stats,
+                interval=report_interval,
+            )
+            if control
+            else None
+        )
+
+    async def start(self) -> ServiceMeshClient:
+        """Subscribe to registry changes, start reporting and the event bus."""
+        if self.watcher is not None:
+            await self.watcher.start()
+        if self.events is not None:
+            await self.events.start()
+        if self.control is not None:
+            await self.control.start()
+        return self
+
+    async def aclose(self) -> None:
+        """Stop background work and close every connection this client opened."""
+        if self.control is not None:
+            await self.control.stop()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self.watcher is not None:
+            await self.watcher.stop()
+        if self.events is not None:
+            await self.events.stop()
+        await self.grpc.aclose()
+        await self.http.aclose()
+
+    async def __aenter__(self) -> ServiceMeshClient:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- public API ------------------------------------------------------------
+
+    async def call_service(
+        self,
+        service_name: str,
+        method: str,
+        request: object = None,
+        timeout: float = 30.0,
+        correlation_context: CorrelationContext | None = None,
+        key: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        as_message: bool = False,
+    ) -> Any:
+        """Call ``method`` of ``service_name`` and return the reply as a dict.
+
+        Args:
+            service_name: registered service name, e.g. ``"analytics"``.
+            method: ``Method``, ``Service/Method`` or an HTTP route name.
+            request: a dict, a pydantic model or a protobuf message.
+            timeout: seconds for the whole call, retries included.
+            correlation_context: the caller's context; default the current one or a new one.
+            key: stickiness key for the consistent-hash strategy (e.g. a camera id).
+            metadata: extra gRPC metadata / HTTP headers.
+            as_message: return the protobuf reply message instead of a dict (gRPC only).
+        """
+        result = await self.call(
+            service_name,
+            method,
+            request,
+            timeout=timeout,
+            correlation_context=correlation_context,
+            key=key,
+            metadata=metadata,
+        )
+        return result.message if as_message and result.message is not None else result.data
+
+    async def call(
+        self,
+        service_name: str,
+        method: str,
+        request: object = None,
+        *,
+        timeout: float = 30.0,
+        correlation_context: CorrelationContext | None = None,
+        key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        strategy: LoadBalancingStrategy | None = None,
+        endpoint: ServiceEndpoint | None = None,
+        want_metadata: bool = False,
+    ) -> CallResult:
+        """Like :meth:`call_service` but returns the whole :class:`CallResult`.
+
+        ``endpoint`` pins the call to one instance (no balancing, no retry elsewhere).
+        """
+        if timeout <= 0:
+            raise InvalidRequestError(f"timeout must be positive, not {timeout}")
+        ctx = (correlation_context or current_context() or CorrelationContext.new()).child()
+        service_breaker = self.breakers.service(service_name)
+        if not service_breaker.allow():
+            raise CircuitBreakerOpenError(service_name, service_breaker.retry_after())
+        generation = service_breaker.generation
+        try:
+            result = await self._attempts(
+                service_name,
+                method,
+                request,
+                timeout,
+                ctx,
+                key,
+                metadata,
+                strategy,
+                endpoint,
+                want_metadata,
+            )
+        except MeshError as exc:
+            if exc.trips_breaker:
+                service_breaker.record_failure(exc, generation=generation)
+            else:
+                service_breaker.release(generation=generation)
+            raise
+        except BaseException:
+            service_breaker.release(generation=generation)
+            raise
+        service_breaker.record_success(result.latency, generation=generation)
+        return result
+
+    # -- the attempt loop ------------------------------------------------------
+
+    async def _attempts(
+        self,
+        service: str,
+        method: str,
+        request: object,
+        timeout: float,
+        ctx: CorrelationContext,
+        key: str | None,
+        metadata: Mapping[str, str] | None,
+        strategy: LoadBalancingStrategy | None,
+        pinned: ServiceEndpoint | None,
+        want_metadata: bool,
+    ) -> CallResult:
+        deadline = self._clock() + timeout
+        headers = {**(metadata or {}), **ctx.to_headers()}
+        balancer = self._balancer(strategy)
+        tried: set[str] = set()
+        self.budget.record_request()
+        attempt = 0
+        while True:
+            attempt += 1
+            endpoint = pinned or await self._pick(service, key, balancer, tried)
+            tried.add(endpoint.instance_id)
+            try:
+                return await self._attempt(
+                    endpoint,
+                    method,
+                    request,
+                    deadline,
+                    ctx,
+                    headers,
+                    attempt,
+                    balancer,
+                    want_metadata,
+                )
+            except MeshError as exc:
+                remaining = deadline - self._clock()
+                if (
+                    not exc.retriable
+                    or pinned is not None
+                    or attempt >= self.retry.max_attempts
+                    or remaining <= 0
+                    or not self.budget.try_spend()
+                ):
+                    raise
+                delay = min(self.retry.backoff(attempt, self._rng), remaining / 2)
+                logger.debug("retrying %s/%s after %s (%.3fs)", service, method, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _pick(
+        self, service: str, key: str | None, balancer: LoadBalancer, tried: set[str]
+    ) -> ServiceEndpoint:
+        endpoints = await self.endpoints.get(service)
+        if endpoints is not self._seen.get(service):
+            await self._forget_departed(service, endpoints)
+        if not endpoints:
+            raise NoEndpointsError(service)
+
+        def eligible(ep: ServiceEndpoint) -> bool:
+            if ep.instance_id in tried:
+                return False
+            breaker = self.breakers.peek_endpoint(ep)
+            return breaker is None or breaker.state not in _REJECTING
+
+        try:
+            return balancer.select(endpoints, key, eligible=eligible)
+        except NoHealthyEndpointsError:
+            if all(
+                (b := self.breakers.peek_endpoint(ep)) is not None and b.state in _REJECTING
+                for ep in endpoints
+            ):
+                raise CircuitBreakerOpenError(service) from None
+            raise
+
+    async def _forget_departed(self, service: str, endpoints: Sequence[ServiceEndpoint]) -> None:
+        """Drop breakers, statistics and channels of instances that left the registry."""
+        previous = self._seen.get(service, ())
+        self._seen[service] = endpoints
+        current = {ep.instance_id for ep in endpoints}
+        addresses = {ep.address for ep in endpoints}
+        for gone in previous:
+            if gone.instance_id in current:
+                continue
+            self.breakers.forget(service, gone.instance_id)
+            self.stats.pop(gone.key, None)
+            if gone.address not in addresses:
+                await self.grpc.forget(gone.address)
+
+    def _balancer(self, strategy: LoadBalancingStrategy | None) -> LoadBalancer:
+        chosen = strategy or self.strategy
+        balancer = self._balancers.get(chosen)
+        if balancer is None:
+            balancer = self._balancers[chosen] = LoadBalancer(chosen, rng=self._rng)
+        return balancer
+
+    async def _attempt(
+        self,
+        endpoint: ServiceEndpoint,
+        method: str,
+        request: object,
+        deadline: float,
+        ctx: CorrelationContext,
+        headers: dict[str, str],
+        attempt: int,
+        balancer: LoadBalancer,
+        want_metadata: bool,
+    ) -> CallResult:
+        breaker = self.breakers.endpoint(endpoint)
+        if not breaker.allow():
+            raise CircuitBreakerOpenError(breaker.name, breaker.retry_after())
+        generation = breaker.generation
+        stats = self._stats(endpoint)
+        service_stats = self.service_stats.setdefault(endpoint.service_name, CallStats())
+        started = self._clock()
+        stats.start()
+        service_stats.start()
+        balancer.on_start(endpoint)
+        error: BaseException | None = None
+        try:
+            data, message, reply_meta = await self._send(
+                endpoint, method, request, max(deadline - started, 0.001), headers, want_metadata
+            )
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            latency = self._clock() - started
+            if error is None:
+                breaker.record_success(latency, generation=generation)
+            elif isinstance(error, MeshError) and error.trips_breaker:
+                breaker.record_failure(error, generation=generation)
+            else:  # the caller's mistake, or a cancellation: no verdict on the endpoint
+                breaker.release(generation=generation)
+            balancer.on_finish(endpoint, latency, error is None)
+            kind = None if error is None else getattr(error, "status", type(error).__name__)
+            stats.finish(latency, kind)
+            service_stats.finish(latency, kind)
+        return CallResult(
+            service=endpoint.service_name,
+            method=method,
+            data=data,
+            message=message,
+            endpoint=endpoint,
+            latency=latency,
+            attempts=attempt,
+            correlation_id=ctx.correlation_id,
+            trace_id=ctx.trace_id,
+            metadata=reply_meta,
+        )
+
+    async def _send(
+        self,
+        endpoint: ServiceEndpoint,
+        method: str,
+        request: object,
+        timeout: float,
+        headers: dict[str, str],
+        want_metadata: bool,
+    ) -> tuple[dict[str, Any], Message | None, dict[str, str]]:
+        if endpoint.protocol == "http":
+            if isinstance(request, Message):
+                raise InvalidRequestError(f"{endpoint.service_name} is HTTP: send a dict")
+            body = request.model_dump(mode="json") if hasattr(request, "model_dump") else request
+            reply = await self.http.call(endpoint, method, body, timeout=timeout, headers=headers)
+            return reply.body, None, reply.headers if want_metadata else {}
+        grpc_method = await self.methods.resolve(endpoint.service_name, method, endpoint)
+        message = to_message(request, grpc_method.request_class, grpc_method.path)
+        grpc_reply = await self.grpc.call(
+            endpoint,
+            grpc_method,
+            message,
+            timeout=timeout,
+            metadata=headers,
+            want_metadata=want_metadata,
+        )
+        meta = {**grpc_reply.initial_metadata, **grpc_reply.trailing_metadata}
+        return to_dict(grpc_reply.message), grpc_reply.message, meta
+
+    def _stats(self, endpoint: ServiceEndpoint) -> CallStats:
+        key = endpoint.key
+        stats = self.stats.get(key)
+        if stats is None:
+            stats = self.stats[key] = CallStats()
+        return stats
+
+    # -- events ----------------------------------------------------------------
+
+    async def publish_event(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        correlation_context: CorrelationContext | None = None,
+    ) -> Event:
+        """Publish an event under the given (or current) correlation context.
+
+        Returns the envelope once the broker has it (or it is safely spooled).
+        """
+        if self.events is None:
+            raise InvalidRequestError(
+                "this mesh client has no event bus; set MESH_KAFKA_BOOTSTRAP or pass event_bus="
+            )
+        return await self.events.publish(
+            event_type, data, correlation_context or current_context(), source=self.name
+        )
+
+    def _on_breaker_change(
+        self,
+        service: str,
+        instance_id: str | None,
+        old: CircuitState,
+        new: CircuitState,
+        breaker: CircuitBreaker,
+    ) -> None:
+        logger.info("circuit breaker %s: %s -> %s", breaker.name, old.value, new.value)
+        if self.events is None:
+            return
+        data = {
+            "breaker": breaker.name,
+            "service": service,
+            "instance_id": instance_id,
+            "from": old.value,
+            "to": new.value,
+            "client": self.name,
+        }
+        try:
+            task = asyncio.get_running_loop().create_task(
+                self.events.publish("breaker.state_changed", data, source=self.name)
+            )
+        except RuntimeError:  # no loop: a state change outside async code
+            return
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("could not publish a breaker change: %s", task.exception())
+
+    def report_stats(self) -> dict[str, Any]:
+        """Call statistics for the control-plane report; resets the interval histograms."""
+        endpoints: dict[str, dict[str, Any]] = {}
+        for (service, instance_id), stats in list(self.stats.items()):
+            endpoints.setdefault(service, {})[instance_id] = stats.snapshot(reset_interval=True)
+        services = {
+            service: stats.snapshot(reset_interval=True)
+            for service, stats in self.service_stats.items()
+        }
+        return {"services": services, "endpoints": endpoints}
+
+    # -- views -----------------------------------------------------------------
+
+    async def get_service_health(self, name: str) -> dict[str, Any]:
+        """Healthy and total endpoints of ``name``, with each endpoint's state."""
+        endpoints = await self.endpoints.get(name)
+        rows = []
+        for ep in endpoints:
+            breaker = self.breakers.peek_endpoint(ep)
+            rows.append(
+                {
+                    "instance_id": ep.instance_id,
+                    "address": ep.address,
+                    "protocol": ep.protocol,
+                    "health": ep.health_status.value,
+                    "breaker": breaker.state.value if breaker else CircuitState.CLOSED.value,
+                    "stats": self.stats[ep.key].snapshot() if ep.key in self.stats else None,
+                }
+            )
+        healthy = sum(
+            1
+            for row in rows
+            if row["health"] != HealthStatus.UNHEALTHY.value and row["breaker"] not in _REJECTING
+        )
+        return {
+            "service": name,
+            "healthy_endpoints": healthy,
+            "total_endpoints": len(rows),
+            "endpoints": rows,
+        }
+
+    async def get_circuit_breaker_status(self) -> dict[str, dict[str, Any]]:
+        """Every breaker of this client, per service."""
+        return self.breakers.status()
+
+
+_REJECTING = (CircuitState.OPEN, CircuitState.FORCED_OPEN)
