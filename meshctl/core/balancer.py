@@ -10,11 +10,12 @@ Rules every strategy follows:
 * Weight 0 means draining: such endpoints are picked only when no eligible
   endpoint of positive weight is left. Weight shapes ``weighted_random`` and
   ``consistent_hash``; the other strategies ignore it.
-* Picks cost O(1) whatever the size: what a strategy needs (usable subset,
-  cumulative weights, hash ring) is built once per endpoint list and cached by
-  the list's identity, so hand the balancer the same sequence object until it
-  changes and never mutate it in place (the registry client does this). A new
-  list with the same members reuses the ring, and keeps every survivor's stats.
+* Picks cost O(1) whatever the size, plus a step per ineligible endpoint
+  skipped: what a strategy needs (usable subset, cumulative weights, hash
+  ring) is built once per endpoint list and cached by the list's identity, so
+  hand the balancer the same sequence object until it changes and never mutate
+  it in place (the registry client does this). A new list with the same
+  members reuses the ring and the round-robin position; survivors keep stats.
 * ``eligible`` is called on a few candidates only; random strategies fall back
   to one scan when sampling keeps hitting ineligible endpoints.
 
