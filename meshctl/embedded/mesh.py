@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -118,6 +119,8 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         prefix=options.prefix,
         kafka_bootstrap=bootstrap,
         database_url=database_url,
+        # The user's secret when given; else one per run, shared by the auth replicas.
+        jwt_secret=os.environ.get("MESH_JWT_SECRET") or secrets.token_urlsafe(32),
     )
     supervisor = Supervisor(specs, options.run_dir, grace=options.grace, report=out)
     stack.callback(supervisor.stop)

@@ -98,13 +98,18 @@ def plan_processes(
     prefix: str,
     kafka_bootstrap: str,
     database_url: str,
+    jwt_secret: str,
 ) -> list[ProcessSpec]:
-    """The ``meshctl serve`` children, named ``service-N``, for the replica counts."""
+    """The ``meshctl serve`` children, named ``service-N``, for the replica counts.
+
+    Every auth replica gets the same ``jwt_secret`` so a token one issues, another verifies.
+    """
     env = {
         "MESH_REDIS_URL": registry_url,
         "MESH_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "MESH_DATABASE_URL": database_url,
         "MESH_PREFIX": prefix,
+        "MESH_JWT_SECRET": jwt_secret,
     }
     specs: list[ProcessSpec] = []
     for service, count in replicas.items():

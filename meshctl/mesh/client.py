@@ -394,7 +394,9 @@ class ServiceMeshClient:
                 breaker.record_failure(error, generation=generation)
             else:  # the caller's mistake, or a cancellation: no verdict on the endpoint
                 breaker.release(generation=generation)
-            balancer.on_finish(endpoint, latency, error is None)
+            # A caller's mistake says nothing bad about the endpoint's health.
+            healthy = error is None or (isinstance(error, MeshError) and not error.trips_breaker)
+            balancer.on_finish(endpoint, latency, healthy)
             kind = None if error is None else getattr(error, "status", type(error).__name__)
             stats.finish(latency, kind)
             service_stats.finish(latency, kind)

@@ -66,7 +66,9 @@ def test_processes_are_named_per_replica_and_point_at_the_mesh():
         prefix="p",
         kafka_bootstrap="127.0.0.1:9092",
         database_url="sqlite:///x.db",
+        jwt_secret="shared-secret",
     )
+    assert {s.env["MESH_JWT_SECRET"] for s in specs} == {"shared-secret"}
     assert [s.name for s in specs] == [
         "streaming-1",
         "analytics-1",
