@@ -1,6 +1,7 @@
 """Circuit breaker state machine: the transition table, trip triggers, generations, listeners."""
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -60,22 +61,25 @@ TIMEOUT = 30.0
 TABLE_CONFIG = {"failure_threshold": 1, "success_threshold": 1, "timeout_duration": TIMEOUT}
 
 
-def _admitted(outcome):
-    def step(breaker, clock):
+Step = Callable[[CircuitBreaker, FakeClock], object]
+
+
+def _admitted(outcome: Callable[[CircuitBreaker, int], None]) -> Step:
+    def step(breaker: CircuitBreaker, clock: FakeClock) -> None:
         if breaker.allow():
             outcome(breaker, breaker.generation)
 
     return step
 
 
-def _wait(seconds):
-    def step(breaker, clock):
+def _wait(seconds: float) -> Step:
+    def step(breaker: CircuitBreaker, clock: FakeClock) -> None:
         clock.advance(seconds)
 
     return step
 
 
-INPUTS = {
+INPUTS: dict[str, Step] = {
     "allow": lambda b, c: b.allow(),
     "success": _admitted(lambda b, g: b.record_success(0.01, generation=g)),
     "failure": _admitted(lambda b, g: b.record_failure(RuntimeError("x"), generation=g)),
@@ -145,7 +149,7 @@ def test_success_resets_the_consecutive_count():
     assert breaker.state is C and breaker.snapshot()["failure_count"] == 0
 
 
-def _alternate(breaker, clock, calls, step=0.0):
+def _alternate(breaker: CircuitBreaker, clock: FakeClock, calls: int, step: float = 0.0) -> None:
     """Half failures, half successes, never two failures in a row."""
     for i in range(calls):
         if i % 2:
@@ -397,6 +401,7 @@ def test_breaker_rejects_bad_name_and_config():
 
 def test_default_is_failure_follows_trips_breaker():
     is_failure = CircuitBreakerConfig().is_failure
+    # asyncio.TimeoutError is the builtin TimeoutError since Python 3.11.
     assert is_failure(RuntimeError()) and is_failure(TimeoutError())
     assert is_failure(ConnectionFailedError("h:1")) and is_failure(CallTimeoutError("s", 1))
     assert not is_failure(InvalidRequestError("bad"))
