@@ -1,0 +1,421 @@
+"""``meshctl top``: the live Textual view of services, instances, breakers and events.
+
+The app is presentation only. It gets its data from a ``fetch`` coroutine
+(one Redis round trip, see ``data.py``), sends breaker commands through a
+``command`` coroutine and tails an event bus; all three run in exclusive
+workers, so the screen stays responsive while Redis or Kafka are slow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Sparkline,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from meshctl.errors import MeshError
+from meshctl.events import Event, EventBus
+from meshctl.events.bus import Start
+from meshctl.tui import render
+from meshctl.tui.model import (
+    SORT_KEYS,
+    History,
+    MeshState,
+    MeshView,
+    compute,
+    filter_services,
+    sort_services,
+)
+from meshctl.tui.screens import ConfirmScreen, CorrelationScreen, HelpScreen, event_cells
+
+Fetch = Callable[[], Awaitable[MeshState]]
+#: command(action, service, instance_id) -> the clients' answers (see control.send_command)
+Command = Callable[[str, str, str | None], Awaitable[list[dict[str, Any]]]]
+
+EVENTS_KEPT = 1000
+EMPTY_HINT = "The mesh is empty: no service is registered and no client reports. Run `meshctl up`."
+
+
+class MeshTopApp(App[None]):
+    """The mesh at a glance.
+
+    Args:
+        fetch: returns the mesh's state; raises RegistryUnavailableError when Redis is away.
+        command: sends a breaker command to every mesh client.
+        events: the bus to tail; None shows that no broker is configured.
+        interval: seconds between refreshes; 0 refreshes only on Ctrl+R (tests).
+        clock: wall-clock seconds, for the "last refreshed" time.
+        event_start: where the events pane starts tailing (see ``EventBus.tail``).
+    """
+
+    CSS_PATH = "top.tcss"
+    TITLE = "meshctl top"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "breaker('reset')", "Reset"),
+        Binding("o", "breaker('force_open')", "Open"),
+        Binding("c", "breaker('close')", "Close"),
+        Binding("escape", "go_back", "Back"),
+        Binding("1", "tab('services')", "Services", show=False),
+        Binding("2", "tab('breakers')", "Breakers", show=False),
+        Binding("3", "tab('events')", "Events", show=False),
+        Binding("colon", "command_palette", "Commands", show=False),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+        Binding("j", "cursor('down')", show=False),
+        Binding("k", "cursor('up')", show=False),
+    ]
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        command: Command | None = None,
+        events: EventBus | None = None,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        event_start: Start = -200,
+    ) -> None:
+        super().__init__()
+        self.fetch = fetch
+        self.command = command
+        self.bus = events
+        self.interval = interval
+        self.clock = clock
+        self.event_start = event_start
+        self.previous: MeshState | None = None
+        self.view: MeshView | None = None
+        self.history = History()
+        self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
+        self.filters = {"services": "", "breakers": "", "events": ""}
+        self.sort_key = "name"
+        self.error: str | None = None
+        self.refreshed_at: float | None = None
+
+    # -- layout -----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        yield Static("", id="banner")
+        with TabbedContent(initial="services"):
+            with TabPane("Services [1]", id="services"):
+                with Horizontal():
+                    with VerticalScroll(id="topology-box"):
+                        yield Static("", id="topology")
+                    with Vertical(id="main"):
+                        yield DataTable(id="service-table", cursor_type="row")
+                        with Horizontal(id="sparks"):
+                            with Vertical():
+                                yield Static("RPS", id="rps-label", classes="spark-label")
+                                yield Sparkline([], id="rps-spark")
+                            with Vertical():
+                                yield Static("p99", id="p99-label", classes="spark-label")
+                                yield Sparkline([], id="p99-spark")
+                        yield Static("", id="details")
+            with TabPane("Breakers [2]", id="breakers"):
+                yield DataTable(id="breaker-table", cursor_type="row")
+            with TabPane("Events [3]", id="events"):
+                yield Static("", id="events-status")
+                yield DataTable(id="event-table", cursor_type="row")
+        yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#service-table", DataTable).add_columns(*render.SERVICE_COLUMNS)
+        self.query_one("#breaker-table", DataTable).add_columns(*render.BREAKER_COLUMNS)
+        self.query_one("#event-table", DataTable).add_columns(*render.EVENT_COLUMNS)
+        self.query_one("#service-table", DataTable).focus()
+        self.refresh_mesh()
+        if self.interval > 0:
+            self.set_interval(self.interval, self.refresh_mesh)
+        if self.bus is None:
+            self.set_events_status(
+                "No event broker configured: set --kafka or MESH_KAFKA_BOOTSTRAP."
+            )
+        else:
+            self.set_events_status("Waiting for events…")
+            self.tail_events()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for tab in ("services", "breakers", "events"):
+            yield SystemCommand(tab.title(), f"Show the {tab}", lambda t=tab: self.action_tab(t))
+        yield SystemCommand("Refresh", "Fetch the mesh's state now", self.action_refresh)
+        yield SystemCommand("Sort", "Sort services by the next column", self.action_sort)
+
+    # -- data -------------------------------------------------------------------
+
+    @work(exclusive=True, group="refresh")
+    async def refresh_mesh(self) -> None:
+        """Fetch the state and show it; on failure keep the last view and say so."""
+        try:
+            state = await self.fetch()
+        except MeshError as exc:
+            self.error = str(exc)
+        else:
+            self.error = None
+            self.view = compute(self.previous, state)
+            self.previous = state
+            self.history.add(self.view)
+            self.refreshed_at = self.clock()
+        self.show()
+
+    @work(exclusive=True, group="events")
+    async def tail_events(self) -> None:
+        assert self.bus is not None
+        try:
+            async for event in self.bus.tail(start=self.event_start, follow=True):
+                self.events.append(event)
+                self.set_events_status(f"{len(self.events)} recent events (live)")
+                if self.event_matches(event):
+                    table = self.query_one("#event-table", DataTable)
+                    table.add_row(*event_cells(event), key=event.event_id)
+        except MeshError as exc:
+            self.set_events_status(f"Events unavailable: {exc}")
+
+    def set_events_status(self, text: str) -> None:
+        self.query_one("#events-status", Static).update(text)
+
+    def event_matches(self, event: Event) -> bool:
+        needle = self.filters["events"].lower()
+        return not needle or needle in event.event_type or needle in event.correlation_id.lower()
+
+    # -- drawing ----------------------------------------------------------------
+
+    def show(self) -> None:
+        """Redraw everything from the current view."""
+        self.show_banner()
+        view = self.view
+        if view is None:
+            return
+        self.query_one("#topology", Static).update(render.topology(view))
+        self.show_services(view)
+        self.show_breakers(view)
+        self.show_selection()
+
+    def show_banner(self) -> None:
+        banner = self.query_one("#banner", Static)
+        if self.error is not None:
+            since = "nothing fetched yet"
+            if self.refreshed_at is not None:
+                stamp = datetime.fromtimestamp(self.refreshed_at).strftime("%H:%M:%S")
+                since = f"showing the state of {stamp}"
+            banner.update(f"Redis unreachable: {self.error} ({since}; retrying)")
+            banner.set_class(True, "error")
+        elif self.view is not None and self.view.empty:
+            banner.update(EMPTY_HINT)
+            banner.set_class(False, "error")
+        else:
+            banner.update("")
+        banner.display = bool(self.error is not None or (self.view and self.view.empty))
+        clients = self.view.clients if self.view else 0
+        self.sub_title = f"{clients} clients · sort: {SORT_KEYS[self.sort_key]}"
+
+    def show_services(self, view: MeshView) -> None:
+        table = self.query_one("#service-table", DataTable)
+        selected = self.selected_key(table)
+        table.clear()
+        services = sort_services(
+            filter_services(view.services, self.filters["services"]), self.sort_key
+        )
+        for s in services:
+            table.add_row(*render.service_cells(s), key=f"svc:{s.name}")
+            for i in s.instances:
+                table.add_row(
+                    *render.instance_cells(i), key=f"ins:{s.name}:{i.endpoint.instance_id}"
+                )
+        self.restore(table, selected)
+
+    def show_breakers(self, view: MeshView) -> None:
+        table = self.query_one("#breaker-table", DataTable)
+        selected = self.selected_key(table)
+        table.clear()
+        needle = self.filters["breakers"].lower()
+        for b in view.breakers:
+            if needle in b.target.lower() or needle in b.client.lower():
+                table.add_row(*render.breaker_cells(b), key=f"brk:{b.client_id}:{b.target}")
+        self.restore(table, selected)
+
+    def show_events(self) -> None:
+        table = self.query_one("#event-table", DataTable)
+        table.clear()
+        for event in self.events:
+            if self.event_matches(event):
+                table.add_row(*event_cells(event), key=event.event_id)
+
+    def show_selection(self) -> None:
+        """The sparklines and details panel of the selected service or instance."""
+        if self.view is None:
+            return
+        key = self.selected_key(self.query_one("#service-table", DataTable)) or ""
+        parts = key.split(":")
+        service = self.view.service(parts[1]) if len(parts) > 1 else None
+        if service is None:
+            self.query_one("#details", Static).update("")
+            return
+        rps = list(self.history.rps.get(service.name, ()))
+        p99 = list(self.history.p99.get(service.name, ()))
+        self.query_one("#rps-spark", Sparkline).data = rps
+        self.query_one("#p99-spark", Sparkline).data = p99
+        self.query_one("#rps-label", Static).update(f"RPS {service.name}: {rps[-1]:.1f}/s")
+        self.query_one("#p99-label", Static).update(f"p99 {service.name}: {render.millis(p99[-1])}")
+        instance = next((i for i in service.instances if i.endpoint.instance_id == parts[-1]), None)
+        details = (
+            render.instance_details(instance, self.view.at)
+            if parts[0] == "ins" and instance is not None
+            else render.service_details(service)
+        )
+        self.query_one("#details", Static).update(details)
+
+    @staticmethod
+    def selected_key(table: DataTable[Any]) -> str | None:
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    @staticmethod
+    def restore(table: DataTable[Any], key: str | None) -> None:
+        if key is not None and key in table.rows:
+            table.move_cursor(row=table.get_row_index(key), animate=False)
+
+    @on(DataTable.RowHighlighted, "#service-table")
+    def _highlighted(self) -> None:
+        self.show_selection()
+
+    @on(DataTable.RowSelected, "#service-table")
+    def _drill_into_service(self, message: DataTable.RowSelected) -> None:
+        key = message.row_key.value or ""
+        self.filters["breakers"] = key.split(":")[1] if ":" in key else ""
+        self.action_tab("breakers")
+        if self.view is not None:
+            self.show_breakers(self.view)
+
+    @on(DataTable.RowSelected, "#event-table")
+    def _drill_into_event(self, message: DataTable.RowSelected) -> None:
+        event = next((e for e in self.events if e.event_id == message.row_key.value), None)
+        if event is not None:
+            self.push_screen(CorrelationScreen(event.correlation_id, list(self.events), self.bus))
+
+    # -- actions ----------------------------------------------------------------
+
+    @property
+    def tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        table_id = {"services": "#service-table", "breakers": "#breaker-table"}.get(
+            tab, "#event-table"
+        )
+        self.query_one(table_id, DataTable).focus()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_refresh(self) -> None:
+        self.refresh_mesh()
+
+    def action_cursor(self, direction: str) -> None:
+        if isinstance(self.focused, DataTable):
+            getattr(self.focused, f"action_cursor_{direction}")()
+
+    def action_sort(self) -> None:
+        keys = list(SORT_KEYS)
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.show()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = self.filters[self.tab]
+        box.display = True
+        box.focus()
+
+    def action_go_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display or self.filters[self.tab]:
+            box.display = False
+            self.apply_filter("")
+        elif self.tab != "services":
+            self.action_tab("services")
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, message: Input.Changed) -> None:
+        self.apply_filter(message.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.action_tab(self.tab)
+
+    def apply_filter(self, text: str) -> None:
+        self.filters[self.tab] = text
+        if self.tab == "events":
+            self.show_events()
+        else:
+            self.show()
+
+    def breaker_target(self) -> tuple[str, str | None] | None:
+        """The (service, instance id) of the selected breaker, service row or instance row."""
+        if self.view is None:
+            return None
+        if self.tab == "breakers":
+            key = self.selected_key(self.query_one("#breaker-table", DataTable)) or ""
+            target = key.split(":", 2)[-1]
+            service, _, instance = target.partition("/")
+            return (service, instance or None) if key else None
+        if self.tab == "services":
+            parts = (self.selected_key(self.query_one("#service-table", DataTable)) or "").split(
+                ":"
+            )
+            if parts[0] == "svc":
+                return parts[1], None
+            if parts[0] == "ins":
+                return parts[1], parts[2]
+        return None
+
+    def action_breaker(self, action: str) -> None:
+        target = self.breaker_target()
+        if target is None or self.command is None:
+            self.notify("Select a breaker, service or instance first.", severity="warning")
+            return
+        service, instance = target
+        label = service if instance is None else f"{service}/{instance}"
+        verb = action.replace("_", " ")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.send_command(action, service, instance)
+
+        self.push_screen(ConfirmScreen(f"{verb.capitalize()} the breaker of {label}?"), answered)
+
+    @work(exclusive=True, group="command")
+    async def send_command(self, action: str, service: str, instance: str | None) -> None:
+        assert self.command is not None
+        try:
+            answers = await self.command(action, service, instance)
+        except MeshError as exc:
+            self.notify(f"{action} failed: {exc}", severity="error")
+            return
+        changes = sum(len(a.get("changes", ())) for a in answers)
+        self.notify(f"{action}: {len(answers)} clients answered, {changes} breakers changed")
+        self.refresh_mesh()
