@@ -15,6 +15,7 @@ from meshctl.cli.config_cmd import app as config_app
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
+from meshctl.cli.top import top
 from meshctl.cli.up import down, up
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(services_app, name="services")
 app.command()(up)
 app.command()(down)
 app.command()(serve)
+app.command()(top)
 
 
 @app.callback()

@@ -56,6 +56,17 @@ shows a subset of the same rows.
 - `services register`: `[{"service", "instance_id", "address", "ttl"}]`.
 - `services health [NAME]`: `[{"service", "healthy", "total", "status"}]`,
   `status` one of `ok`, `degraded`, `down` (no healthy instance: exit 1).
+- `top --once`: `{"at", "clients", "services": [{"service", "breaker",
+  "healthy", "total", "callers", "callees", "requests", "rps",
+  "success_rate", "p50_ms", "p95_ms", "p99_ms", "active", "errors",
+  "instances": [{"instance_id", "address", "protocol", "health", "breaker",
+  "weight", "zone", "version", "metadata", "registered_at", "age_seconds",
+  "last_check", <the same metrics>}]}], "edges": [{"caller", "callee",
+  "rps"}], "breakers": [{"client_id", "client", "service", "scope",
+  "instance_id", "address", "state", "failures", "error_percentage",
+  "trips", "half_open_in"}]}`; services in flow order (callers first),
+  `rps` over the interval between two fetches; `-o table` prints one row
+  per service and per instance.
 """
 
 

@@ -1,0 +1,95 @@
+"""``meshctl top``: the live terminal view of the mesh, or one snapshot of it with ``--once``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
+from meshctl.cli.runner import run, state
+from meshctl.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from meshctl.tui.model import MeshView
+
+ONCE_COLUMNS = (
+    Column("name", "NAME"),
+    Column("address"),
+    Column("health"),
+    Column("breaker"),
+    Column("rps", "RPS"),
+    Column("success_rate", "SUCCESS"),
+    Column("p99_ms", "P99 MS"),
+    Column("active"),
+    Column("errors"),
+)
+
+
+def table_rows(view: MeshView) -> list[dict[str, Any]]:
+    """A service row followed by its instances' rows, as ``--once -o table`` prints them."""
+    rows: list[dict[str, Any]] = []
+    for service in view.to_json()["services"]:
+        health = f"{service['healthy']}/{service['total']}"
+        rows.append({**service, "name": service["service"], "health": health, "address": None})
+        rows.extend({**i, "name": f"  {i['instance_id']}"} for i in service["instances"])
+    return rows
+
+
+def top(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Print one snapshot (after one interval) and exit.")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Watch the mesh live: topology, golden metrics, breakers and events.
+
+    With --once, print one snapshot without the UI: two fetches one interval
+    apart, so request rates are known.
+    """
+    if not interval > 0:
+        raise InvalidRequestError(f"invalid --interval {interval:g}: must be more than 0 seconds")
+    settings = state(ctx).resolve().settings
+    if once:
+        view = run(snapshot(settings.redis_url, settings.prefix, interval))
+        if output is OutputFormat.TABLE:
+            emit(table_rows(view), output, columns=ONCE_COLUMNS)
+        else:
+            emit(view.to_json(), output)
+        return
+    import redis.asyncio as aioredis
+
+    from meshctl.events import create_event_bus
+    from meshctl.mesh.control import send_command
+    from meshctl.registry.connection import connect
+    from meshctl.tui.app import MeshTopApp
+    from meshctl.tui.data import MeshReader
+
+    redis: aioredis.Redis = connect(settings.redis_url)[0]
+    reader = MeshReader(redis, settings.prefix)
+
+    async def command(action: str, service: str, instance: str | None) -> list[dict[str, Any]]:
+        return await send_command(
+            redis, settings.prefix, action, service=service, instance_id=instance
+        )
+
+    bus = create_event_bus(settings) if settings.kafka_bootstrap else None
+    MeshTopApp(reader.fetch, command=command, events=bus, interval=interval).run()
+
+
+async def snapshot(redis_url: str, prefix: str, interval: float) -> MeshView:
+    """Two fetches ``interval`` apart, computed into one view."""
+    import asyncio
+
+    from meshctl.tui.data import MeshReader
+    from meshctl.tui.model import compute
+
+    reader = MeshReader(redis_url, prefix)
+    try:
+        first = await reader.fetch()
+        await asyncio.sleep(interval)
+        return compute(first, await reader.fetch())
+    finally:
+        await reader.aclose()
