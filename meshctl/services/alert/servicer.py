@@ -218,6 +218,15 @@ class AlertServicer:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {alert_id!r}")
         return apb.AcknowledgeAlertResponse(alert=alert_proto(alert))
 
+    async def GetAlert(  # noqa: N802
+        self, request: apb.GetAlertRequest, context: Context
+    ) -> apb.AlertResponse:
+        alert_id = v.check_text(request.alert_id, "alert_id", limit=v.MAX_ID)
+        alert = await self._store.get(alert_id)
+        if alert is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {alert_id!r}")
+        return apb.AlertResponse(alert=alert_proto(alert))
+
     async def _create(
         self,
         request: apb.ProcessViolationAlertRequest

@@ -64,6 +64,11 @@ class AlertServiceStub:
                 request_serializer=its_dot_v1_dot_alert__pb2.AcknowledgeAlertRequest.SerializeToString,
                 response_deserializer=its_dot_v1_dot_alert__pb2.AcknowledgeAlertResponse.FromString,
                 _registered_method=True)
+        self.GetAlert = channel.unary_unary(
+                '/its.v1.AlertService/GetAlert',
+                request_serializer=its_dot_v1_dot_alert__pb2.GetAlertRequest.SerializeToString,
+                response_deserializer=its_dot_v1_dot_alert__pb2.AlertResponse.FromString,
+                _registered_method=True)
 
 
 class AlertServiceServicer:
@@ -105,6 +110,12 @@ class AlertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAlert(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +148,11 @@ def add_AlertServiceServicer_to_server(servicer, server):
                     servicer.AcknowledgeAlert,
                     request_deserializer=its_dot_v1_dot_alert__pb2.AcknowledgeAlertRequest.FromString,
                     response_serializer=its_dot_v1_dot_alert__pb2.AcknowledgeAlertResponse.SerializeToString,
+            ),
+            'GetAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlert,
+                    request_deserializer=its_dot_v1_dot_alert__pb2.GetAlertRequest.FromString,
+                    response_serializer=its_dot_v1_dot_alert__pb2.AlertResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +317,33 @@ class AlertService:
             '/its.v1.AlertService/AcknowledgeAlert',
             its_dot_v1_dot_alert__pb2.AcknowledgeAlertRequest.SerializeToString,
             its_dot_v1_dot_alert__pb2.AcknowledgeAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/its.v1.AlertService/GetAlert',
+            its_dot_v1_dot_alert__pb2.GetAlertRequest.SerializeToString,
+            its_dot_v1_dot_alert__pb2.AlertResponse.FromString,
             options,
             channel_credentials,
             insecure,
