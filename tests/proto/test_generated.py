@@ -60,4 +60,5 @@ def test_services_have_the_agreed_methods() -> None:
         "GetAlertStatistics",
         "RetryFailedAlerts",
         "AcknowledgeAlert",
+        "GetAlert",
     ]
