@@ -109,13 +109,34 @@ def health_row(service: str, endpoints: Sequence[ServiceEndpoint]) -> dict[str, 
     return {"service": service, "healthy": healthy, "total": total, "status": status}
 
 
-async def fetch_breaker_states(registry: ServiceRegistry, service: str) -> dict[str, str]:
-    """Breaker state by instance id, from the snapshots mesh clients publish in Redis.
+# Most alarming first: when several clients hold a breaker of one instance, show the worst.
+STATE_SEVERITY = ("forced_open", "open", "half_open", "disabled", "closed")
 
-    Mesh clients do not publish breaker snapshots yet, so nothing is known and
-    every instance shows ``-``.
+
+def worst_state(states: Sequence[str]) -> str:
+    """The most alarming of several clients' states of one breaker."""
+    ranked = [s for s in STATE_SEVERITY if s in states]
+    return ranked[0] if ranked else (states[0] if states else NO_BREAKER)
+
+
+def endpoint_breaker_states(reports: Sequence[dict[str, Any]], service: str) -> dict[str, str]:
+    """Breaker state by instance id of ``service``, the worst any client reports."""
+    seen: dict[str, list[str]] = {}
+    for report in reports:
+        for snap in report.get("breakers", ()):
+            if snap.get("service") == service and snap.get("instance_id"):
+                seen.setdefault(str(snap["instance_id"]), []).append(str(snap.get("state")))
+    return {instance_id: worst_state(states) for instance_id, states in seen.items()}
+
+
+async def fetch_breaker_states(registry: ServiceRegistry, service: str) -> dict[str, str]:
+    """Breaker state by instance id, from the reports running mesh clients publish in Redis.
+
+    Instances no client has called have no breaker and are absent.
     """
-    return {}
+    from meshctl.mesh.control import read_reports
+
+    return endpoint_breaker_states(await read_reports(registry.redis, registry.prefix), service)
 
 
 @asynccontextmanager

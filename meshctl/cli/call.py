@@ -1,0 +1,247 @@
+"""``meshctl call``: call any method of any service through the mesh client.
+
+The call takes the path services take (discovery, balancer, breakers,
+retries, deadlines), so what an operator sees is what callers see. The reply
+goes to stdout (JSON by default: replies are data); ``-v`` and ``--trace``
+write to stderr so stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from meshctl.cli.output import OutputFormat, OutputOption, emit
+from meshctl.cli.requestdata import parse_headers, read_object
+from meshctl.cli.runner import run, state
+from meshctl.core.balancer import LoadBalancingStrategy
+from meshctl.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from meshctl.config import MeshSettings
+    from meshctl.core.endpoint import ServiceEndpoint
+    from meshctl.events import Event
+    from meshctl.mesh import CallResult, ServiceMeshClient
+    from meshctl.registry import ServiceRegistry
+
+CLIENT_NAME = "meshctl"
+
+
+def verbose_lines(result: CallResult) -> list[str]:
+    """What ``-v`` prints about a finished call."""
+    ep = result.endpoint
+    lines = [
+        f"endpoint:       {ep.service_name}/{ep.instance_id} at {ep.address} ({ep.protocol})",
+        f"latency:        {result.latency * 1000:.1f} ms",
+        f"attempts:       {result.attempts}",
+        f"correlation id: {result.correlation_id}",
+        f"trace id:       {result.trace_id}",
+    ]
+    lines += [f"metadata:       {k}: {v}" for k, v in sorted(result.metadata.items())]
+    return lines
+
+
+def request_metadata(headers: list[str], token: str | None) -> dict[str, str]:
+    """``-H`` pairs plus ``authorization: Bearer T`` for ``--token``."""
+    metadata = parse_headers(headers)
+    if token is not None:
+        if not token.strip():
+            raise InvalidRequestError("invalid --token: it is empty")
+        metadata["authorization"] = f"Bearer {token.strip()}"
+    return metadata
+
+
+def direct_endpoint(
+    service: str, address: str, http: bool, registered: list[ServiceEndpoint]
+) -> ServiceEndpoint:
+    """The registered instance at ``address``, else an unregistered one to call directly.
+
+    An unregistered instance borrows a registered sibling's metadata (HTTP
+    routes, gRPC service names) when there is one of the same protocol.
+    """
+    from meshctl.cli.lookup import pick_endpoint
+    from meshctl.cli.services import parse_address
+    from meshctl.core.endpoint import ServiceEndpoint
+
+    host, port = parse_address(address)
+    protocol: Literal["grpc", "http"] = "http" if http else "grpc"
+    wanted = ServiceEndpoint(service, host, port, protocol=protocol)
+    found = pick_endpoint(registered, wanted.address)
+    if found is not None:
+        return found
+    sibling = next((ep for ep in registered if ep.protocol == protocol), None)
+    if sibling is not None:
+        wanted = ServiceEndpoint(
+            service, host, port, protocol=protocol, metadata=dict(sibling.metadata)
+        )
+    return wanted
+
+
+async def honour_forced_open(mesh: ServiceMeshClient, service: str) -> None:
+    """Force the service's breaker open here too when a running client holds it forced open.
+
+    An operator's ``meshctl breakers open`` is meant for the whole mesh, this call included.
+    """
+    from meshctl.mesh.control import read_reports
+
+    for report in await read_reports(mesh.registry.redis, mesh.registry.prefix):
+        for snap in report.get("breakers", ()):
+            if (snap.get("service"), snap.get("scope"), snap.get("state")) == (
+                service,
+                "service",
+                "forced_open",
+            ):
+                mesh.breakers.apply("force_open", service)
+                return
+
+
+async def trace_events(settings: MeshSettings, correlation_id: str, wait: float) -> list[Event]:
+    """Events of ``correlation_id`` published until ``wait`` seconds from now."""
+    import asyncio
+
+    from meshctl.cli.events import open_bus
+
+    await asyncio.sleep(wait)
+    async with open_bus(settings) as bus:
+        return [e async for e in bus.tail(correlation_id, start="beginning", follow=False)]
+
+
+async def _call(
+    registry: ServiceRegistry,
+    service: str,
+    method: str,
+    request: dict[str, Any] | None,
+    *,
+    address: str | None,
+    http: bool,
+    **options: Any,
+) -> tuple[CallResult, dict[str, Any] | None]:
+    """Run the call; returns the result and the sample request sent, if one was."""
+    from meshctl.cli.lookup import service_endpoints
+    from meshctl.mesh import ServiceMeshClient
+    from meshctl.services.samples import sample_request
+
+    if address is not None:
+        pinned = direct_endpoint(service, address, http, await registry.discover_services(service))
+    else:
+        pinned = None
+        await service_endpoints(registry, service)  # unknown (exit 2) or down (exit 1)
+    sample = None
+    if request is None:
+        sample = sample_request(service, method)
+        request = sample or {}
+    async with ServiceMeshClient(registry, name=CLIENT_NAME, control=False) as mesh:
+        await honour_forced_open(mesh, service)
+        result = await mesh.call(service, method, request, endpoint=pinned, **options)
+    return result, sample
+
+
+def call(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="Service to call.")],
+    method: Annotated[
+        str,
+        typer.Argument(
+            metavar="METHOD", help="Method (Method, pkg.Service/Method) or HTTP route name."
+        ),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="Request JSON, @FILE or @- for stdin (default: a sample)."
+        ),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="Metadata / HTTP header KEY=VALUE (repeatable)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds for the whole call.")] = 30.0,
+    strategy: Annotated[
+        LoadBalancingStrategy | None, typer.Option(help="Load-balancing strategy.")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Consistent-hash key (e.g. a camera id).")] = None,
+    correlation_id: Annotated[
+        str | None, typer.Option("--correlation-id", help="Correlation id (default: a new one).")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Bearer token, sent as `authorization: Bearer T`.")
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Call this instance only (called directly when it is not registered).",
+        ),
+    ] = None,
+    http: Annotated[
+        bool, typer.Option("--http", help="An unregistered --endpoint speaks HTTP, not gRPC.")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show endpoint, latency, attempts, ids, metadata on stderr."
+        ),
+    ] = False,
+    trace: Annotated[
+        bool, typer.Option("--trace", help="Then print the call's events (needs Kafka) on stderr.")
+    ] = False,
+    trace_wait: Annotated[
+        float, typer.Option(help="Seconds to let the call's events arrive before --trace reads.")
+    ] = 1.0,
+    output: OutputOption = OutputFormat.JSON,
+) -> None:
+    """Call METHOD of SERVICE through the mesh and print the reply.
+
+    Exit codes: 1 the call failed (breaker open, no endpoints, connection
+    failure, error status), 2 bad input (JSON, unknown service or method, a
+    field of the wrong type), 3 the registry is unreachable.
+    """
+    if not timeout > 0:
+        raise InvalidRequestError(f"invalid --timeout {timeout:g}: must be more than 0 seconds")
+    if trace_wait < 0:
+        raise InvalidRequestError(f"invalid --trace-wait {trace_wait:g}: must not be negative")
+    request = read_object(data) if data is not None else None
+    metadata = request_metadata(header or [], token)
+    settings = state(ctx).resolve().settings
+    if trace and not settings.kafka_bootstrap:
+        raise InvalidRequestError(
+            "--trace reads events from Kafka, and no broker is configured: "
+            "set --kafka or MESH_KAFKA_BOOTSTRAP"
+        )
+    context = None
+    if correlation_id is not None:
+        from meshctl.core.context import CorrelationContext
+
+        try:
+            context = CorrelationContext.new(correlation_id.strip())
+        except ValueError as exc:
+            raise InvalidRequestError(f"invalid --correlation-id: {exc}") from None
+
+    async def go() -> tuple[CallResult, dict[str, Any] | None]:
+        from meshctl.registry import ServiceRegistry
+
+        registry = ServiceRegistry(settings.redis_url, settings.prefix)
+        try:
+            return await _call(
+                registry, service, method, request, address=endpoint, http=http,
+                timeout=timeout, correlation_context=context, key=key, metadata=metadata,
+                strategy=strategy, want_metadata=verbose,
+            )  # fmt: skip
+        finally:
+            await registry.aclose()
+
+    result, sample = run(go())
+    if verbose:
+        if sample is not None:
+            typer.echo(f"request:        the sample request of {service}/{method}", err=True)
+        for line in verbose_lines(result):
+            typer.echo(line, err=True)
+    emit(result.data, output)
+    if trace:
+        from meshctl.cli.events import event_line
+
+        events = run(trace_events(settings, result.correlation_id, trace_wait))
+        typer.echo(f"trace {result.correlation_id}: {len(events)} event(s)", err=True)
+        for event in events:
+            typer.echo(event_line(event), err=True)

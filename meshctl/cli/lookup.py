@@ -1,0 +1,60 @@
+"""Finding a service's instances for ``call`` and ``describe``, telling unknown from down.
+
+A name is *known* when it is one of the reference services, has live
+instances, or a running mesh client reports calling it. An unknown name is
+bad input (exit 2, listing the registered services); a known service with no
+live instance is a failed check (exit 1, "No endpoints found for service X").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.errors import NoEndpointsError, UnknownServiceError
+
+if TYPE_CHECKING:
+    from meshctl.registry import ServiceRegistry
+
+
+def reported_services(reports: list[dict[str, object]]) -> set[str]:
+    """Services the mesh clients' reports mention (as callees or breakers)."""
+    names: set[str] = set()
+    for report in reports:
+        services = report.get("services")
+        if isinstance(services, dict):
+            names.update(str(name) for name in services)
+        breakers = report.get("breakers")
+        if isinstance(breakers, list):
+            names.update(
+                str(b["service"]) for b in breakers if isinstance(b, dict) and "service" in b
+            )
+    return names
+
+
+async def service_endpoints(registry: ServiceRegistry, service: str) -> list[ServiceEndpoint]:
+    """The live instances of ``service``.
+
+    Raises:
+        NoEndpointsError: the service is known but has no live instance.
+        UnknownServiceError: nothing knows the name.
+        RegistryUnavailableError: Redis cannot be reached.
+    """
+    endpoints = await registry.discover_services(service)
+    if endpoints:
+        return endpoints
+    from meshctl.mesh.control import read_reports
+    from meshctl.services.catalog import SERVICE_NAMES
+
+    if service in SERVICE_NAMES:
+        raise NoEndpointsError(service)
+    if service in reported_services(await read_reports(registry.redis, registry.prefix)):
+        raise NoEndpointsError(service)
+    live = await registry.list_services()
+    listing = ", ".join(live) if live else "none"
+    raise UnknownServiceError(f"unknown service {service!r} (registered: {listing})")
+
+
+def pick_endpoint(endpoints: list[ServiceEndpoint], address: str) -> ServiceEndpoint | None:
+    """The registered instance listening at ``address`` (``host:port``), if any."""
+    return next((ep for ep in endpoints if ep.address == address), None)

@@ -1,0 +1,220 @@
+"""``meshctl call`` against real services on loopback, registered in the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pytest
+import yaml
+
+from meshctl.cli.app import app
+from meshctl.cli.call import direct_endpoint, request_metadata
+from meshctl.cli.requestdata import parse_headers, read_data, read_object
+from meshctl.core.context import CorrelationContext
+from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.errors import InvalidRequestError
+from meshctl.events import KafkaEventBus
+from tests.mesh.conftest import platform as platform  # the fixtures of real services
+from tests.mesh.conftest import webhook as webhook
+
+pytestmark = pytest.mark.redis
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def invoke(meshctl, *args: str, **kwargs):
+    """Run the command in a thread: it runs its own event loop while the services run in ours."""
+    if kwargs:
+        return await asyncio.to_thread(meshctl.runner.invoke, app, [*meshctl.base, *args], **kwargs)
+    return await asyncio.to_thread(meshctl, *args)
+
+
+async def test_reply_in_every_format(platform, meshctl):
+    await platform.start("analytics")
+    args = ("call", "analytics", "GetTrafficMetrics", "-d", '{"camera_id": "cam-9"}')
+    result = await invoke(meshctl, *args)
+    assert result.exit_code == 0, result.output
+    reply = json.loads(result.stdout)
+    assert reply == {"metrics": []}  # no frames of cam-9 yet
+    assert result.stderr == ""
+    assert yaml.safe_load((await invoke(meshctl, *args, "-o", "yaml")).stdout) == reply
+    table = (await invoke(meshctl, *args, "-o", "table")).stdout.splitlines()
+    assert table[0].split() == ["KEY", "VALUE"]
+    assert table[1].split() == ["metrics", "-"]
+
+
+async def test_verbose_shows_the_sample_endpoint_and_ids(platform, meshctl):
+    port = await platform.start("streaming")
+    await platform.start("analytics")
+    result = await invoke(
+        meshctl, "call", "streaming", "ProcessDetections", "-v", "--correlation-id", "corr-v-1"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["correlation_id"] == "corr-v-1"
+    err = result.stderr.splitlines()
+    assert err[0] == "request:        the sample request of streaming/ProcessDetections"
+    assert f"at 127.0.0.1:{port} (grpc)" in err[1]
+    assert err[2].startswith("latency:") and err[2].endswith(" ms")
+    assert err[3] == "attempts:       1"
+    assert err[4] == "correlation id: corr-v-1"
+    assert len(err[5].removeprefix("trace id:       ")) == 32
+    assert err[6:] == []  # the gRPC services send no reply metadata
+
+
+async def test_data_from_a_file_and_from_stdin(platform, meshctl, tmp_path):
+    await platform.start("analytics")
+    path = tmp_path / "req.json"
+    path.write_text('{"camera_id": "cam001"}')
+    from_file = await invoke(meshctl, "call", "analytics", "GetTrafficMetrics", "-d", f"@{path}")
+    assert json.loads(from_file.stdout) == {"metrics": []}
+    path.write_text('{"from_file": 1}')
+    wrong = await invoke(meshctl, "call", "analytics", "GetTrafficMetrics", "-d", f"@{path}")
+    assert wrong.exit_code == 2 and "from_file" in wrong.stderr
+    from_stdin = await invoke(
+        meshctl, "call", "analytics", "GetTrafficMetrics", "-d", "@-", input='{"from_stdin": 1}'
+    )
+    assert from_stdin.exit_code == 2 and "from_stdin" in from_stdin.stderr
+    bad_stdin = await invoke(
+        meshctl, "call", "analytics", "GetTrafficMetrics", "-d", "@-", input="{oops"
+    )
+    assert bad_stdin.stderr.startswith("error: invalid JSON in stdin at line 1 column 2")
+
+
+async def test_http_service_with_a_token(platform, meshctl):
+    await platform.start("auth")
+    login = await invoke(
+        meshctl, "call", "auth", "login", "-d", '{"username": "admin", "password": "s3cret-pass"}'
+    )
+    assert login.exit_code == 0, login.output
+    token = json.loads(login.stdout)["access_token"]
+    verified = await invoke(meshctl, "call", "auth", "verify", "--token", token, "-v")
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.stdout)["subject"] == "admin"
+    assert "metadata:       content-type: application/json" in verified.stderr.splitlines()
+    refused = await invoke(meshctl, "call", "auth", "verify", "--token", "not-a-token")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: auth/verify failed with HTTP 401")
+
+
+async def test_pinned_endpoint_registered_or_not(platform, meshctl):
+    first = await platform.start("analytics")
+    second = await platform.start("analytics")
+    pinned = await invoke(
+        meshctl, "call", "analytics", "GetTrafficMetrics", "--endpoint", f"127.0.0.1:{second}", "-v"
+    )
+    assert pinned.exit_code == 0, pinned.output
+    assert f"127.0.0.1:{second} (grpc)" in pinned.stderr
+    # Deregistered: the instance is called directly, its methods found by reflection.
+    endpoints = await platform.registry.discover_services("analytics")
+    for ep in endpoints:
+        await platform.registry.deregister_service("analytics", ep.instance_id)
+    direct = await invoke(
+        meshctl, "call", "analytics", "GetTrafficMetrics", "--endpoint", f"127.0.0.1:{first}"
+    )
+    assert direct.exit_code == 0, direct.output
+    assert json.loads(direct.stdout) == {"metrics": []}
+
+
+async def test_call_errors_exit_1_with_the_spec_texts(platform, meshctl):
+    down = await invoke(meshctl, "call", "streaming", "HealthCheck")
+    assert (down.exit_code, down.stderr) == (1, "error: No endpoints found for service streaming\n")
+    port = closed_port()
+    dead = ServiceEndpoint("analytics", "127.0.0.1", port)
+    await platform.registry.register_service("analytics", dead, ttl=60)
+    refused = await invoke(meshctl, "call", "analytics", "GetTrafficMetrics", "--timeout", "5")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: Channel connectivity failure to 127.0.0.1:{port}")
+    assert len(refused.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ghost", "Anything"), "error: unknown service 'ghost' (registered: analytics)"),
+        (("analytics", "NoSuch"), "error: analytics has no method NoSuch (methods: GenerateReport"),
+        (("analytics", "GetTrafficMetrics", "-d", "{"), "error: invalid JSON in -d at line 1"),
+        (("analytics", "GetTrafficMetrics", "-d", "[1]"), "error: -d must be a JSON object"),
+        (
+            (
+                "analytics",
+                "ProcessDetections",
+                "-d",
+                '{"frame": {"detections": [{"confidence": "x"}]}}',
+            ),
+            "error: invalid request for /its.v1.AnalyticsService/ProcessDetections",
+        ),
+        (("analytics", "GetTrafficMetrics", "-H", "novalue"), "error: invalid -H 'novalue'"),
+        (("analytics", "GetTrafficMetrics", "--timeout", "0"), "error: invalid --timeout 0"),
+        (("analytics", "GetTrafficMetrics", "--endpoint", "nowhere"), "error: invalid address"),
+        (("analytics", "GetTrafficMetrics", "--trace"), "error: --trace reads events from Kafka"),
+    ],
+)
+async def test_bad_input_exits_2_with_one_line(platform, meshctl, args, message):
+    await platform.start("analytics")
+    result = await invoke(meshctl, "call", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1
+    if "confidence" in args[-1]:
+        assert "confidence" in result.stderr
+
+
+def test_unreachable_registry_exits_3():
+    from tests.cli.conftest import Meshctl
+
+    result = Meshctl(f"redis://127.0.0.1:{closed_port()}/0", "unused")("call", "a", "B")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: Cannot reach the registry at redis://127.0.0.1:")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.kafka
+async def test_trace_prints_the_calls_events(
+    platform, meshctl, kafka_bootstrap, topic_prefix, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("MESH_TOPIC_PREFIX", topic_prefix)
+    await platform.start("analytics")
+    async with KafkaEventBus(
+        kafka_bootstrap, topic_prefix=topic_prefix, spool_dir=tmp_path / "spool"
+    ) as bus:
+        await bus.publish("violation.detected", {"n": 1}, CorrelationContext.new("corr-trace"))
+        await bus.publish("violation.detected", {"n": 2}, CorrelationContext.new("other"))
+    result = await invoke(
+        meshctl, "--kafka", kafka_bootstrap, "call", "analytics", "GetTrafficMetrics",
+        "--correlation-id", "corr-trace", "--trace", "--trace-wait", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"] is not None
+    lines = result.stderr.splitlines()
+    assert lines[0] == "trace corr-trace: 1 event(s)"
+    assert "violation.detected" in lines[1] and '{"n":1}' in lines[1]
+
+
+def test_pure_helpers(tmp_path):
+    assert read_data('{"a": [1]}') == {"a": [1]}
+    with pytest.raises(InvalidRequestError, match="line 2 column 1"):
+        read_data('{"a":\n}')
+    with pytest.raises(InvalidRequestError, match="cannot read -d file"):
+        read_data(f"@{tmp_path / 'missing.json'}")
+    with pytest.raises(InvalidRequestError, match="must be a JSON object, not a string"):
+        read_object('"x"')
+    assert parse_headers(["X-A=1", "b: two"]) == {"x-a": "1", "b": "two"}
+    assert request_metadata([], "tok") == {"authorization": "Bearer tok"}
+    with pytest.raises(InvalidRequestError, match="empty"):
+        request_metadata([], " ")
+    sibling = ServiceEndpoint(
+        "auth", "10.0.0.1", 8000, protocol="http", metadata={"route.x": "GET /x"}
+    )
+    direct = direct_endpoint("auth", "127.0.0.1:9000", True, [sibling])
+    assert (direct.address, direct.protocol, direct.metadata) == (
+        "127.0.0.1:9000",
+        "http",
+        sibling.metadata,
+    )
+    assert direct_endpoint("auth", "10.0.0.1:8000", False, [sibling]) is sibling
