@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 from textual import on, work
@@ -217,8 +216,9 @@ class MeshTopApp(App[None]):
         if self.error is not None:
             since = "nothing fetched yet"
             if self.refreshed_at is not None:
-                stamp = datetime.fromtimestamp(self.refreshed_at).strftime("%H:%M:%S")
-                since = f"showing the state of {stamp}"
+                since = (
+                    f"showing the state fetched {render.age(self.clock() - self.refreshed_at)} ago"
+                )
             banner.update(f"Redis unreachable: {self.error} ({since}; retrying)")
             banner.set_class(True, "error")
         elif self.view is not None and self.view.empty:

@@ -19,8 +19,8 @@ HELP = """\
 [b]meshctl top[/b]: the mesh at a glance, refreshed every second.
 
   [b]1 2 3[/b]        services / breakers / events
-  [b]↑ ↓ j k[/b]      move        [b]Enter[/b]  drill in (service → its breakers,
-                                   event → its request's path)
+  [b]↑ ↓ j k[/b]      move
+  [b]Enter[/b]        drill in: a service's breakers, an event's request path
   [b]/[/b]            filter the current list (Esc clears it)
   [b]s[/b]            sort services by the next column
   [b]r o c[/b]        reset, force open or close the selected breaker

@@ -1,0 +1,122 @@
+"""The pure data layer of meshctl top: rates, edges, flow order, breakers, sorting, filtering."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshctl.tui.model import MeshState, compute, filter_services, flow_order, sort_services, worst
+
+from .synthetic import T0, endpoint, reports, state, stats
+
+
+def test_rates_come_from_counter_growth_between_two_refreshes():
+    view = compute(state(1), state(3))  # counters grow by 100/s over 2 s
+    analytics = view.service("analytics")
+    assert analytics is not None
+    assert analytics.metrics.rps == pytest.approx(100.0)
+    assert analytics.metrics.success_rate == pytest.approx(0.98)
+    assert analytics.metrics.requests == 300
+    by_id = {i.endpoint.instance_id: i for i in analytics.instances}
+    assert by_id["analytics-a"].metrics.rps == pytest.approx(95.0)
+    assert by_id["analytics-b"].metrics.success_rate == pytest.approx(0.6)
+    assert by_id["analytics-b"].metrics.errors == {"ConnectionFailedError": 6}
+
+
+def test_first_refresh_has_no_rate_but_cumulative_success():
+    analytics = compute(None, state(1)).service("analytics")
+    assert analytics is not None
+    assert analytics.metrics.rps == 0.0
+    assert analytics.metrics.success_rate == pytest.approx(0.98)
+
+
+def test_rates_sum_over_clients_of_the_same_callee():
+    def two_clients(scale: int) -> MeshState:
+        a = {"client_id": "a", "name": "streaming", "services": {"analytics": stats(10 * scale)}}
+        b = {"client_id": "b", "name": "streaming", "services": {"analytics": stats(30 * scale)}}
+        return MeshState(T0 + scale, {}, [a, b])
+
+    view = compute(two_clients(1), two_clients(2))
+    assert view.edges[0].rps == pytest.approx(40.0)
+    assert view.service("analytics").metrics.rps == pytest.approx(40.0)
+
+
+def test_a_restarted_client_does_not_give_a_negative_rate():
+    old = MeshState(T0, {}, [{"client_id": "a", "name": "x", "services": {"y": stats(500)}}])
+    new = MeshState(T0 + 1, {}, [{"client_id": "a", "name": "x", "services": {"y": stats(3)}}])
+    assert compute(old, new).service("y").metrics.rps == 0.0
+
+
+def test_latency_percentiles_are_the_worst_clients_interval():
+    analytics = compute(state(1), state(2)).service("analytics")
+    assert (analytics.metrics.p50_ms, analytics.metrics.p99_ms) == (4.5, 18.0)
+    alert = compute(state(1), state(2)).service("alert")
+    assert alert.metrics.active == 1
+
+
+def test_edges_follow_report_names_to_their_callees_in_flow_order():
+    view = compute(state(1), state(2))
+    edges = [(e.caller, e.callee, round(e.rps)) for e in view.edges]
+    assert edges == [
+        ("gateway", "streaming", 50),
+        ("streaming", "analytics", 100),
+        ("analytics", "alert", 20),
+        ("gateway", "auth", 5),
+    ]
+    assert [s.name for s in view.services] == ["streaming", "analytics", "alert", "auth"]
+    streaming = view.service("streaming")
+    assert streaming.callers == ["gateway"] and streaming.callees == ["analytics"]
+
+
+def test_flow_order_puts_callers_first_and_survives_cycles():
+    from meshctl.tui.model import Edge
+
+    assert flow_order(["zeta", "alert", "beta"], [Edge("zeta", "beta", 1.0)]) == [
+        "alert",
+        "zeta",
+        "beta",
+    ]
+    cycle = [Edge("a", "b", 1.0), Edge("b", "a", 1.0)]
+    assert sorted(flow_order(["a", "b"], cycle)) == ["a", "b"]
+
+
+def test_breakers_show_worst_state_and_count_down_to_half_open():
+    view = compute(None, MeshState(T0 + 6, {}, reports(1)))  # reports published at T0 + 1
+    open_one = next(b for b in view.breakers if b.state == "open")
+    assert open_one.target == "analytics/analytics-b"
+    assert (open_one.failures, open_one.trips, open_one.error_percentage) == (5, 2, 62.5)
+    assert open_one.half_open_in == pytest.approx(20.0)
+    assert worst(["closed", "half_open", "open"]) == "open"
+    assert worst([]) == "-"
+    full = compute(None, state(1)).service("analytics")
+    assert {i.endpoint.instance_id: i.breaker for i in full.instances}["analytics-b"] == "open"
+
+
+def test_malformed_reports_are_tolerated():
+    garbage = [
+        {"client_id": "x", "name": "a", "services": "nope", "breakers": [1, {"no": "service"}]},
+        {"client_id": "y", "name": "a", "services": {"b": {"requests": "many"}}},
+    ]
+    view = compute(None, MeshState(T0, {"b": [endpoint("b", 1, "b-1")]}, garbage))
+    assert view.breakers == []
+    assert view.service("b").metrics.requests == 0
+
+
+def test_sort_and_filter():
+    view = compute(state(1), state(2))
+    assert [s.name for s in sort_services(view.services, "rps")][:2] == ["analytics", "streaming"]
+    assert sort_services(view.services, "p99")[0].name == "streaming"
+    assert sort_services(view.services, "success")[0].name == "analytics"
+    assert sort_services(view.services, "active")[0].name == "alert"
+    assert [s.name for s in sort_services(view.services, "name")] == [s.name for s in view.services]
+    assert [s.name for s in filter_services(view.services, "ALE")] == ["alert"]
+    assert [s.name for s in filter_services(view.services, ":8000")] == ["auth"]
+    assert filter_services(view.services, " ") == view.services
+
+
+def test_empty_mesh_and_json_shape():
+    view = compute(None, MeshState(T0, {}, []))
+    assert view.empty
+    data = compute(state(1), state(2)).to_json()
+    assert set(data) == {"at", "clients", "services", "edges", "breakers"}
+    instance = data["services"][1]["instances"][0]
+    assert instance["age_seconds"] == 3602.0 and instance["version"] == "1.4.2"

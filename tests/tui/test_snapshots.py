@@ -1,0 +1,68 @@
+"""SVG snapshots pin the layout of meshctl top on deterministic synthetic data (no Redis)."""
+
+from __future__ import annotations
+
+from meshctl.errors import RegistryUnavailableError
+from meshctl.tui.app import MeshTopApp
+from meshctl.tui.model import MeshState
+
+from .synthetic import T0, ScriptedFetch, state
+
+SIZE = (150, 42)
+
+
+def make_app(*states: MeshState) -> MeshTopApp:
+    return MeshTopApp(ScriptedFetch(*states), interval=0, clock=lambda: T0)
+
+
+async def refreshed(pilot) -> None:
+    """Let the first fetch land, then take a second so rates are known."""
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await pilot.pause()
+    pilot.app.query_one("#service-table").cursor_blink = False
+
+
+def test_services_view(snap_compare):
+    assert snap_compare(make_app(state(1), state(2)), terminal_size=SIZE, run_before=refreshed)
+
+
+def test_instance_details(snap_compare):
+    async def select_instance(pilot) -> None:
+        await refreshed(pilot)
+        await pilot.press("j", "j", "j", "j")  # analytics-b
+
+    assert snap_compare(
+        make_app(state(1), state(2)), terminal_size=SIZE, run_before=select_instance
+    )
+
+
+def test_breakers_view(snap_compare):
+    app = make_app(state(1), state(2))
+    assert snap_compare(app, press=["2"], terminal_size=SIZE, run_before=refreshed)
+
+
+def test_help_screen(snap_compare):
+    app = make_app(state(1), state(2))
+    assert snap_compare(app, press=["question_mark"], terminal_size=SIZE, run_before=refreshed)
+
+
+def test_empty_mesh_hint(snap_compare):
+    assert snap_compare(make_app(MeshState(T0, {}, [])), terminal_size=SIZE)
+
+
+def test_unreachable_registry_banner_keeps_last_state(snap_compare):
+    class Flaky(ScriptedFetch):
+        async def __call__(self) -> MeshState:
+            if self.calls >= 2:
+                raise RegistryUnavailableError("Cannot reach the registry at redis://x:1/0")
+            return await super().__call__()
+
+    app = MeshTopApp(Flaky(state(1), state(2)), interval=0, clock=lambda: T0)
+
+    async def fail_third(pilot) -> None:
+        await refreshed(pilot)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=fail_third)
