@@ -8,6 +8,7 @@ generator workers).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -51,6 +52,19 @@ class LatencyHistogram:
 
     def mean(self) -> float:
         return float(self._h.get_mean_value()) / 1_000_000 if self.count else 0.0
+
+    def counts_up_to(self, edges: Sequence[float]) -> list[int]:
+        """Per ascending edge (seconds): latencies above the previous edge and up to this one."""
+        limits = [int(edge * 1_000_000) for edge in edges]
+        counts = [0] * len(limits)
+        index = 0
+        for item in self._h.get_recorded_iterator():
+            while index < len(limits) and item.value_iterated_to > limits[index]:
+                index += 1
+            if index == len(limits):
+                break
+            counts[index] += item.count_at_value_iterated_to
+        return counts
 
     def merge(self, other: LatencyHistogram) -> None:
         self._h.add(other._h)
