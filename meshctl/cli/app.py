@@ -11,17 +11,13 @@ from typing import Annotated
 import typer
 
 from meshctl._version import __version__
-from meshctl.cli.breakers import app as breakers_app
-from meshctl.cli.call import call
-from meshctl.cli.check import check
 from meshctl.cli.config_cmd import app as config_app
-from meshctl.cli.describe import describe
-from meshctl.cli.events import app as events_app
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
 from meshctl.cli.top import top
 from meshctl.cli.up import down, up
+from meshctl.cli.workflow import app as workflow_app
 
 app = typer.Typer(
     name="meshctl",
@@ -33,14 +29,10 @@ app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 app.add_typer(services_app, name="services")
+app.add_typer(workflow_app, name="workflow")
 app.command()(up)
 app.command()(down)
 app.command()(serve)
-app.add_typer(breakers_app, name="breakers")
-app.add_typer(events_app, name="events")
-app.command()(call)
-app.command()(describe)
-app.command()(check)
 app.command()(top)
 
 

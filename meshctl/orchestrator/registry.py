@@ -32,7 +32,7 @@ def parse_duration(text: str) -> float:
 
 def parse_json_object(text: str) -> dict[str, Any]:
     """A JSON object given inline or as ``@path`` to a file holding one."""
-    source = "JSON"
+    source = ""
     if text.startswith("@"):
         path = Path(text[1:])
         try:
@@ -41,13 +41,13 @@ def parse_json_object(text: str) -> dict[str, Any]:
             raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise ValueError(f"cannot read {path}: not UTF-8 text") from None
-        source = str(path)
+        source = f" in {path}"
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON in {source}: {exc.msg} at line {exc.lineno}") from None
+        raise ValueError(f"invalid JSON{source}: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{source} must hold a JSON object, not {type(value).__name__}")
+        raise ValueError(f"expected a JSON object{source}, not {type(value).__name__}")
     return value
 
 
