@@ -11,7 +11,12 @@ from typing import Annotated
 import typer
 
 from meshctl._version import __version__
+from meshctl.cli.breakers import app as breakers_app
+from meshctl.cli.call import call
+from meshctl.cli.check import check
 from meshctl.cli.config_cmd import app as config_app
+from meshctl.cli.describe import describe
+from meshctl.cli.events import app as events_app
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
@@ -33,6 +38,11 @@ app.add_typer(workflow_app, name="workflow")
 app.command()(up)
 app.command()(down)
 app.command()(serve)
+app.add_typer(breakers_app, name="breakers")
+app.add_typer(events_app, name="events")
+app.command()(call)
+app.command()(describe)
+app.command()(check)
 app.command()(top)
 
 
