@@ -67,6 +67,15 @@ shows a subset of the same rows.
   "trips", "half_open_in"}]}`; services in flow order (callers first),
   `rps` over the interval between two fetches; `-o table` prints one row
   per service and per instance.
+- `workflow list`: `[{"name", "description", "parameters": [{"name",
+  "help", "default"}]}]`.
+- `workflow run NAME`: `{"workflow", "correlation_id", "trace_id",
+  "status", "detail", "started_at", "finished_at", "duration", "steps":
+  [{"name", "service", "method", "outcome", "duration", "endpoint",
+  "instance_id", "error", "error_kind", "attempts", "summary"}], "events":
+  [{"event_type", "event_id", "correlation_id", "occurred_at", "topic",
+  "spooled"}], "output"}`; `status` is `completed` (exit 0), `degraded` or
+  `failed` (exit 1); `outcome` is `ok`, `failed`, `skipped` or `degraded`.
 """
 
 
