@@ -67,7 +67,10 @@ def breaker_result(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return result(
             "breakers", "pass", f"no breaker open ({len(reports)} mesh clients reporting)"
         )
-    where = [r["service"] if r["scope"] == "service" else r["endpoint"] for r in open_rows]
+    where = [
+        r["service"] if r["scope"] == "service" else f"{r['service']}@{r['endpoint']}"
+        for r in open_rows
+    ]
     names = ", ".join(
         f"{w} ({r['client']}, {r['state']})" for w, r in zip(where, open_rows, strict=True)
     )
