@@ -17,6 +17,7 @@ from meshctl.cli.check import check
 from meshctl.cli.config_cmd import app as config_app
 from meshctl.cli.describe import describe
 from meshctl.cli.events import app as events_app
+from meshctl.cli.loadtest import loadtest
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
@@ -38,6 +39,7 @@ app.add_typer(workflow_app, name="workflow")
 app.command()(up)
 app.command()(down)
 app.command()(serve)
+app.command()(loadtest)
 app.add_typer(breakers_app, name="breakers")
 app.add_typer(events_app, name="events")
 app.command()(call)

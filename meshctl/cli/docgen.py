@@ -76,6 +76,17 @@ shows a subset of the same rows.
   [{"event_type", "event_id", "correlation_id", "occurred_at", "topic",
   "spooled"}], "output"}`; `status` is `completed` (exit 0), `degraded` or
   `failed` (exit 1); `outcome` is `ok`, `failed`, `skipped` or `degraded`.
+- `loadtest SERVICE METHOD` (`-o table|json|csv`; no yaml): `{"meta":
+  {"service", "method", "mode" (open|closed), "path" (mesh|direct),
+  "concurrency", "schedule", "workers", "saved_at"}, "summary": {"requests",
+  "ok", "failed", "not_started", "late", "elapsed_s", "rps", "error_rate",
+  "status": {"OK" or error kind: count}, "latency_ms": {"min", "mean",
+  "max", "p50", "p90", "p95", "p99", "p99.9"}, "endpoints": {instance_id:
+  count}}, "slos": [{"slo", "actual", "met"}], "comparison": null or
+  [{"metric", "baseline", "current", "change_pct", "regression"}]}`.
+  `--save` writes `{"version", "meta", "summary", "errors", "histogram"}`
+  (the HdrHistogram, base64) for `--compare`. SLO missed or no request
+  succeeded: exit 1.
 """
 
 

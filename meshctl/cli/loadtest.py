@@ -1,0 +1,303 @@
+"""``meshctl loadtest SERVICE METHOD``: generate load through the mesh and judge it.
+
+Options are parsed into a ``LoadPlan`` (bad input: exit 2, before any load),
+the plan runs in this process or in worker processes, and the merged result
+is rendered, saved, compared and checked against SLOs (missed: exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from meshctl.cli.output import emit, render, use_color
+from meshctl.cli.runner import EXIT_FAILED, fail, report, run, state
+from meshctl.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from meshctl.loadtest.plan import LoadPlan
+    from meshctl.loadtest.result import RunResult
+
+
+class LoadOutput(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def loadtest(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="Service to load, e.g. analytics.")],
+    method: Annotated[str, typer.Argument(help="Method (or HTTP route name) to call.")],
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", help="Closed loop: callers in parallel [default: 10]."),
+    ] = None,
+    rps: Annotated[
+        float | None, typer.Option("--rps", help="Open loop: requests per second, constant.")
+    ] = None,
+    ramp: Annotated[
+        str | None,
+        typer.Option(
+            "--ramp",
+            help="Open loop with a changing rate: FROM:TO:OVER (linear, e.g. 100:1000:30s) "
+            "or step:R1,R2,...@EVERY (e.g. step:100,200,400@10s); the last rate is held.",
+        ),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", help="Measured length, e.g. 30s, 500ms, 2m [default: 10s]."),
+    ] = None,
+    requests: Annotated[
+        int | None, typer.Option("--requests", "-n", help="Stop after this many requests.")
+    ] = None,
+    warmup: Annotated[
+        str, typer.Option("--warmup", help="Load before measuring, excluded from results.")
+    ] = "0s",
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Load generator processes.")] = 1,
+    max_in_flight: Annotated[
+        int,
+        typer.Option("--max-in-flight", help="Open loop: most outstanding requests per worker."),
+    ] = 1000,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per call.")] = 10.0,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct", help="Bypass the mesh: bare calls to one endpoint, to see the mesh's cost."
+        ),
+    ] = False,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Request JSON with placeholders {{n}} {{worker}} {{uuid}} {{randint A B}} "
+            "{{choice X Y}} {{now}} [default: a sample request].",
+        ),
+    ] = None,
+    data_file: Annotated[
+        Path | None, typer.Option("--data-file", help="Requests as JSON lines, cycled.")
+    ] = None,
+    slo: Annotated[
+        str | None,
+        typer.Option(
+            "--slo", help="Objectives, e.g. 'p99<100ms,errors<0.1%,rps>=1000'; missed: exit 1."
+        ),
+    ] = None,
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Write the result (with histogram) as JSON.")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare", help="A result saved with --save: show changes, flag regressions."
+        ),
+    ] = None,
+    output: Annotated[
+        LoadOutput, typer.Option("--output", "-o", help="table, json or csv.")
+    ] = LoadOutput.TABLE,
+) -> None:
+    """Load-test a method through the mesh (or --direct) and report throughput and latency.
+
+    Closed loop by default (--concurrency callers); --rps or --ramp run an open
+    loop whose latencies count from each request's intended send time, so
+    server stalls show as queueing delay. Exit 1 when an --slo is missed.
+    """
+    from meshctl.loadtest.result import compare as compare_results
+    from meshctl.loadtest.slo import evaluate, parse_slos
+
+    plan = build_plan(
+        service,
+        method,
+        concurrency=concurrency,
+        rps=rps,
+        ramp=ramp,
+        duration=duration,
+        requests=requests,
+        warmup=warmup,
+        workers=workers,
+        max_in_flight=max_in_flight,
+        timeout=timeout,
+        direct=direct,
+        data=data,
+        data_file=data_file,
+    )
+    objectives = parse_slos(slo) if slo is not None else []
+    baseline = _load_baseline(compare) if compare is not None else None
+    settings = state(ctx).resolve().settings
+    progress = _Progress() if sys.stderr.isatty() else None
+    try:
+        if plan.workers == 1:
+            from meshctl.loadtest.workers import run_local
+
+            result = run(run_local(plan, settings, progress.update if progress else None))
+        else:
+            from meshctl.loadtest.workers import run_processes
+
+            result = run_processes(plan, settings, progress.update if progress else None)
+    finally:
+        if progress is not None:
+            progress.stop()
+    result.meta.update(_describe(plan))
+    summary = result.summary()
+    checks = evaluate(objectives, summary)
+    comparison = compare_results(baseline.summary(), summary) if baseline else None
+    if save is not None:
+        _write(save, json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
+    _emit(result, summary, checks, comparison, output)
+    missed = [c for c in checks if not c["met"]]
+    if missed:
+        fail("SLO missed: " + ", ".join(f"{c['slo']} (actual {c['actual']:g})" for c in missed))
+    if result.ok == 0:
+        fail(f"no request to {service}/{method} succeeded", code=EXIT_FAILED)
+
+
+def build_plan(service: str, method: str, **opts: Any) -> LoadPlan:
+    """A validated plan from the command's options (raises InvalidRequestError)."""
+    from meshctl.loadtest.plan import LoadPlan
+    from meshctl.loadtest.schedule import Schedule, parse_duration, parse_ramp
+    from meshctl.loadtest.template import load_lines
+
+    if opts["rps"] is not None and opts["ramp"] is not None:
+        raise InvalidRequestError("give --rps or --ramp, not both")
+    schedule = None
+    if opts["rps"] is not None:
+        if not opts["rps"] > 0:
+            raise InvalidRequestError("--rps must be positive")
+        schedule = Schedule.constant(opts["rps"])
+    elif opts["ramp"] is not None:
+        schedule = parse_ramp(opts["ramp"])
+    if schedule is not None and opts["concurrency"] is not None:
+        raise InvalidRequestError(
+            "--concurrency is for the closed loop; --rps and --ramp run an open loop"
+        )
+    duration = None
+    if opts["duration"] is not None:
+        duration = parse_duration(opts["duration"])
+    elif opts["requests"] is None:
+        duration = 10.0
+    lines = None
+    if opts["data_file"] is not None:
+        path: Path = opts["data_file"]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidRequestError(f"cannot read --data-file {path}: {exc}") from None
+        lines = tuple(load_lines(text.splitlines(), str(path)))
+    return LoadPlan(
+        service=service,
+        method=method,
+        concurrency=opts["concurrency"] if opts["concurrency"] is not None else 10,
+        schedule=schedule,
+        duration=duration,
+        requests=opts["requests"],
+        warmup=parse_duration(opts["warmup"]),
+        max_in_flight=opts["max_in_flight"],
+        timeout=opts["timeout"],
+        direct=opts["direct"],
+        template=opts["data"],
+        lines=lines,
+        workers=opts["workers"],
+    )
+
+
+def _describe(plan: LoadPlan) -> dict[str, Any]:
+    return {
+        "service": plan.service,
+        "method": plan.method,
+        "mode": "open" if plan.open_loop else "closed",
+        "path": "direct" if plan.direct else "mesh",
+        "concurrency": None if plan.open_loop else plan.concurrency,
+        "schedule": [list(p) for p in plan.schedule.points] if plan.schedule else None,
+        "workers": plan.workers,
+        "saved_at": time.time(),
+    }
+
+
+def _load_baseline(path: Path) -> RunResult:
+    from meshctl.loadtest.result import RunResult
+
+    try:
+        return RunResult.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequestError(f"cannot use --compare {path}: {exc}") from None
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot write --save {path}: {exc}") from None
+
+
+def _emit(
+    result: RunResult,
+    summary: dict[str, Any],
+    checks: list[dict[str, Any]],
+    comparison: list[dict[str, Any]] | None,
+    output: LoadOutput,
+) -> None:
+    from meshctl.loadtest.report import endpoint_rows, histogram_lines, summary_rows, to_csv
+
+    if output is LoadOutput.JSON:
+        data = {"meta": result.meta, "summary": summary, "slos": checks, "comparison": comparison}
+        emit(data, "json")
+        return
+    if output is LoadOutput.CSV:
+        typer.echo(to_csv(summary, checks), nl=False)
+        return
+    color = use_color()
+    sections = [
+        render(summary_rows(summary), "table", columns=("key", "value"), color=color),
+        "\n".join(["LATENCY HISTOGRAM", *histogram_lines(result.latency)]) + "\n",
+        render(
+            endpoint_rows(summary), "table", columns=("instance", "requests", "share"), color=color
+        ),
+    ]
+    if checks:
+        sections.append(render(checks, "table", columns=("slo", "actual", "met"), color=color))
+    if comparison is not None:
+        sections.append(
+            render(
+                comparison,
+                "table",
+                columns=("metric", "baseline", "current", "change_pct", "regression"),
+                color=color,
+            )
+        )
+    typer.echo("\n".join(sections), nl=False)
+    regressions = [row["metric"] for row in comparison or () if row["regression"]]
+    if regressions:
+        report(f"regression against the baseline: {', '.join(regressions)}")
+
+
+class _Progress:
+    """A one-line live view on stderr: rate, errors and percentiles so far."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.started = time.monotonic()
+        self.live = Live(console=Console(stderr=True), transient=True, auto_refresh=False)
+        self.live.start()
+
+    def update(self, result: RunResult, measuring: bool) -> None:
+        elapsed = time.monotonic() - self.started
+        hist = result.latency
+        phase = "" if measuring else "  (warming up)"
+        self.live.update(
+            f"{elapsed:6.1f}s  ok {result.ok}  errors {result.failed}  "
+            f"p50 {hist.percentile(50) * 1000:.2f} ms  p99 {hist.percentile(99) * 1000:.2f} ms"
+            f"{phase}",
+            refresh=True,
+        )
+
+    def stop(self) -> None:
+        self.live.stop()

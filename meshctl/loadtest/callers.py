@@ -1,0 +1,90 @@
+"""The two ways a load test reaches a service: through the mesh, or straight to one endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import grpc
+
+from meshctl.config import MeshSettings
+from meshctl.core.breaker import CircuitBreakerConfig
+from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.errors import NoEndpointsError
+from meshctl.loadtest.engine import Caller
+from meshctl.loadtest.plan import LoadPlan
+from meshctl.mesh import ServiceMeshClient
+from meshctl.registry import ServiceRegistry
+from meshctl.transport.codec import to_message
+from meshctl.transport.http_client import HttpTransport
+from meshctl.transport.methods import MethodResolver
+
+
+@asynccontextmanager
+async def open_caller(
+    plan: LoadPlan,
+    settings: MeshSettings,
+    *,
+    name: str = "meshctl-loadtest",
+    breaker_config: CircuitBreakerConfig | None = None,
+) -> AsyncIterator[Caller]:
+    """A caller for ``plan`` (mesh or direct), with its connections open for the block."""
+    async with AsyncExitStack() as stack:
+        registry = ServiceRegistry(settings.redis_url, prefix=settings.prefix)
+        stack.push_async_callback(registry.aclose)
+        if plan.direct:
+            yield await _direct(plan, registry, stack)
+            return
+        mesh = ServiceMeshClient(registry, name=name, breaker_config=breaker_config)
+        await stack.enter_async_context(mesh)
+        yield mesh_caller(mesh, plan)
+
+
+def mesh_caller(mesh: ServiceMeshClient, plan: LoadPlan) -> Caller:
+    """Calls through discovery, balancer, breakers and tracing (``ServiceMeshClient.call``)."""
+    service, method, timeout = plan.service, plan.method, plan.timeout
+
+    async def call(request: Any) -> str | None:
+        result = await mesh.call(service, method, request, timeout=timeout)
+        return result.endpoint.instance_id
+
+    return call
+
+
+async def _direct(plan: LoadPlan, registry: ServiceRegistry, stack: AsyncExitStack) -> Caller:
+    """A bare call to the service's first endpoint, its method resolved once."""
+    endpoints = await registry.discover_services(plan.service)
+    if not endpoints:
+        raise NoEndpointsError(plan.service)
+    endpoint = endpoints[0]
+    if endpoint.protocol == "http":
+        http = HttpTransport()
+        stack.push_async_callback(http.aclose)
+        return _http_caller(http, endpoint, plan)
+    resolved = await MethodResolver().resolve(plan.service, plan.method, endpoint)
+    channel = grpc.aio.insecure_channel(endpoint.address)
+    stack.push_async_callback(channel.close)
+    stub = channel.unary_unary(
+        resolved.path,
+        request_serializer=resolved.request_class.SerializeToString,
+        response_deserializer=resolved.response_class.FromString,
+    )
+    request_class, path, timeout = resolved.request_class, resolved.path, plan.timeout
+    instance = endpoint.instance_id
+
+    async def call(request: Any) -> str | None:
+        await stub(to_message(request, request_class, path), timeout=timeout)
+        return instance
+
+    return call
+
+
+def _http_caller(http: HttpTransport, endpoint: ServiceEndpoint, plan: LoadPlan) -> Caller:
+    method, timeout, instance = plan.method, plan.timeout, endpoint.instance_id
+
+    async def call(request: Any) -> str | None:
+        await http.call(endpoint, method, request, timeout=timeout, headers={})
+        return instance
+
+    return call
