@@ -11,7 +11,6 @@ metadata (default ``/health``) with a 2xx. The outcome is written with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry.redis_registry import ServiceRegistry
+from meshctl.registry.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,7 @@ class HealthMonitor:
         tb: TracebackType | None,
     ) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def check_once(self) -> dict[tuple[str, str], HealthStatus]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import RegistryUnavailableError
+from meshctl.registry.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from meshctl.registry.redis_registry import ServiceRegistry
@@ -54,9 +54,7 @@ class KeepAlive:
         tb: TracebackType | None,
     ) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         try:
             await self.registry.deregister_service(

@@ -25,6 +25,7 @@ from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry.connection import unavailable
 from meshctl.registry.redis_registry import RawView, ServiceRegistry
+from meshctl.registry.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,7 @@ class RegistryWatcher:
         """Cancel the background tasks and wait for them to end."""
         tasks, self._tasks = self._tasks, []
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._subscribed = False
 
     async def get(self, name: str) -> View:
@@ -177,8 +175,10 @@ class RegistryWatcher:
         loop = asyncio.get_running_loop()
         next_full = loop.time() + self.refresh_interval
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_full - loop.time()))
+                async with asyncio.timeout_at(next_full):
+                    await self._wake.wait()
             self._wake.clear()
             if loop.time() >= next_full:
                 self._dirty.update(self._views)
