@@ -208,13 +208,13 @@ async def test_changes_are_announced(
     await asyncio.sleep(SHORT_TTL + 0.1)
     await registry.discover_services("analytics")
 
-    seen = []
+    seen: list[dict[str, str]] = []
     async with asyncio.timeout(5):
         while len(seen) < 5:
             message = await pubsub.get_message(timeout=1)
             if message is not None:
                 seen.append(json.loads(message["data"]))
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     assert [(m["action"], m["service"], m["instance_id"]) for m in seen] == [
         ("registered", "analytics", ep.instance_id),
