@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 import yaml
@@ -83,7 +84,7 @@ def test_templates_parse_as_their_messages():
         for descriptor in module.DESCRIPTOR.message_types_by_name.values():
             cls = getattr(module, descriptor.name)
             json_format.ParseDict(template(descriptor), cls())  # raises when a placeholder is wrong
-    frame = common_pb2.Frame.DESCRIPTOR
+    frame: Any = common_pb2.Frame.DESCRIPTOR  # the stubs type it as the C or the Python class
     fields = {f.name: f for f in frame.fields}
     assert type_name(fields["detections"]) == "repeated its.v1.Detection"
     assert type_name(fields["timestamp"]) == "google.protobuf.Timestamp"
