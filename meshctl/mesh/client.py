@@ -38,6 +38,7 @@ from meshctl.events import Event, EventBus
 from meshctl.mesh.breakers import BreakerBook
 from meshctl.mesh.control import ControlPlane
 from meshctl.registry import RegistryWatcher, ServiceRegistry
+from meshctl.registry.tasks import cancel_and_wait
 from meshctl.transport.codec import to_dict, to_message
 from meshctl.transport.grpc_client import GrpcTransport
 from meshctl.transport.http_client import HttpTransport
@@ -54,11 +55,14 @@ class EndpointSource(Protocol):
 
 @dataclass(slots=True)
 class CallResult:
-    """Everything known about one finished call (``meshctl call -v`` prints it)."""
+    """Everything known about one finished call (``meshctl call -v`` prints it).
+
+    ``data`` is decoded from the protobuf ``message`` on first use: a caller
+    that wants the message (or nothing) does not pay for the dict.
+    """
 
     service: str
     method: str
-    data: dict[str, Any]
     message: Message | None
     endpoint: ServiceEndpoint
     latency: float
@@ -66,6 +70,14 @@ class CallResult:
     correlation_id: str
     trace_id: str
     metadata: dict[str, str] = field(default_factory=dict)
+    decoded: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The reply as a dict with proto field names."""
+        if self.decoded is None:
+            self.decoded = to_dict(self.message) if self.message is not None else {}
+        return self.decoded
 
 
 class ServiceMeshClient:
@@ -157,8 +169,7 @@ class ServiceMeshClient:
         if self.control is not None:
             await self.control.stop()
         for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+            await cancel_and_wait(task)
         if self.watcher is not None:
             await self.watcher.stop()
         if self.events is not None:
@@ -229,7 +240,9 @@ class ServiceMeshClient:
         """
         if timeout <= 0:
             raise InvalidRequestError(f"timeout must be positive, not {timeout}")
-        ctx = (correlation_context or current_context() or CorrelationContext.new()).child()
+        parent = correlation_context or current_context()
+        # A new trace's root span is already fresh: no child of it needed.
+        ctx = parent.child() if parent is not None else CorrelationContext.new()
         service_breaker = self.breakers.service(service_name)
         if not service_breaker.allow():
             raise CircuitBreakerOpenError(service_name, service_breaker.retry_after())
@@ -280,9 +293,15 @@ class ServiceMeshClient:
         tried: set[str] = set()
         self.budget.record_request()
         attempt = 0
+        last_error: MeshError | None = None
         while True:
             attempt += 1
-            endpoint = pinned or await self._pick(service, key, balancer, tried)
+            try:
+                endpoint = pinned or await self._pick(service, key, balancer, tried)
+            except (NoEndpointsError, CircuitBreakerOpenError):
+                if last_error is None:
+                    raise
+                raise last_error from None  # no sibling left: what went wrong is the last try
             tried.add(endpoint.instance_id)
             try:
                 return await self._attempt(
@@ -297,6 +316,7 @@ class ServiceMeshClient:
                     want_metadata,
                 )
             except MeshError as exc:
+                last_error = exc
                 remaining = deadline - self._clock()
                 if (
                     not exc.retriable
@@ -373,7 +393,9 @@ class ServiceMeshClient:
             raise CircuitBreakerOpenError(breaker.name, breaker.retry_after())
         generation = breaker.generation
         stats = self._stats(endpoint)
-        service_stats = self.service_stats.setdefault(endpoint.service_name, CallStats())
+        service_stats = self.service_stats.get(endpoint.service_name)
+        if service_stats is None:  # not setdefault: a CallStats allocates two histograms
+            service_stats = self.service_stats[endpoint.service_name] = CallStats()
         started = self._clock()
         stats.start()
         service_stats.start()
@@ -403,8 +425,8 @@ class ServiceMeshClient:
         return CallResult(
             service=endpoint.service_name,
             method=method,
-            data=data,
             message=message,
+            decoded=data,
             endpoint=endpoint,
             latency=latency,
             attempts=attempt,
@@ -421,7 +443,7 @@ class ServiceMeshClient:
         timeout: float,
         headers: dict[str, str],
         want_metadata: bool,
-    ) -> tuple[dict[str, Any], Message | None, dict[str, str]]:
+    ) -> tuple[dict[str, Any] | None, Message | None, dict[str, str]]:
         if endpoint.protocol == "http":
             if isinstance(request, Message):
                 raise InvalidRequestError(f"{endpoint.service_name} is HTTP: send a dict")
@@ -439,7 +461,7 @@ class ServiceMeshClient:
             want_metadata=want_metadata,
         )
         meta = {**grpc_reply.initial_metadata, **grpc_reply.trailing_metadata}
-        return to_dict(grpc_reply.message), grpc_reply.message, meta
+        return None, grpc_reply.message, meta
 
     def _stats(self, endpoint: ServiceEndpoint) -> CallStats:
         key = endpoint.key

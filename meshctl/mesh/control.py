@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 from meshctl.mesh.breakers import ACTIONS, BreakerBook
 from meshctl.registry.connection import describe, translated
 from meshctl.registry.keys import registry_key
+from meshctl.registry.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ class ControlPlane:
             pipe.rpush(key, json.dumps(answer))
             pipe.expire(key, 60)
             await pipe.execute()
-        await self.publish()
+        self._wake.set()  # the publish loop, the report's only writer, shows the change now
         return answer
 
     async def _publish_loop(self) -> None:
@@ -256,10 +257,9 @@ class ControlPlane:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            await cancel_and_wait(task)
         try:
             keys = _keys(self.prefix)
             async with self.redis.pipeline(transaction=True) as pipe:

@@ -7,6 +7,7 @@ import pytest
 from meshctl.core.context import CorrelationContext
 from meshctl.errors import (
     CircuitBreakerOpenError,
+    ConnectionFailedError,
     InvalidRequestError,
     NoEndpointsError,
     RemoteCallError,
@@ -165,7 +166,9 @@ async def test_all_endpoints_open_gives_the_breaker_message(platform: Platform, 
     await platform.registry.register_service("analytics", ep, ttl=60)
     await mesh.watcher.refresh("analytics")
     for _ in range(2):
-        with pytest.raises(Exception):  # noqa: B017 - connection failures, then the breaker
+        with pytest.raises(
+            ConnectionFailedError, match=f"Channel connectivity failure to {ep.address}"
+        ):
             await mesh.call_service("analytics", "GetTrafficMetrics", {}, timeout=2)
     with pytest.raises(CircuitBreakerOpenError, match="Circuit breaker open for analytics"):
         await mesh.call_service("analytics", "GetTrafficMetrics", {}, timeout=2)
