@@ -112,17 +112,20 @@ class Event:
 
 
 def new_event(
-    event_type: str, data: Mapping[str, Any], context: CorrelationContext, source: str
+    event_type: str,
+    data: Mapping[str, Any],
+    context: CorrelationContext,
+    source: str,
+    topic: str | None = None,
 ) -> Event:
-    """Build an envelope for ``context``; raises InvalidRequestError on bad input."""
+    """Build an envelope for ``context``; raises InvalidRequestError on bad input.
+
+    Whether ``data`` is JSON-serialisable is checked by ``encode_value``.
+    """
     validate_event_type(event_type)
     if not isinstance(data, Mapping):
         raise InvalidRequestError(f"event data must be a mapping, not {type(data).__name__}")
     payload = dict(data)
-    try:
-        json.dumps(payload)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError(f"event data is not JSON-serialisable: {exc}") from exc
     headers = {k: v for k, v in context.to_headers().items() if k in _PASSTHROUGH}
     headers[CORRELATION_ID] = context.correlation_id
     headers[EVENT_TYPE] = event_type
@@ -135,19 +138,28 @@ def new_event(
         trace_id=context.trace_id,
         data=payload,
         headers=headers,
+        topic=topic,
     )
 
 
 def build_event(
-    event_type: str, data: Mapping[str, Any], context: CorrelationContext | None, source: str
+    event_type: str,
+    data: Mapping[str, Any],
+    context: CorrelationContext | None,
+    source: str,
+    topic: str | None = None,
 ) -> Event:
     """The envelope for a publish: the given, current or a new context, on a new span."""
     ctx = context or current_context() or CorrelationContext.new()
-    return new_event(event_type, data, ctx.child(), source)
+    return new_event(event_type, data, ctx.child(), source, topic)
 
 
 def encode_value(event: Event) -> bytes:
-    return json.dumps(event.to_json(), separators=(",", ":")).encode()
+    """The wire value; raises InvalidRequestError when ``data`` is not JSON-serialisable."""
+    try:
+        return json.dumps(event.to_json(), separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"event data is not JSON-serialisable: {exc}") from exc
 
 
 def encode_headers(event: Event) -> Headers:

@@ -29,7 +29,7 @@ from meshctl.errors import InvalidRequestError
 from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_start
 from .client import TopicManager, is_transient
 from .consumer import KafkaSubscription
-from .envelope import Event, build_event, encode_headers, encode_value
+from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
 from .spool import Spool, SpooledRecord
 from .tail import KafkaTail
 
@@ -155,14 +155,14 @@ class KafkaEventBus:
         while the buffer is full. Raises InvalidRequestError on bad input and
         SpoolFullError when the broker is away and the spool has no room.
         """
-        event = build_event(event_type, data, context, source or self.source)
-        topic = self.naming.topic_for(event_type)
+        topic = self.naming.topic_for(validate_event_type(event_type))
+        event = build_event(event_type, data, context, source or self.source, topic)
         record = SpooledRecord(
             topic, event.correlation_id.encode(), encode_value(event), encode_headers(event)
         )
         if self.fire_and_forget:
             await self._buffer.put(record)
-            return replace(event, topic=topic)
+            return event
         if not self._spooling and self._producer is not None:
             try:
                 meta = (await self._send([record]))[0]
@@ -173,13 +173,12 @@ class KafkaEventBus:
             else:
                 return replace(
                     event,
-                    topic=topic,
                     partition=meta.partition,
                     offset=meta.offset,
                     timestamp_ms=meta.timestamp,
                 )
         await self._to_spool([record])
-        return replace(event, topic=topic)
+        return event
 
     async def flush(self) -> None:
         """Wait until every buffered event is with the broker or in the spool."""

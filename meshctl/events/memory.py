@@ -29,7 +29,7 @@ from .bus import (
     check_start,
     deliver,
 )
-from .envelope import ERROR_HEADER, Event, build_event
+from .envelope import ERROR_HEADER, Event, build_event, encode_value
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class MemoryEventBus:
     ) -> Event:
         """Append the event to its topic and wake tails and subscribers."""
         event = build_event(event_type, data, context, source or self.source)
+        encode_value(event)  # the same JSON check as on the wire
         return self._append(self.naming.topic_for(event_type), event)
 
     def _append(self, topic: str, event: Event) -> Event:

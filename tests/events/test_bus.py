@@ -60,6 +60,8 @@ async def test_publish_returns_the_envelope(bus: AnyBus) -> None:
 async def test_invalid_input_is_rejected(bus: AnyBus) -> None:
     with pytest.raises(InvalidRequestError):
         await bus.publish("Not A Type", {})
+    with pytest.raises(InvalidRequestError, match="JSON"):
+        await bus.publish("frame.processed", {"when": object()})
     with pytest.raises(InvalidRequestError):
         await collect(bus, start="sideways")
 

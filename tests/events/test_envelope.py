@@ -93,7 +93,7 @@ def test_publish_uses_the_current_context_on_a_new_span() -> None:
 def test_bad_data_is_an_invalid_request() -> None:
     ctx = CorrelationContext.new()
     with pytest.raises(InvalidRequestError, match="JSON"):
-        build_event("frame.processed", {"when": object()}, ctx, "s")
+        encode_value(build_event("frame.processed", {"when": object()}, ctx, "s"))
     with pytest.raises(InvalidRequestError, match="mapping"):
         build_event("frame.processed", [1, 2], ctx, "s")  # type: ignore[arg-type]
 
