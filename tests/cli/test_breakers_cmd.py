@@ -46,8 +46,8 @@ async def trip_analytics(platform, mesh) -> ServiceEndpoint:
         with pytest.raises(Exception):  # noqa: B017 - connection failures
             await mesh.call_service("analytics", "GetTrafficMetrics", {}, timeout=2)
     states = {s["scope"]: s["state"] for s in mesh.breakers.snapshots()}
-    # The endpoint's breaker opens; the service's sees "all endpoints open", which is no fault.
-    assert states == {"service": "closed", "endpoint": "open"}
+    # Its only instance is dead, so the service fails too: both breakers open.
+    assert states == {"service": "open", "endpoint": "open"}
     await mesh.control.publish()
     return dead
 
@@ -59,11 +59,11 @@ async def test_status_shows_open_breakers_and_reset_closes_them(platform, mesh, 
     assert status.exit_code == 0, status.output
     rows = json.loads(status.stdout)
     assert [(r["service"], r["endpoint"], r["state"], r["client"]) for r in rows] == [
-        ("analytics", "(service)", "closed", "test-client"),
+        ("analytics", "(service)", "open", "test-client"),
         ("analytics", dead.address, "open", "test-client"),
     ]
     assert all(r["client_id"] == client_id for r in rows)
-    assert [r["trips"] for r in rows] == [0, 1]
+    assert [r["trips"] for r in rows] == [1, 1]
     assert rows[1]["failures"] >= 1 and 0 < rows[1]["half_open_in"] <= 30
     assert 0 <= rows[1]["open_for"] < 10
     table = (await invoke(meshctl, "breakers")).stdout.splitlines()
@@ -71,6 +71,7 @@ async def test_status_shows_open_breakers_and_reset_closes_them(platform, mesh, 
         "CLIENT", "SERVICE", "ENDPOINT", "STATE", "FAILURES", "ERROR", "%", "TRIPS",
         "OPENED", "HALF-OPEN", "IN",
     ]  # fmt: skip
+    assert table[1].split()[:4] == ["test-client", "analytics", "(service)", "open"]
     assert table[2].split()[:4] == ["test-client", "analytics", dead.address, "open"]
     assert (
         json.loads((await invoke(meshctl, "breakers", "status", "alert", "-o", "json")).stdout)
@@ -81,7 +82,10 @@ async def test_status_shows_open_breakers_and_reset_closes_them(platform, mesh, 
 
     reset = await invoke(meshctl, "breakers", "reset", "analytics")
     assert reset.exit_code == 0, reset.output
-    assert reset.stdout == f"{client_id}: analytics@{dead.address} open → closed\n"
+    assert reset.stdout == (
+        f"{client_id}: analytics open → closed\n"
+        f"{client_id}: analytics@{dead.address} open → closed\n"
+    )
     assert {s["state"] for s in mesh.breakers.snapshots()} == {"closed"}
     again = await invoke(meshctl, "breakers", "reset", "--all", "-o", "json")
     assert json.loads(again.stdout) == [
