@@ -70,7 +70,10 @@ async def test_failures_exit_1_with_hints(platform, mesh, meshctl):
     assert hint.startswith(
         "    hint: see `meshctl services discover alert`; the checks said: UNAVAILABLE"
     )
-    assert f"× 1 breaker(s) open: alert@{dead.address} (test-client, open)" in lines
+    assert (
+        f"× 2 breaker(s) open: alert (test-client, open), alert@{dead.address} (test-client, open)"
+        in lines
+    )
     assert failed.stderr == "error: 2 of 5 checks failed\n"
 
 
