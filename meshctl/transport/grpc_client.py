@@ -114,7 +114,6 @@ class GrpcTransport:
         want_metadata: bool = False,
     ) -> GrpcReply:
         """Send one request; raises a MeshError for every failure."""
-        target = f"{endpoint.service_name}/{method.name}"
         call = self._callable(endpoint, method)(
             message, timeout=timeout, metadata=tuple(metadata.items())
         )
@@ -123,6 +122,7 @@ class GrpcTransport:
             initial = _metadata_dict(await call.initial_metadata()) if want_metadata else {}
             trailing = _metadata_dict(await call.trailing_metadata()) if want_metadata else {}
         except grpc.aio.AioRpcError as exc:
+            target = f"{endpoint.service_name}/{method.name}"
             raise translate_rpc_error(
                 exc, target, endpoint.address, timeout, self.failure_codes
             ) from None
