@@ -89,6 +89,7 @@ class RunResult:
             "meta": self.meta,
             "summary": self.summary(),
             "errors": self.errors,
+            "elapsed": self.elapsed,  # unrounded, so a reloaded summary is the same
             "histogram": self.latency.encode(),
         }
 
@@ -105,7 +106,7 @@ class RunResult:
                 errors=errors,
                 not_started=int(summary["not_started"]),
                 late=int(summary.get("late", 0)),
-                elapsed=float(summary["elapsed_s"]),
+                elapsed=float(data.get("elapsed", summary["elapsed_s"])),
                 latency=LatencyHistogram.decode(data["histogram"]),
                 endpoints={str(k): int(v) for k, v in summary.get("endpoints", {}).items()},
                 meta=dict(data.get("meta", {})),

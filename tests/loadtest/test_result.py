@@ -58,7 +58,12 @@ def test_saved_form_round_trips_with_the_histogram():
     result.meta["service"] = "analytics"
     text = json.dumps(result.to_json())
     again = RunResult.loads(text)
-    assert again.summary() == result.summary()
+    before, after = result.summary(), again.summary()
+    # A decoded histogram's mean comes from its buckets: exact to HdrHistogram's 0.1 %.
+    assert after["latency_ms"].pop("mean") == pytest.approx(
+        before["latency_ms"].pop("mean"), rel=1e-3
+    )
+    assert after == before
     assert again.meta == {"service": "analytics"}
     assert again.latency.count == 4
 
