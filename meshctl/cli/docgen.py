@@ -56,6 +56,27 @@ shows a subset of the same rows.
 - `services register`: `[{"service", "instance_id", "address", "ttl"}]`.
 - `services health [NAME]`: `[{"service", "healthy", "total", "status"}]`,
   `status` one of `ok`, `degraded`, `down` (no healthy instance: exit 1).
+- `call SERVICE METHOD`: the reply itself (JSON by default; `-v` and
+  `--trace` write to stderr so stdout stays the reply).
+- `describe SERVICE`: `[{"service", "grpc_service", "method", "path",
+  "request_type", "response_type", "streaming"}]`; for an HTTP service
+  `[{"service", "method", "route"}]`.
+- `describe SERVICE METHOD`: `{"service", "grpc_service", "method", "path",
+  "request_type", "response_type", "request_fields", "response_fields",
+  "template"}`, fields as `[{"name", "number", "type"}]`; for an HTTP route
+  `{"service", "method", "route", "template"}`.
+- `breakers status`: `[{"client", "client_id", "service", "scope",
+  "instance_id", "endpoint", "state", "failures", "error_percentage",
+  "window_requests", "trips", "opened_at", "open_for", "half_open_in"}]`;
+  `scope` is `service` or `endpoint`.
+- `breakers reset|open|close`: `[{"client_id", "name", "changes": [{"breaker",
+  "from", "to"}]}]`, one per client that answered.
+- `events tail`: one JSON object per line, `{"event_id", "event_type",
+  "source", "occurred_at", "correlation_id", "trace_id", "data", "topic",
+  "partition", "offset", "malformed", "error"}`; YAML is one document per event.
+- `events publish`: the same object without `malformed`/`error`, plus `timestamp_ms`.
+- `check`: `[{"check", "status", "detail", "hint"}]`, `status` one of `pass`,
+  `warn`, `fail`.
 - `top --once`: `{"at", "clients", "services": [{"service", "breaker",
   "healthy", "total", "callers", "callees", "requests", "rps",
   "success_rate", "p50_ms", "p95_ms", "p99_ms", "active", "errors",
