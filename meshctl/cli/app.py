@@ -15,6 +15,7 @@ from meshctl.cli.breakers import app as breakers_app
 from meshctl.cli.call import call
 from meshctl.cli.check import check
 from meshctl.cli.config_cmd import app as config_app
+from meshctl.cli.demo import demo
 from meshctl.cli.describe import describe
 from meshctl.cli.events import app as events_app
 from meshctl.cli.loadtest import loadtest
@@ -46,6 +47,7 @@ app.command()(call)
 app.command()(describe)
 app.command()(check)
 app.command()(top)
+app.command()(demo)
 
 
 @app.callback()
