@@ -109,6 +109,23 @@ shows a subset of the same rows.
   "histogram"}`
   (the HdrHistogram, base64) for `--compare`. SLO missed or no request
   succeeded: exit 1.
+- `demo`: `{"ok", "elapsed_s", "mesh": {"registry", "broker", "database",
+  "prefix", "instances": {service: [{"instance_id", "address"}]},
+  "webhook_deliveries"}, "workflows": {"ok", "violations", "alerts_sent",
+  "runs": [{"camera_id", "correlation_id", "status", "detail",
+  "duration_ms", "violations", "alerts_sent", "events", "steps": [{"name",
+  "call", "outcome", "endpoint", "duration_ms"}]}]}, "breaker": {"ok",
+  "config": {"failure_threshold", "timeout_duration", "success_threshold"},
+  "victim", "restarted" ({"instance_id", "address"}), "opened",
+  "closed_again", "failed_calls", "phases": [{"phase" (crashed|recovered),
+  "calls", "ok", "failed", "errors", "served_by": {instance_id: count},
+  "victim_breaker"}], "transitions": [{"from", "to", "at_s"}]}, "loadtest":
+  {"ok", "service", "method", "concurrency", "duration_s", "requests",
+  "failed", "rps", "latency_ms": {"p50", "p90", "p99", "max"}, "endpoints":
+  {instance_id: count}}, "events": {"ok", "correlation_id", "count",
+  "published", "in_order", "events": [{"event_type", "source",
+  "occurred_at", "topic", "offset"}]}}`; a step that raised is `{"ok":
+  false, "error"}`. Exit 0 when `ok`, else 1.
 """
 
 
