@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -48,6 +49,7 @@ Fetch = Callable[[], Awaitable[MeshState]]
 #: command(action, service, instance_id) -> the clients' answers (see control.send_command)
 Command = Callable[[str, str, str | None], Awaitable[list[dict[str, Any]]]]
 
+Row = tuple[str | Text, ...]
 EVENTS_KEPT = 1000
 EMPTY_HINT = "The mesh is empty: no service is registered and no client reports. Run `meshctl up`."
 
@@ -109,6 +111,8 @@ class MeshTopApp(App[None]):
         self.sort_key = "name"
         self.error: str | None = None
         self.refreshed_at: float | None = None
+        self.cells: dict[str, dict[str, Row]] = {}  # per table: what each row shows
+        self.topology_shown: tuple[object, ...] = ()
 
     # -- layout -----------------------------------------------------------------
 
@@ -206,7 +210,10 @@ class MeshTopApp(App[None]):
         view = self.view
         if view is None:
             return
-        self.query_one("#topology", Static).update(render.topology(view))
+        shape = render.topology_key(view)
+        if shape != self.topology_shown:
+            self.query_one("#topology", Static).update(render.topology(view))
+            self.topology_shown = shape
         self.show_services(view)
         self.show_breakers(view)
         self.show_selection()
@@ -231,28 +238,47 @@ class MeshTopApp(App[None]):
         self.sub_title = f"{clients} clients · sort: {SORT_KEYS[self.sort_key]}"
 
     def show_services(self, view: MeshView) -> None:
-        table = self.query_one("#service-table", DataTable)
-        selected = self.selected_key(table)
-        table.clear()
-        services = sort_services(
-            filter_services(view.services, self.filters["services"]), self.sort_key
-        )
-        for s in services:
-            table.add_row(*render.service_cells(s), key=f"svc:{s.name}")
-            for i in s.instances:
-                table.add_row(
-                    *render.instance_cells(i), key=f"ins:{s.name}:{i.endpoint.instance_id}"
-                )
-        self.restore(table, selected)
+        services = filter_services(view.services, self.filters["services"])
+        rows: list[tuple[str, Row]] = []
+        for s in sort_services(services, self.sort_key):
+            rows.append((f"svc:{s.name}", render.service_cells(s)))
+            rows.extend(
+                (f"ins:{s.name}:{i.endpoint.instance_id}", render.instance_cells(i))
+                for i in s.instances
+            )
+        self.fill(self.query_one("#service-table", DataTable), rows)
 
     def show_breakers(self, view: MeshView) -> None:
-        table = self.query_one("#breaker-table", DataTable)
+        needle = self.filters["breakers"].lower()
+        rows: list[tuple[str, Row]] = [
+            (f"brk:{b.client_id}:{b.target}", render.breaker_cells(b))
+            for b in view.breakers
+            if needle in b.target.lower() or needle in b.client.lower()
+        ]
+        self.fill(self.query_one("#breaker-table", DataTable), rows)
+
+    def fill(self, table: DataTable[Any], rows: list[tuple[str, Row]]) -> None:
+        """Show ``rows``: only changed cells are touched while the rows stay the same.
+
+        Rebuilding a table of a thousand rows every second costs far more than
+        comparing its cells, and keeps the cursor where the operator left it.
+        """
+        shown = self.cells.setdefault(table.id or "", {})
+        if list(shown) == [key for key, _ in rows]:
+            columns = list(table.columns)
+            for key, cells in rows:
+                old = shown[key]
+                for column, value, before in zip(columns, cells, old, strict=True):
+                    if value != before:
+                        table.update_cell(key, column, value)
+                shown[key] = cells
+            return
         selected = self.selected_key(table)
         table.clear()
-        needle = self.filters["breakers"].lower()
-        for b in view.breakers:
-            if needle in b.target.lower() or needle in b.client.lower():
-                table.add_row(*render.breaker_cells(b), key=f"brk:{b.client_id}:{b.target}")
+        shown.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+            shown[key] = cells
         self.restore(table, selected)
 
     def show_events(self) -> None:

@@ -87,11 +87,19 @@ def breaker_cells(b: BreakerView) -> tuple[str | Text, ...]:
     )  # fmt: skip
 
 
+def topology_key(view: MeshView) -> tuple[object, ...]:
+    """What the topology depends on: it is redrawn only when this changes."""
+    return tuple(
+        (s.name, s.breaker, tuple(s.callees), tuple(s.callers),
+         tuple((id(i.endpoint), i.endpoint.health_status, i.breaker) for i in s.instances))
+        for s in view.services
+    )  # fmt: skip
+
+
 def topology(view: MeshView) -> Text:
     """Services in flow order with their call edges and instances, one line each."""
     out = Text()
     names = [s.name for s in view.services]
-    services = {s.name: s for s in view.services}
     clients = sorted({e.caller for e in view.edges} - set(names))
     out.append("flow  ", style="dim")
     out.append(" → ".join(names) or "-", style="bold")
@@ -99,15 +107,12 @@ def topology(view: MeshView) -> Text:
     for client in clients:
         callees = ", ".join(e.callee for e in view.edges if e.caller == client)
         out.append(f"client {client} → {callees}\n", style="cyan")
-    rps = {(e.caller, e.callee): e.rps for e in view.edges}
-    for name in names:
-        s = services[name]
+    for s in view.services:
         out.append("\n")
-        out.append(name, style="bold")
-        out.append(" ")
-        out.append(f"[{s.breaker}]", style=BREAKER_STYLE.get(s.breaker, "dim"))
-        for callee in s.callees:
-            out.append(f" → {callee} {rps[(name, callee)]:.0f}/s", style="cyan")
+        out.append(s.name, style="bold")
+        out.append(f" [{s.breaker}]", style=BREAKER_STYLE.get(s.breaker, "dim"))
+        if s.callees:
+            out.append(f" → {', '.join(s.callees)}", style="cyan")
         out.append("\n")
         for i in s.instances:
             ep = i.endpoint
