@@ -7,6 +7,7 @@ and ``sqlite:///`` URLs are given their async driver.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,10 +40,23 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
-async def create_tables(engine: AsyncEngine) -> None:
-    """Create every table registered on ``Base`` that does not exist yet."""
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+async def create_tables(engine: AsyncEngine, *, attempts: int = 5) -> None:
+    """Create every table registered on ``Base`` that does not exist yet.
+
+    Replicas of a service start together on one database; when another one
+    creates a table between our check and our CREATE, the database says it
+    already exists, and the next round finds it and moves on.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            return
+        except DBAPIError as exc:
+            text = str(exc.orig).lower()
+            raced = "already exists" in text or "duplicate key" in text
+            if not raced or attempt == attempts:
+                raise
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
