@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +24,9 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: Any
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass
 class WebhookReceiver:
@@ -30,6 +34,7 @@ class WebhookReceiver:
 
     status: int = 200
     requests: list[ReceivedRequest] = field(default_factory=list)
+    on_request: Callable[[ReceivedRequest], None] | None = None
     host: str = "127.0.0.1"
     port: int = 0
     _server: uvicorn.Server | None = None
@@ -55,7 +60,10 @@ class WebhookReceiver:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        self.requests.append(ReceivedRequest(scope["method"], scope["path"], headers, body))
+        received = ReceivedRequest(scope["method"], scope["path"], headers, body)
+        self.requests.append(received)
+        if self.on_request is not None:
+            self.on_request(received)
         self._arrived.set()
         reply = json.dumps({"received": True}).encode()
         await send(

@@ -110,6 +110,13 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         out(f"broker: {bootstrap}")
     database_url = infra.database_url or embedded_database_url(options.run_dir)
     out(f"database: {database_url}")
+    extra_env = {}
+    if not (os.environ.get("MESH_WEBHOOK_URL") or os.environ.get("MESH_ALERT_RECIPIENTS")):
+        from meshctl.embedded.sink import AlertSink
+
+        sink = stack.enter_context(AlertSink(options.run_dir / "alerts.jsonl"))
+        extra_env["MESH_WEBHOOK_URL"] = f"{sink.url}/alerts"
+        out(f"alerts: {sink.url}/alerts (embedded sink; received alerts in {sink.path})")
     if stop.is_set():
         raise Interrupted("interrupted before the mesh was ready")
     specs = plan_processes(
@@ -121,6 +128,7 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         database_url=database_url,
         # The user's secret when given; else one per run, shared by the auth replicas.
         jwt_secret=os.environ.get("MESH_JWT_SECRET") or secrets.token_urlsafe(32),
+        extra_env=extra_env,
     )
     supervisor = Supervisor(specs, options.run_dir, grace=options.grace, report=out)
     stack.callback(supervisor.stop)

@@ -99,6 +99,7 @@ def plan_processes(
     kafka_bootstrap: str,
     database_url: str,
     jwt_secret: str,
+    extra_env: Mapping[str, str] | None = None,
 ) -> list[ProcessSpec]:
     """The ``meshctl serve`` children, named ``service-N``, for the replica counts.
 
@@ -110,6 +111,7 @@ def plan_processes(
         "MESH_DATABASE_URL": database_url,
         "MESH_PREFIX": prefix,
         "MESH_JWT_SECRET": jwt_secret,
+        **(extra_env or {}),
     }
     specs: list[ProcessSpec] = []
     for service, count in replicas.items():
