@@ -94,7 +94,7 @@ class CallTimeoutError(MeshError):
     """The call did not finish in time; the callee may still have acted, so no retry."""
 
     def __init__(self, target: str, timeout: float) -> None:
-        super().__init__(f"Call to {target} timed out after {timeout:g}s")
+        super().__init__(f"Call to {target} timed out after {timeout:.3g}s")
         self.target = target
         self.timeout = timeout
 
