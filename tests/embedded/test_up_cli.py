@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 import redis
-import typer
 
-from meshctl.cli.app import app
 from meshctl.embedded.state import pid_alive
-
-SERVE_MISSING = "serve" not in typer.main.get_command(app).commands  # type: ignore[attr-defined]
-needs_serve = pytest.mark.skipif(SERVE_MISSING, reason="`meshctl serve` is not available yet")
 
 
 @pytest.fixture
@@ -107,38 +102,45 @@ def registered(url: str, prefix: str = "mesh") -> dict[str, int]:
     return asyncio.run(snapshot())
 
 
-@needs_serve
 def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, str]):
     proc = subprocess.Popen(
         [sys.executable, "-m", "meshctl", "up", "--replicas", "analytics=2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("mesh ready"):
-            break
-    else:
-        pytest.fail(f"up never got ready: {''.join(lines)} {proc.stderr.read()}")
-    context = json.loads(context_file(env).read_text())
-    assert context["pid"] == proc.pid
-    url = context["settings"]["redis_url"]
-    assert registered(url) == {"alert": 1, "analytics": 2, "auth": 1, "streaming": 1}
-    assert any(line.startswith("broker: ") and "(embedded)" in line for line in lines)
-    children = descendants(proc.pid)
-    assert len(children) >= 6, "four services plus a replica, registry and broker"
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("mesh ready"):
+                break
+        else:
+            pytest.fail(f"up never got ready: {''.join(lines)} {proc.stderr.read()}")
+        context = json.loads(context_file(env).read_text())
+        assert context["pid"] == proc.pid
+        url = context["settings"]["redis_url"]
+        assert registered(url) == {"alert": 1, "analytics": 2, "auth": 1, "streaming": 1}
+        assert any(line.startswith("broker: ") and "(embedded)" in line for line in lines)
+        children = descendants(proc.pid)
+        assert len(children) >= 6, "four services plus a replica, registry and broker"
 
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert not context_file(env).exists()
-    assert not [pid for pid in children if pid_alive(pid)]
-    with pytest.raises(redis.ConnectionError):
-        redis.Redis.from_url(url, socket_connect_timeout=0.5, retry_on_error=[]).ping()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert not context_file(env).exists()
+        assert not [pid for pid in children if pid_alive(pid)]
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis.from_url(url, socket_connect_timeout=0.5, retry_on_error=[]).ping()
+    finally:  # a failed assertion must not leave the mesh running
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
 
 
-@needs_serve
 def test_detach_returns_when_ready_and_down_stops_it(env: dict[str, str]):
     result = meshctl(env, "up", "--detach", "-r", "streaming=1,analytics=1,alert=0,auth=1")
     assert result.returncode == 0, result.stderr
