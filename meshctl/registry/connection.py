@@ -15,6 +15,7 @@ from meshctl.errors import InvalidRequestError, RegistryUnavailableError
 
 CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 10.0
+MAX_CONNECTIONS = 50
 
 
 def connect(target: aioredis.Redis | str) -> tuple[aioredis.Redis, bool]:
@@ -22,9 +23,16 @@ def connect(target: aioredis.Redis | str) -> tuple[aioredis.Redis, bool]:
     if isinstance(target, aioredis.Redis):
         return target, False
     try:
-        client = aioredis.Redis.from_url(
-            target, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT
+        # A blocking pool makes bursts (thousands of heartbeats, say) queue for a
+        # connection instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            target,
+            max_connections=MAX_CONNECTIONS,
+            timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=SOCKET_TIMEOUT,
         )
+        client = aioredis.Redis.from_pool(pool)  # the client owns and closes the pool
     except ValueError as exc:
         raise InvalidRequestError(f"Invalid registry URL {target!r}: {exc}") from None
     return client, True

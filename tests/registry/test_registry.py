@@ -276,3 +276,23 @@ async def test_unreachable_redis_raises_a_clear_error(endpoint: Make):
         assert str(caught.value) == message
         assert caught.value.exit_code == 3
     await registry.aclose()
+
+
+async def test_a_burst_beyond_the_pool_size_queues_instead_of_failing(redis_url, key_prefix):
+    from meshctl.registry.connection import MAX_CONNECTIONS
+
+    registry = ServiceRegistry(redis_url, prefix=key_prefix)
+    try:
+        count = MAX_CONNECTIONS * 4
+        await asyncio.gather(
+            *(
+                registry.register_service("burst", ServiceEndpoint("burst", "10.0.0.1", 2000 + i))
+                for i in range(count)
+            )
+        )
+        assert len(await registry.discover_services("burst")) == count
+    finally:
+        keys = [k async for k in registry.redis.scan_iter(match=f"{key_prefix}:*")]
+        if keys:
+            await registry.redis.delete(*keys)
+        await registry.aclose()
