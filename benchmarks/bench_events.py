@@ -13,6 +13,7 @@ import logging
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import Producer
@@ -98,7 +99,8 @@ async def publish_to_tail(bus: KafkaEventBus) -> tuple[list[float], float]:
     """Latency from publish() call to the event arriving at a following tail; tail start time."""
     cid = f"lat-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
-    tail = bus.tail(cid, ["violation.detected"], start="end")
+    # From "now" rather than "end": the marker event published below cannot be missed.
+    tail = bus.tail(cid, ["violation.detected"], start=datetime.now(UTC))
     first = asyncio.ensure_future(anext(tail))
     await asyncio.sleep(0)
     sent: dict[int, float] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -41,12 +42,20 @@ class TopicManager:
         self.partitions = partitions
         self.client_id = client_id
         self._known: set[str] = set()
+        self._lock = asyncio.Lock()
 
     async def ensure(self, topics: Iterable[str]) -> None:
         """Create whichever of ``topics`` this process has not seen yet."""
-        missing = sorted(set(topics) - self._known)
-        if not missing:
+        if not set(topics) - self._known:
             return
+        # One creation at a time: Tansu leaves a topic without partitions when two
+        # CreateTopics requests for it race.
+        async with self._lock:
+            missing = sorted(set(topics) - self._known)
+            if missing:
+                await self._create(missing)
+
+    async def _create(self, missing: list[str]) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
         try:
             await admin.start()

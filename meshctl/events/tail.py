@@ -9,6 +9,7 @@ across topics by timestamp; followed records are merged batch by batch.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 from collections import deque
@@ -66,7 +67,7 @@ class KafkaTail:
             bootstrap_servers=self.bootstrap,
             client_id=f"{topics.client_id}-tail",
             enable_auto_commit=False,
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=10,  # a tail is interactive: poll often for low latency
         )
 
     async def events(self) -> AsyncIterator[Event]:
@@ -97,11 +98,17 @@ class KafkaTail:
         consumer = self._consumer
         topics = self._naming.topics_for(self._wanted, await consumer.topics())
         await self._topics.ensure(topics)
-        await consumer.topics()  # refresh metadata so new topics' partitions are known
+        # consumer.topics() does not refresh the metadata partitions_for_topic reads, so
+        # ask the client directly; a topic created just now may need a moment to show up.
+        for _ in range(40):
+            cluster = await consumer._client.fetch_all_metadata()
+            if all(cluster.partitions_for_topic(t) for t in topics):
+                break
+            await asyncio.sleep(0.05)
         key = (self._wanted.correlation_id or "").encode()
         partitions: list[TopicPartition] = []
         for topic in topics:
-            ids = sorted(consumer.partitions_for_topic(topic) or ())
+            ids = sorted(cluster.partitions_for_topic(topic) or ())
             if ids and self._wanted.correlation_id is not None:
                 ids = [ids[partition_for(key, len(ids))]]
             partitions.extend(TopicPartition(topic, p) for p in ids)

@@ -134,3 +134,13 @@ async def test_failing_handler_is_retried_then_dead_lettered(
     assert dead.event_type == "alert.failed"
     assert dead.headers["error"] == "RuntimeError: cannot handle this one"
     assert dead.correlation_id == "p"
+
+
+async def test_a_tail_on_a_topic_nobody_has_used_yet_sees_the_first_event(bus: AnyBus) -> None:
+    tail = bus.tail("fresh", ["anomaly.detected"], start=datetime.now(UTC) - timedelta(seconds=1))
+    first = asyncio.ensure_future(anext(tail))
+    await asyncio.sleep(0)  # the tail and the publish race to create the topic
+    await bus.publish("anomaly.detected", {"n": 1}, CorrelationContext.new("fresh"))
+    event = await asyncio.wait_for(first, 20)
+    assert event.data == {"n": 1}
+    await tail.aclose()  # type: ignore[attr-defined]
