@@ -108,6 +108,18 @@ def loadtest(
     Closed loop by default (--concurrency callers); --rps or --ramp run an open
     loop whose latencies count from each request's intended send time, so
     server stalls show as queueing delay. Exit 1 when an --slo is missed.
+
+    Durations: 30s, 500ms, 2m, 1h (a bare number is seconds). Ramps:
+    100:1000:30s rises linearly from 100 to 1000 rps over 30 s;
+    step:100,200,400@10s holds each rate for 10 s; both then hold the last
+    rate for the rest of --duration. SLOs: METRIC OP VALUE joined by commas,
+    METRIC one of p50 p90 p95 p99 p99.9 min mean max (us, ms or s; default
+    ms), errors (a % or a fraction of failed plus never-started requests) or
+    rps (successful requests per second over the measured time), OP one of
+    < <= > >=. Late requests went out more than 10 ms after their intended
+    time; not-started ones were still held back by --max-in-flight when the
+    run ended. Each worker has its own event loop and mesh client; their
+    histograms are merged.
     """
     from meshctl.loadtest.result import compare as compare_results
     from meshctl.loadtest.slo import evaluate, parse_slos
