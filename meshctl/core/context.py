@@ -36,8 +36,14 @@ def _new_span_id() -> str:
     return secrets.token_hex(8)
 
 
+_CANONICAL = {16: re.compile(r"[0-9a-f]{16}"), 32: re.compile(r"[0-9a-f]{32}")}
+
+
 def _normalise_id(value: str, length: int, what: str) -> str:
     """Accept W3C hex ids and ``str(uuid.uuid4())`` values (truncated to fit)."""
+    # Fast path: ids this module generated are already canonical (every hop makes one).
+    if _CANONICAL[length].fullmatch(value) and value.count("0") < length:
+        return value
     text = value.strip().lower().replace("-", "")
     if not _HEX.match(text) or len(text) < length:
         raise ValueError(f"{what} must be {length} hex digits or a UUID, not {value!r}")
