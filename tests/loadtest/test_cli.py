@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meshctl.cli.app import app
+from meshctl.loadtest.result import RunResult
 
 from .conftest import Platform
 
@@ -146,3 +147,26 @@ async def test_a_file_that_is_not_a_result_cannot_be_compared(loadtest, tmp_path
     result = await loadtest("analytics", "GetTrafficMetrics", "--compare", str(other))
     assert result.exit_code == 2
     assert "not a meshctl loadtest result" in result.stderr
+
+
+async def test_compare_flags_a_regression_without_failing(analytics, loadtest, tmp_path: Path):
+    fast = RunResult(elapsed=0.001)
+    for _ in range(40):
+        fast.record(0.000_01, None, "x")
+    baseline = tmp_path / "fast.json"
+    baseline.write_text(json.dumps(fast.to_json()))
+    result = await loadtest(*FAST, "--compare", str(baseline), "-o", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["metric"]: r for r in json.loads(result.stdout)["comparison"]}
+    assert rows["rps"]["regression"] and rows["p50"]["regression"]
+    assert not rows["error_rate"]["regression"]
+    assert result.stderr.startswith("warning: worse than the baseline: rps, p50")
+
+
+async def test_http_service_mesh_and_direct(platform: Platform, loadtest):
+    await platform.start("auth")
+    for extra in ((), ("--direct",)):
+        result = await loadtest("auth", "health", "-n", "20", "-c", "2", *extra, "-o", "json")
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)["summary"]
+        assert summary["ok"] == 20 and len(summary["endpoints"]) == 1
