@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -233,7 +233,10 @@ class KafkaEventBus:
                 max_batch_size=256 * 1024,
             )
             try:
-                await producer.start()
+                # The idempotence probe's refusal is expected and logged by us at INFO;
+                # aiokafka would also log it as an ERROR on every start.
+                with _quiet(_SENDER_LOG) if idempotent else contextlib.nullcontext():
+                    await producer.start()
             except KafkaError as exc:
                 await producer.stop()
                 if is_transient(exc) or not idempotent:
@@ -335,3 +338,17 @@ class KafkaEventBus:
             # Nothing else can take them now; say so loudly rather than drop silently.
             log.exception("%d buffered events could not be spooled and are lost", len(records))
             raise
+
+
+_SENDER_LOG = logging.getLogger("aiokafka.producer.sender")
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Silence ``logger`` for the body of the block."""
+    previous = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = previous
