@@ -14,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 CORRELATION_HEADER = "x-correlation-id"
 TRACEPARENT_HEADER = "traceparent"
@@ -96,7 +96,14 @@ class CorrelationContext:
 
     def child(self) -> CorrelationContext:
         """Same trace and correlation, a new span whose parent is this one."""
-        return replace(self, span_id=_new_span_id(), parent_span_id=self.span_id)
+        # Every hop and every event makes one, and this context's ids are already
+        # valid: build it without the validation __init__ does on outside input.
+        child = object.__new__(CorrelationContext)
+        for name in _FIELDS:
+            object.__setattr__(child, name, getattr(self, name))
+        object.__setattr__(child, "span_id", _new_span_id())
+        object.__setattr__(child, "parent_span_id", self.span_id)
+        return child
 
     @property
     def traceparent(self) -> str:
@@ -144,6 +151,9 @@ class CorrelationContext:
             trace_flags=flags,
             tracestate=values.get(TRACESTATE_HEADER) or None,
         )
+
+
+_FIELDS = tuple(CorrelationContext.__dataclass_fields__)
 
 
 def parse_traceparent(value: str) -> tuple[str, str, int] | None:

@@ -30,6 +30,7 @@ from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_
 from .client import TopicManager, is_transient
 from .consumer import KafkaSubscription
 from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
+from .partitioner import cached_partitioner
 from .spool import Spool, SpooledRecord
 from .tail import KafkaTail
 
@@ -230,6 +231,7 @@ class KafkaEventBus:
                 enable_idempotence=idempotent,
                 linger_ms=self._linger_ms,
                 request_timeout_ms=self._publish_timeout_ms,
+                partitioner=cached_partitioner,
                 max_batch_size=256 * 1024,
             )
             try:

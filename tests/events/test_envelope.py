@@ -142,3 +142,19 @@ def test_topic_naming() -> None:
 def test_bad_tail_start_is_rejected(start: object) -> None:
     with pytest.raises(InvalidRequestError, match="invalid tail start"):
         check_start(start)  # type: ignore[arg-type]
+
+
+@given(
+    key=st.binary(min_size=1, max_size=64),
+    count=st.integers(min_value=1, max_value=64),
+)
+def test_the_cached_partitioner_agrees_with_aiokafkas(key: bytes, count: int) -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from meshctl.events.partitioner import cached_partitioner
+
+    partitions = list(range(count))
+    expected = DefaultPartitioner()(key, partitions, partitions)
+    assert cached_partitioner(key, partitions, partitions) == expected
+    assert cached_partitioner(key, partitions, partitions) == expected  # from the cache
+    assert cached_partitioner(None, partitions, [count - 1]) == count - 1
