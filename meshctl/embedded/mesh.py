@@ -69,6 +69,7 @@ def run_mesh(options: MeshOptions, out: Report) -> None:
             instances = asyncio.run(_wait_ready(options, mesh, out, stop))
             _publish(options, mesh, instances, stack)
             out(f"mesh ready; context: {options.context_path}; Ctrl-C or `meshctl down` stops it")
+            stack.enter_context(_HealthChecks(mesh.settings["redis_url"], options.prefix))
             while not stop.wait(POLL_INTERVAL):
                 mesh.supervisor.poll()
             out("stopping the mesh...")
@@ -78,6 +79,42 @@ def run_mesh(options: MeshOptions, out: Report) -> None:
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HEALTH_INTERVAL = 10.0
+
+
+class _HealthChecks:
+    """The registry's health monitor, on its own event loop in a thread, while the mesh runs.
+
+    Every instance's grpc.health.v1 or HTTP health check is run every
+    ``HEALTH_INTERVAL`` seconds (the first pass at once), so discovery,
+    ``meshctl check`` and ``meshctl top`` show real health, not "unknown".
+    """
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        self._url, self._prefix = redis_url, prefix
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="health-monitor", daemon=True)
+
+    def _run(self) -> None:
+        from meshctl.registry import HealthMonitor, ServiceRegistry
+
+        async def monitor() -> None:
+            registry = ServiceRegistry(self._url, prefix=self._prefix)
+            try:
+                async with HealthMonitor(registry, interval=HEALTH_INTERVAL):
+                    await asyncio.to_thread(self._stop.wait)
+            finally:
+                await registry.aclose()
+
+        asyncio.run(monitor())
+
+    def __enter__(self) -> _HealthChecks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 @dataclass(slots=True)

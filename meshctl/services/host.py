@@ -22,6 +22,7 @@ import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from meshctl._version import __version__
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.services.base import GrpcServiceApp, HttpServiceApp
 from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
@@ -182,6 +183,7 @@ async def serve(
                     port=bound,
                     protocol="grpc" if runner.protocol == "grpc" else "http",
                     metadata=runner.metadata,
+                    version=__version__,
                 )
                 async with AsyncExitStack() as registration:
                     if registry is not None:

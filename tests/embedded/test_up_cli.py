@@ -1,5 +1,6 @@
 """``meshctl up`` and ``meshctl down`` as an operator runs them, in subprocesses."""
 
+import asyncio
 import json
 import os
 import signal
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from meshctl._version import __version__
+from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.embedded.state import pid_alive
+from meshctl.registry import ServiceRegistry
 
 
 @pytest.fixture
@@ -87,19 +91,33 @@ def test_up_refuses_to_start_a_second_mesh(env: dict[str, str]):
     assert path.exists()
 
 
-def registered(url: str, prefix: str = "mesh") -> dict[str, int]:
-    import asyncio
-
-    from meshctl.registry import ServiceRegistry
-
-    async def snapshot() -> dict[str, int]:
+def instances(url: str, prefix: str = "mesh") -> dict[str, list[ServiceEndpoint]]:
+    async def snapshot() -> dict[str, list[ServiceEndpoint]]:
         reg = ServiceRegistry(url, prefix=prefix)
         try:
-            return {name: len(eps) for name, eps in (await reg.snapshot()).items()}
+            return await reg.snapshot()
         finally:
             await reg.aclose()
 
     return asyncio.run(snapshot())
+
+
+def registered(url: str, prefix: str = "mesh") -> dict[str, int]:
+    return {name: len(eps) for name, eps in instances(url, prefix).items()}
+
+
+def health_of(url: str) -> set[tuple[str, str, str | None]]:
+    """(service, health, version) of every instance, once the health monitor has run."""
+    deadline = time.monotonic() + 15
+    while True:
+        seen = {
+            (name, ep.health_status.value, ep.version)
+            for name, eps in instances(url).items()
+            for ep in eps
+        }
+        if all(health != "unknown" for _, health, _ in seen) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.2)
 
 
 def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, str]):
@@ -120,6 +138,10 @@ def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, s
         assert context["pid"] == proc.pid
         url = context["settings"]["redis_url"]
         assert registered(url) == {"alert": 1, "analytics": 2, "auth": 1, "streaming": 1}
+        # up runs the health monitor: every instance answers its health check.
+        assert health_of(url) == {
+            (name, "healthy", __version__) for name in ("alert", "analytics", "auth", "streaming")
+        }
         assert any(line.startswith("broker: ") and "(embedded)" in line for line in lines)
         children = descendants(proc.pid)
         assert len(children) >= 6, "four services plus a replica, registry and broker"
