@@ -270,7 +270,7 @@ class MeshTopApp(App[None]):
                 old = shown[key]
                 for column, value, before in zip(columns, cells, old, strict=True):
                     if value != before:
-                        table.update_cell(key, column, value)
+                        table.update_cell(key, column, value, update_width=True)
                 shown[key] = cells
             return
         selected = self.selected_key(table)
