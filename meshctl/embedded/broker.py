@@ -7,15 +7,14 @@ sent over a plain socket so both the sync and async forms can use it.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import struct
 import subprocess
 import tempfile
 import time
-from types import TracebackType
 from typing import IO, Self
 
+from meshctl.embedded.lifecycle import Lifecycle
 from meshctl.errors import BrokerUnavailableError
 
 _METADATA_V0 = struct.pack(">hhih", 3, 0, 1, 7) + b"meshctl" + struct.pack(">i", 0)
@@ -40,7 +39,7 @@ def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
     return len(header) == 8 and struct.unpack(">ii", header)[1] == 1
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(Lifecycle):
     """A Tansu broker on ``127.0.0.1:port`` (a free port when 0).
 
     Args:
@@ -126,25 +125,3 @@ class EmbeddedBroker:
             self._log.close()
             self._log = None
         return output
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)

@@ -15,11 +15,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Literal, Self
 
 import redis
 
+from meshctl.embedded.lifecycle import Lifecycle
 from meshctl.errors import RegistryUnavailableError
 
 Backend = Literal["redis-server", "fakeredis"]
@@ -36,7 +36,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(Lifecycle):
     """A throwaway Redis-protocol server on loopback.
 
     Args:
@@ -138,32 +138,6 @@ class EmbeddedRedis:
             self._process = None
         self.stop()
         raise RegistryUnavailableError(f"redis-server did not start: {last_error}")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        import asyncio
-
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
 
 class _FakeServerThread:

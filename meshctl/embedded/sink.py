@@ -12,12 +12,13 @@ import asyncio
 import json
 import threading
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
+from meshctl.embedded.lifecycle import Lifecycle
 from meshctl.testing import ReceivedRequest, WebhookReceiver
 
 
-class AlertSink:
+class AlertSink(Lifecycle):
     """A WebhookReceiver on its own event loop in a daemon thread."""
 
     def __init__(self, path: Path) -> None:
@@ -31,7 +32,7 @@ class AlertSink:
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(request.body, sort_keys=True, default=str) + "\n")
 
-    def start(self) -> AlertSink:
+    def start(self) -> Self:
         self._thread.start()
         receiver = asyncio.run_coroutine_threadsafe(self._receiver.start(), self._loop).result(10)
         self.url = receiver.url
@@ -42,14 +43,3 @@ class AlertSink:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
-
-    def __enter__(self) -> AlertSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
