@@ -37,6 +37,15 @@ class ServiceSettings(MeshSettings):
     anomaly_z_threshold: float = Field(3.0, gt=0)
     anomaly_min_history: int = Field(5, ge=2)
     anomaly_history_windows: int = Field(30, ge=2)
+    analytics_recent_seconds: float = Field(
+        6 * 3600.0, gt=0, description="how far back metrics are answered from memory"
+    )
+    analytics_recent_max_frames: int = Field(
+        100_000, ge=0, description="frames held in memory at most (0: every read from SQL)"
+    )
+    analytics_refresh_seconds: float = Field(
+        0.25, ge=0, description="other replicas' frames show in metrics within this time"
+    )
 
     # streaming
     forward_timeout: float = Field(5.0, gt=0)

@@ -1,4 +1,7 @@
-"""The analytics gRPC service: rules and baselines over frames, answers from SQL."""
+"""The analytics gRPC service: rules and baselines over frames, stored in SQL.
+
+Traffic metrics are read through a ``FrameView`` (recent frames in memory).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from meshctl.core.context import current_context
 from meshctl.proto.its.v1 import analytics_pb2 as apb
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.analytics.anomaly import AnomalyFinding, Baseline
+from meshctl.services.analytics.recent import FrameView
 from meshctl.services.analytics.rules import Finding, evaluate_frame
 from meshctl.services.analytics.storage import AnalyticsStore
 from meshctl.services.base import ServiceSettings
@@ -85,8 +89,10 @@ class AnalyticsServicer:
         store: AnalyticsStore,
         settings: ServiceSettings,
         clock: Callable[[], float] = time.time,
+        view: FrameView | None = None,
     ) -> None:
         self.store = store
+        self.view = view  # None: metrics read from SQL every time
         self.settings = settings
         self.clock = clock
         self.baselines: dict[str, Baseline] = {}
@@ -138,9 +144,12 @@ class AnalyticsServicer:
         baseline = await self._baseline(frame.camera_id, ts)
         found = baseline.observe(ts, stats.vehicle_count, stats.speed_sum, stats.speed_samples)
         anomalies = [_anomaly(frame.camera_id, f, now) for f in found]
-        if not await self.store.save(frame.frame_id, stats, violations, anomalies):
+        seq = await self.store.save(frame.frame_id, stats, violations, anomalies)
+        if seq is None:
             result.violations.extend(await self.store.frame_violations(frame.frame_id))
             return result
+        if self.view is not None:
+            self.view.stored(seq, stats)
         result.violations.extend(violations)
         result.anomalies.extend(anomalies)
         return result
@@ -149,7 +158,8 @@ class AnalyticsServicer:
         self, request: pb.GetTrafficMetricsRequest, context: Any
     ) -> pb.GetTrafficMetricsResponse:
         cameras, start, end, bucket = metrics_query(request, self.clock())
-        rows = await self.store.frames(cameras, start, end)
+        source = self.view or self.store
+        rows = await source.frames(cameras, start, end)
         return pb.GetTrafficMetricsResponse(metrics=aggregate(rows, start, end, bucket))
 
     async def GetActiveViolations(
@@ -219,7 +229,18 @@ class AnalyticsApp:
 
     async def start(self) -> None:
         self.engine, sessions = await open_database(self.settings)
-        self.servicer = AnalyticsServicer(AnalyticsStore(sessions), self.settings, self.clock)
+        store = AnalyticsStore(sessions)
+        s = self.settings
+        view = None
+        if s.analytics_recent_max_frames:
+            view = await FrameView.load(
+                store,
+                s.analytics_recent_seconds,
+                s.analytics_recent_max_frames,
+                s.analytics_refresh_seconds,
+                self.clock,
+            )
+        self.servicer = AnalyticsServicer(store, s, self.clock, view)
 
     async def stop(self) -> None:
         if self.engine is not None:

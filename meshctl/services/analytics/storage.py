@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, select
+from sqlalchemy import JSON, Boolean, Float, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,7 +21,9 @@ DEFAULT_LIMIT = 100
 class FrameRow(Base):
     __tablename__ = "analytics_frames"
 
-    frame_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # Insertion order: replicas read newer rows by it, and it breaks ties of ts.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    frame_id: Mapped[str] = mapped_column(String(128), unique=True)
     camera_id: Mapped[str] = mapped_column(String(128), index=True)
     ts: Mapped[float] = mapped_column(Float, index=True)
     vehicle_count: Mapped[int] = mapped_column(Integer)
@@ -169,8 +171,8 @@ class AnalyticsStore:
         stats: FrameStats,
         violations: Sequence[pb.Violation],
         anomalies: Sequence[pb.Anomaly],
-    ) -> bool:
-        """Store a frame's results; False when the frame was stored before (nothing written)."""
+    ) -> int | None:
+        """Store a frame's results: its row's seq, None when stored before (nothing written)."""
         row = FrameRow(
             frame_id=frame_id,
             camera_id=stats.camera_id,
@@ -186,13 +188,16 @@ class AnalyticsStore:
                 session.add(row)
                 session.add_all([ViolationRow.of(v) for v in violations])
                 session.add_all([AnomalyRow.of(a) for a in anomalies])
+                await session.flush()
+                seq = row.seq
         except IntegrityError:
-            return False
-        return True
+            return None
+        return seq
 
     async def frame_exists(self, frame_id: str) -> bool:
+        query = select(FrameRow.seq).where(FrameRow.frame_id == frame_id)
         async with self.sessions() as session:
-            return await session.get(FrameRow, frame_id) is not None
+            return await session.scalar(query) is not None
 
     async def frame_violations(self, frame_id: str) -> list[pb.Violation]:
         query = select(ViolationRow).where(ViolationRow.frame_id == frame_id)
@@ -202,7 +207,33 @@ class AnalyticsStore:
         query = select(FrameRow).where(FrameRow.ts >= start, FrameRow.ts < end)
         if camera_ids:
             query = query.where(FrameRow.camera_id.in_(camera_ids))
-        return [row.stats() for row in await self._all(query.order_by(FrameRow.ts))]
+        return [row.stats() for row in await self._all(query.order_by(FrameRow.ts, FrameRow.seq))]
+
+    async def frames_after(self, seq: int) -> list[tuple[int, FrameStats]]:
+        """Frames stored after row ``seq``, in insertion order."""
+        query = select(FrameRow).where(FrameRow.seq > seq).order_by(FrameRow.seq)
+        return [(row.seq, row.stats()) for row in await self._all(query)]
+
+    async def newest_frames(
+        self, since: float, up_to_seq: int, limit: int
+    ) -> list[tuple[int, FrameStats]]:
+        """At most ``limit`` frames from ``since`` on (rows up to ``up_to_seq``), newest first."""
+        query = (
+            select(FrameRow)
+            .where(FrameRow.ts >= since, FrameRow.seq <= up_to_seq)
+            .order_by(FrameRow.ts.desc(), FrameRow.seq.desc())
+            .limit(limit)
+        )
+        return [(row.seq, row.stats()) for row in await self._all(query)]
+
+    async def has_frames_before(self, ts: float, up_to_seq: int) -> bool:
+        query = select(FrameRow.seq).where(FrameRow.ts < ts, FrameRow.seq <= up_to_seq).limit(1)
+        async with self.sessions() as session:
+            return await session.scalar(query) is not None
+
+    async def last_seq(self) -> int:
+        async with self.sessions() as session:
+            return await session.scalar(select(func.max(FrameRow.seq))) or 0
 
     async def active_violations(
         self, camera_id: str, type_: int, min_severity: int, limit: int

@@ -1,0 +1,164 @@
+"""Analytics' in-memory metrics read path against the SQL one, on a real SQLite file."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from meshctl.proto.its.v1 import common_pb2 as pb
+from meshctl.services.analytics.service import AnalyticsApp, AnalyticsServicer
+from meshctl.services.frames import to_timestamp
+from tests.services.support import database, settings
+
+T0 = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def frame(camera: str, ts: float, rng: random.Random) -> pb.ProcessDetectionsRequest:
+    detections = [
+        pb.Detection(
+            track_id=f"t{i}",
+            vehicle_class=rng.choice([pb.VEHICLE_CLASS_CAR, pb.VEHICLE_CLASS_TRUCK]),
+            confidence=0.9,
+            speed_kmh=rng.uniform(0, 45),  # under the limit: no violations needed here
+        )
+        for i in range(rng.randint(0, 4))
+    ]
+    return pb.ProcessDetectionsRequest(
+        frame=pb.Frame(camera_id=camera, timestamp=to_timestamp(ts), detections=detections)
+    )
+
+
+def metrics(camera: str = "", start: float | None = None, end: float | None = None,
+            bucket: int = 0) -> pb.GetTrafficMetricsRequest:  # fmt: skip
+    request = pb.GetTrafficMetricsRequest(camera_id=camera, window_seconds=bucket)
+    if start is not None:
+        request.window.start.CopyFrom(to_timestamp(start))
+    if end is not None:
+        request.window.end.CopyFrom(to_timestamp(end))
+    return request
+
+
+@asynccontextmanager
+async def app(db: dict[str, Any], clock: Clock, **overrides: Any) -> AsyncIterator[AnalyticsApp]:
+    instance = AnalyticsApp(settings(db, **overrides), clock)
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+def parts(a: AnalyticsApp) -> tuple[AnalyticsServicer, AnalyticsServicer]:
+    """The app's servicer and one over the same store that always reads SQL."""
+    assert a.servicer is not None and a.servicer.view is not None
+    return a.servicer, AnalyticsServicer(a.servicer.store, a.settings, a.clock)
+
+
+async def test_memory_answers_equal_sql_answers(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    clock = Clock(T0 + 3600)
+    async with database("sqlite", tmp_path) as db, app(db, clock) as a:
+        memory, sql = parts(a)
+        for i in range(300):
+            ts = T0 + rng.uniform(0, 3600) if i % 10 else T0 + 600  # some equal times
+            await memory.ProcessDetections(frame(rng.choice(["c1", "c2", "c3"]), ts, rng), None)
+        requests = [
+            metrics(),
+            metrics("c2"),
+            metrics(bucket=60),
+            metrics("c1", bucket=300),
+            metrics(start=T0 + 600, bucket=7),
+            metrics("c3", start=T0 + 600, end=T0 + 1800, bucket=120),
+            metrics(start=T0 + 599.5, end=T0 + 600.5),
+            metrics("nobody"),
+        ]
+        for request in requests:
+            assert await memory.GetTrafficMetrics(request, None) == await sql.GetTrafficMetrics(
+                request, None
+            )
+        assert memory.view is not None and memory.view.recent.count == 300
+        assert memory.view.recent.frames([], 0.0, T0 + 3600) is not None  # answered from memory
+
+
+async def test_cap_and_age_evict_and_reads_fall_back_to_sql(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    clock = Clock(T0 + 100)
+    async with (
+        database("sqlite", tmp_path) as db,
+        app(db, clock, analytics_recent_max_frames=10, analytics_recent_seconds=1000) as a,
+    ):
+        memory, sql = parts(a)
+        assert memory.view is not None
+        recent = memory.view.recent
+        for i in range(25):
+            await memory.ProcessDetections(frame("c1", T0 + i, rng), None)
+        assert recent.count <= 10
+        assert T0 + 15 < recent.complete_from <= T0 + 16  # frames before it were dropped
+        assert recent.frames([], 0.0, T0 + 100) is None
+        for request in (metrics(), metrics(start=T0 + 20), metrics(start=T0 + 5)):
+            answer = await memory.GetTrafficMetrics(request, None)
+            assert answer == await sql.GetTrafficMetrics(request, None)
+        assert (await memory.GetTrafficMetrics(metrics(), None)).metrics[0].frame_count == 25
+
+        clock.now = T0 + 1022.5  # frames before T0 + 22.5 are past the retained period
+        await memory.GetTrafficMetrics(metrics(), None)
+        assert recent.count == 2 and recent.complete_from > T0 + 22
+        await memory.ProcessDetections(frame("c1", T0 + 1, rng), None)  # too old to hold
+        assert recent.count == 2
+
+
+async def test_other_replica_frames_show_within_refresh_interval(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    clock = Clock(T0 + 100)
+    async with database("sqlite", tmp_path) as db, app(db, clock) as a, app(db, clock) as b:
+        assert a.servicer is not None and b.servicer is not None
+        assert (await b.servicer.GetTrafficMetrics(metrics(), None)).metrics == []
+        await a.servicer.ProcessDetections(frame("c1", T0 + 1, rng), None)
+        await a.servicer.ProcessDetections(frame("c2", T0 + 2, rng), None)
+        # Within the refresh interval b may still answer from what it had.
+        assert (await b.servicer.GetTrafficMetrics(metrics(), None)).metrics == []
+        clock.now += b.settings.analytics_refresh_seconds
+        seen = await b.servicer.GetTrafficMetrics(metrics(), None)
+        assert [m.camera_id for m in seen.metrics] == ["c1", "c2"]
+        assert seen == await a.servicer.GetTrafficMetrics(metrics(), None)
+        # b's own write shows at once, and a refresh does not count it twice.
+        await b.servicer.ProcessDetections(frame("c1", T0 + 3, rng), None)
+        clock.now += b.settings.analytics_refresh_seconds
+        again = await b.servicer.GetTrafficMetrics(metrics("c1"), None)
+        assert again.metrics[0].frame_count == 2
+        assert b.servicer.view is not None and b.servicer.view.recent.count == 3
+
+
+async def test_restart_rebuilds_memory_from_sql(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    clock = Clock(T0 + 2000)
+    async with database("sqlite", tmp_path) as db:
+        async with app(db, clock) as a:
+            assert a.servicer is not None
+            for i in range(40):
+                await a.servicer.ProcessDetections(frame(f"c{i % 3}", T0 + i * 50, rng), None)
+            before = await a.servicer.GetTrafficMetrics(metrics(bucket=100), None)
+        async with app(db, clock) as a:
+            memory, sql = parts(a)
+            assert memory.view is not None and memory.view.recent.count == 40
+            assert memory.view.recent.complete_from == 0.0  # nothing older was left out
+            assert await memory.GetTrafficMetrics(metrics(bucket=100), None) == before
+        async with app(db, clock, analytics_recent_seconds=1000) as a:
+            memory, sql = parts(a)
+            assert memory.view is not None
+            assert memory.view.recent.count == 20  # T0 + 1000 .. T0 + 1950
+            assert memory.view.recent.complete_from == T0 + 1000
+            for request in (metrics(bucket=100), metrics("c1", start=T0 + 1000, bucket=30)):
+                answer = await memory.GetTrafficMetrics(request, None)
+                assert answer == await sql.GetTrafficMetrics(request, None)
