@@ -162,3 +162,30 @@ async def test_restart_rebuilds_memory_from_sql(tmp_path: Path) -> None:
             for request in (metrics(bucket=100), metrics("c1", start=T0 + 1000, bucket=30)):
                 answer = await memory.GetTrafficMetrics(request, None)
                 assert answer == await sql.GetTrafficMetrics(request, None)
+
+
+def test_rows_committed_out_of_seq_order_are_picked_up_once() -> None:
+    """PostgreSQL may commit seq 2 after seq 3: the gap is fetched again until it fills."""
+    from meshctl.services.analytics.recent import GAP_WAIT, RecentFrames
+    from meshctl.services.frames import FrameStats
+
+    clock = Clock(T0)
+    recent = RecentFrames(3600, 1000, clock)
+
+    def row(seq: int) -> tuple[int, FrameStats]:
+        return seq, FrameStats("cam", T0 - 10 + seq, vehicle_count=seq)
+
+    recent.add_stored([row(1), row(3)])  # 2 not committed yet
+    assert (recent.cursor, recent.low_water) == (3, 1)
+    recent.add_own(*row(4))  # this replica's own write
+    recent.add_stored([row(2), row(3), row(4)])  # the next fetch is from the gap on
+    counts = [f.vehicle_count for f in recent.frames(["cam"], 0, T0)]
+    assert counts == [1, 2, 3, 4]  # 2 arrived, 3 and 4 were not added twice
+    assert recent.low_water == 4
+
+    recent.add_stored([row(6)])  # 5 was rolled back: it never comes
+    assert recent.low_water == 4
+    clock.now += GAP_WAIT + 1
+    recent.add_stored([row(6)])
+    assert recent.low_water == 6
+    assert [f.vehicle_count for f in recent.frames(["cam"], 0, T0)] == [1, 2, 3, 4, 6]

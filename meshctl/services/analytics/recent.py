@@ -24,6 +24,10 @@ from meshctl.services.frames import FrameStats
 
 # After a cap eviction hold this share of the cap, so evictions are rare.
 _EVICT_TO = 0.9
+# How long a skipped seq may still turn up (a transaction committing late).
+GAP_WAIT = 30.0
+# A jump of the cursor larger than this is not scanned for gaps.
+_MAX_GAP_SCAN = 10_000
 
 
 class RecentFrames:
@@ -46,7 +50,14 @@ class RecentFrames:
         self.count = 0
         self._keys: dict[str, list[tuple[float, int]]] = {}
         self._rows: dict[str, list[FrameStats]] = {}
-        self._own: set[int] = set()  # own writes above the cursor, not to be added twice
+        # Seqs held above the low-water mark (own writes and fetched rows), so
+        # a row fetched twice is added once.
+        self._seen: set[int] = set()
+        # Seqs skipped below the cursor, with when they were noticed. On
+        # PostgreSQL two inserts can commit in the opposite order of their
+        # seqs, so a missing one may still arrive; a rolled-back insert never
+        # does, hence the time limit.
+        self._gaps: dict[int, float] = {}
 
     def _drop(self, ts: float) -> None:
         self.complete_from = max(self.complete_from, math.nextafter(ts, math.inf))
@@ -65,21 +76,36 @@ class RecentFrames:
         if self.count > self.max_frames:
             self._evict_to(int(self.max_frames * _EVICT_TO))
 
+    @property
+    def low_water(self) -> int:
+        """Fetch rows above this seq: the cursor, or just below the oldest open gap."""
+        return min(self._gaps, default=self.cursor + 1) - 1
+
     def add_own(self, seq: int, stats: FrameStats) -> None:
         """A frame this replica just stored (its row holds ``seq``)."""
-        if seq > self.cursor:
-            self._own.add(seq)
+        if seq in self._seen:
+            return
+        self._seen.add(seq)
+        self._gaps.pop(seq, None)
         self._add(seq, stats)
 
     def add_stored(self, rows: Iterable[tuple[int, FrameStats]]) -> None:
-        """Rows read from the database, all with seq above the cursor."""
+        """Rows read from the database above :attr:`low_water`, in seq order."""
+        previous = self.cursor
         for seq, stats in rows:
-            if seq in self._own:
-                self._own.discard(seq)
-            else:
+            if seq not in self._seen:
+                self._seen.add(seq)
+                self._gaps.pop(seq, None)
                 self._add(seq, stats)
             self.cursor = max(self.cursor, seq)
-        self._own = {seq for seq in self._own if seq > self.cursor}
+        now = self.clock()
+        if self.cursor - previous <= _MAX_GAP_SCAN:
+            for seq in range(previous + 1, self.cursor):
+                if seq not in self._seen:
+                    self._gaps.setdefault(seq, now)
+        self._gaps = {seq: at for seq, at in self._gaps.items() if now - at < GAP_WAIT}
+        floor = self.low_water
+        self._seen = {seq for seq in self._seen if seq > floor}
 
     def expire(self) -> None:
         """Drop frames older than the retained period."""
@@ -171,6 +197,6 @@ class FrameView:
             now = self.recent.clock()
             if now - self._refreshed < self.refresh_seconds:
                 return  # another caller refreshed while this one waited
-            self.recent.add_stored(await self.store.frames_after(self.recent.cursor))
+            self.recent.add_stored(await self.store.frames_after(self.recent.low_water))
             self.recent.expire()
             self._refreshed = now
