@@ -98,11 +98,11 @@ def format_event(event: Event, fmt: OutputFormat) -> str:
 
 
 @asynccontextmanager
-async def open_bus(settings: MeshSettings) -> AsyncIterator[KafkaEventBus]:
-    """A Kafka bus for one command, with a spool of its own that dies with it."""
+async def command_bus(settings: MeshSettings) -> AsyncIterator[KafkaEventBus]:
+    """An unstarted Kafka bus for one command, with a spool of its own that dies with it."""
     import tempfile
 
-    from meshctl.events import KafkaEventBus
+    from meshctl.events import KafkaEventBus, open_bus
 
     if not settings.kafka_bootstrap:
         raise InvalidRequestError(
@@ -110,13 +110,8 @@ async def open_bus(settings: MeshSettings) -> AsyncIterator[KafkaEventBus]:
             "(or start a mesh with `meshctl up`)"
         )
     with tempfile.TemporaryDirectory(prefix="meshctl-spool-") as spool:
-        bus = KafkaEventBus(
-            settings.kafka_bootstrap,
-            topic_prefix=settings.topic_prefix,
-            client_id="meshctl-cli",
-            spool_dir=spool,
-            publish_timeout=5.0,
-        )
+        bus = open_bus(settings, client_id="meshctl-cli", spool_dir=spool, publish_timeout=5.0)
+        assert isinstance(bus, KafkaEventBus)  # a broker is configured
         yield bus
 
 
@@ -154,7 +149,7 @@ def tail(
         from meshctl.events import EventFilter
 
         EventFilter.of(event_type)  # a bad type name fails before the broker is asked
-        async with open_bus(settings) as bus:
+        async with command_bus(settings) as bus:
             events = bus.tail(correlation_id, event_type, start=begin, follow=follow)
             async for event in events:
                 typer.echo(format_event(event, output), nl=False)
@@ -190,7 +185,7 @@ def publish(
         from meshctl.core.context import CorrelationContext
 
         context = CorrelationContext.new(correlation_id.strip() or None) if correlation_id else None
-        async with open_bus(settings) as bus:
+        async with command_bus(settings) as bus:
             await bus.start()
             try:
                 if bus.spooling:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from typing import IO, Self
 
-from meshctl.embedded.lifecycle import Lifecycle
+from meshctl.core.lifecycle import Lifecycle
 from meshctl.errors import BrokerUnavailableError
 
 _METADATA_V0 = struct.pack(">hhih", 3, 0, 1, 7) + b"meshctl" + struct.pack(">i", 0)

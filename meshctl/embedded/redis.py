@@ -19,7 +19,7 @@ from typing import Literal, Self
 
 import redis
 
-from meshctl.embedded.lifecycle import Lifecycle
+from meshctl.core.lifecycle import Lifecycle
 from meshctl.errors import RegistryUnavailableError
 
 Backend = Literal["redis-server", "fakeredis"]

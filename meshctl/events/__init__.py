@@ -1,16 +1,18 @@
 """Events: publish, subscribe and tail, on Kafka or in memory.
 
-``create_event_bus(settings)`` picks the implementation; both follow the
-``EventBus`` protocol in ``bus.py``. The Kafka one is imported lazily so
-importing this package stays cheap.
+``open_bus(settings)`` (``factory.py``) is the one way to open a bus: it
+picks the implementation, and both follow the ``EventBus`` protocol in
+``bus.py``. The Kafka one is imported lazily so importing this package
+stays cheap.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .bus import EventBus, EventFilter, Handler, Subscription, SubscriptionStats, create_event_bus
+from .bus import EventBus, EventFilter, Handler, Subscription, SubscriptionStats
 from .envelope import EVENT_TYPES, Event, validate_event_type
+from .factory import open_bus
 from .memory import MemoryEventBus
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ __all__ = [
     "MemoryEventBus",
     "Subscription",
     "SubscriptionStats",
-    "create_event_bus",
+    "open_bus",
     "validate_event_type",
 ]
 

@@ -12,15 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 from meshctl.core.context import CorrelationContext
 from meshctl.errors import InvalidRequestError
 
 from .envelope import EVENT_TYPES, Event, validate_event_type
-
-if TYPE_CHECKING:
-    from meshctl.config import MeshSettings
 
 log = logging.getLogger(__name__)
 
@@ -190,16 +187,3 @@ class EventBus(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
-
-
-def create_event_bus(settings: MeshSettings, **options: Any) -> EventBus:
-    """A KafkaEventBus when ``settings.kafka_bootstrap`` is set, else a MemoryEventBus."""
-    if settings.kafka_bootstrap:
-        from .kafka import KafkaEventBus
-
-        return KafkaEventBus(
-            settings.kafka_bootstrap, topic_prefix=settings.topic_prefix, **options
-        )
-    from .memory import MemoryEventBus
-
-    return MemoryEventBus(topic_prefix=settings.topic_prefix, **options)

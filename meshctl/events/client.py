@@ -1,12 +1,18 @@
-"""The aiokafka boundary: error translation and on-demand topic creation."""
+"""The aiokafka boundary: the one place its clients are built, error translation, topics.
+
+Everything in meshctl that talks Kafka gets its consumer, producer or admin
+client from ``kafka_consumer``, ``kafka_producer`` or ``kafka_admin`` here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
@@ -15,6 +21,23 @@ from meshctl.errors import BrokerUnavailableError
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+
+
+def kafka_consumer(bootstrap: str, client_id: str, **options: Any) -> AIOKafkaConsumer:
+    """An unstarted consumer that commits only when told (meshctl never auto-commits)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False, **options
+    )
+
+
+def kafka_producer(bootstrap: str, client_id: str, **options: Any) -> AIOKafkaProducer:
+    """An unstarted producer; ``options`` are aiokafka's (acks, linger_ms, ...)."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, **options)
+
+
+def kafka_admin(bootstrap: str, client_id: str) -> AIOKafkaAdminClient:
+    """An unstarted admin client."""
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
 
 
 @contextmanager
@@ -32,6 +55,23 @@ def kafka_errors(bootstrap: str, action: str) -> Iterator[None]:
 def is_transient(exc: BaseException) -> bool:
     """Whether the broker being away explains ``exc`` (so spooling and retrying help)."""
     return isinstance(exc, OSError) or bool(getattr(exc, "retriable", False))
+
+
+async def probe_broker(bootstrap: str, *, client_id: str, timeout: float) -> None:
+    """Connect to the broker and read its topic list.
+
+    Raises:
+        BrokerUnavailableError: the broker refused or dropped the connection.
+        TimeoutError: it did not answer within ``timeout`` seconds.
+    """
+    consumer = kafka_consumer(bootstrap, client_id)
+    try:
+        with kafka_errors(bootstrap, "checking it"):
+            async with asyncio.timeout(timeout):
+                await consumer.start()
+                await consumer.topics()
+    finally:
+        await consumer.stop()
 
 
 class TopicManager:
@@ -55,18 +95,53 @@ class TopicManager:
             if missing:
                 await self._create(missing)
 
+    def consumer(self, name: str, **options: Any) -> AIOKafkaConsumer:
+        """An unstarted consumer on this broker, client id ``<client_id>-<name>``."""
+        return kafka_consumer(self.bootstrap, f"{self.client_id}-{name}", **options)
+
+    async def partitions_of(
+        self, topics: Iterable[str], *, attempts: int = 40, pause: float = 0.05
+    ) -> dict[str, set[int]]:
+        """The partition ids of each of ``topics`` (empty for a topic the broker lacks).
+
+        Reads fresh cluster metadata, asking again for a moment while any topic
+        shows no partitions: a topic created just now may not show them yet.
+        """
+        wanted = set(topics)
+        async with self._admin() as admin:
+            for attempt in range(attempts):
+                found = _partition_ids(await admin.describe_topics(), wanted)
+                if all(found.values()) or attempt == attempts - 1:
+                    break
+                await asyncio.sleep(pause)
+        return found
+
     async def _create(self, missing: list[str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
-        try:
-            await admin.start()
+        async with self._admin() as admin:
             response = await admin.create_topics([NewTopic(t, self.partitions, 1) for t in missing])
-        finally:
-            await admin.close()
         for topic, code, message in response.topic_errors:
             if code not in (0, _TOPIC_ALREADY_EXISTS):
                 log.warning("could not create topic %s: error %s %s", topic, code, message)
         self._known.update(missing)
 
+    @asynccontextmanager
+    async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        admin = kafka_admin(self.bootstrap, self.client_id)
+        try:
+            await admin.start()
+            yield admin
+        finally:
+            await admin.close()
+
     def forget(self) -> None:
         """Check every topic again (after an outage the broker may have come back empty)."""
         self._known.clear()
+
+
+def _partition_ids(described: list[dict[str, Any]], wanted: set[str]) -> dict[str, set[int]]:
+    """Partition ids per wanted topic from a metadata answer (topics in error have none)."""
+    found: dict[str, set[int]] = {t: set() for t in wanted}
+    for topic in described:
+        if topic["topic"] in wanted and topic["error_code"] == 0:
+            found[topic["topic"]] = {p["partition"] for p in topic["partitions"]}
+    return found

@@ -17,7 +17,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from meshctl.core.context import use_context
@@ -55,13 +54,8 @@ class KafkaSubscription:
         self._handler = handler
         self._max_attempts = max_attempts
         self._dead_letter = dead_letter
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=topics.bootstrap,
-            client_id=f"{topics.client_id}-{group_id}",
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
+        self._consumer = topics.consumer(
+            group_id, group_id=group_id, auto_offset_reset="earliest", fetch_max_wait_ms=100
         )
         self._task: asyncio.Task[None] | None = None
 

@@ -17,22 +17,24 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from meshctl.core.context import CorrelationContext
+from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import InvalidRequestError
 
 from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_start
-from .client import TopicManager, is_transient
+from .client import TopicManager, is_transient, kafka_producer
 from .consumer import KafkaSubscription
 from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
 from .partitioner import cached_partitioner
 from .spool import Spool, SpooledRecord
 from .tail import KafkaTail
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def default_spool_dir(client_id: str) -> Path:
     return Path(cache) / "meshctl" / "spool" / client_id
 
 
-class KafkaEventBus:
+class KafkaEventBus(AsyncLifecycle):
     """The EventBus on a Kafka-protocol broker.
 
     Args:
@@ -124,18 +126,6 @@ class KafkaEventBus:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def spooling(self) -> bool:
@@ -224,9 +214,9 @@ class KafkaEventBus:
         if self._producer is not None:
             return self._producer
         for idempotent in [self.idempotent] if self.idempotent is not None else [True, False]:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                client_id=self.client_id,
+            producer = kafka_producer(
+                self.bootstrap,
+                self.client_id,
                 acks="all",
                 enable_idempotence=idempotent,
                 linger_ms=self._linger_ms,

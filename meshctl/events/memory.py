@@ -14,10 +14,10 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from meshctl.core.context import CorrelationContext, use_context
+from meshctl.core.lifecycle import AsyncLifecycle
 
 from .bus import (
     EventFilter,
@@ -47,7 +47,7 @@ class MemorySubscription:
             await self._task
 
 
-class MemoryEventBus:
+class MemoryEventBus(AsyncLifecycle):
     """An in-process EventBus with Kafka's ordering, group and DLQ semantics."""
 
     def __init__(
@@ -68,18 +68,6 @@ class MemoryEventBus:
         for sub in self._subscriptions:
             await sub.stop()
         self._subscriptions.clear()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def events(self, topic: str | None = None) -> list[Event]:
         """Everything published so far (on ``topic`` if given), in order."""

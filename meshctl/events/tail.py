@@ -9,7 +9,6 @@ across topics by timestamp; followed records are merged batch by batch.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
 from collections import deque
@@ -17,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from .bus import EventFilter, Start, TopicNaming
 from .client import TopicManager, kafka_errors
@@ -63,12 +62,8 @@ class KafkaTail:
         self._wanted = wanted
         self._start = start
         self._follow = follow
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            client_id=f"{topics.client_id}-tail",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=10,  # a tail is interactive: poll often for low latency
-        )
+        # A tail is interactive: poll often for low latency.
+        self._consumer = topics.consumer("tail", fetch_max_wait_ms=10)
 
     async def events(self) -> AsyncIterator[Event]:
         try:
@@ -98,17 +93,13 @@ class KafkaTail:
         consumer = self._consumer
         topics = self._naming.topics_for(self._wanted, await consumer.topics())
         await self._topics.ensure(topics)
-        # consumer.topics() does not refresh the metadata partitions_for_topic reads, so
-        # ask the client directly; a topic created just now may need a moment to show up.
-        for _ in range(40):
-            cluster = await consumer._client.fetch_all_metadata()
-            if all(cluster.partitions_for_topic(t) for t in topics):
-                break
-            await asyncio.sleep(0.05)
+        # Not consumer.partitions_for_topic: the consumer's metadata is as old as its
+        # start, so it may not know a topic ensure() created just now.
+        layout = await self._topics.partitions_of(topics)
         key = (self._wanted.correlation_id or "").encode()
         partitions: list[TopicPartition] = []
         for topic in topics:
-            ids = sorted(cluster.partitions_for_topic(topic) or ())
+            ids = sorted(layout[topic])
             if ids and self._wanted.correlation_id is not None:
                 ids = [ids[partition_for(key, len(ids))]]
             partitions.extend(TopicPartition(topic, p) for p in ids)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from meshctl.core.context import CorrelationContext
 from meshctl.embedded import EmbeddedBroker
 from meshctl.errors import BrokerUnavailableError, SpoolFullError
 from meshctl.events import Event
+from meshctl.events.client import TopicManager
 from meshctl.events.kafka import KafkaEventBus
 
 pytestmark = pytest.mark.kafka
@@ -28,7 +30,22 @@ def bus_for(bootstrap: str, prefix: str, tmp_path: Path, **kwargs: object) -> Ka
     )
 
 
-def confluent_read(bootstrap: str, topic: str, count: int) -> list[object]:
+def confluent_produce(
+    bootstrap: str,
+    topic: str,
+    key: bytes,
+    values: list[bytes],
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> int:
+    """Produce as a foreign client would; returns how many records are still unsent."""
+    # librdkafka's Java-compatible partitioner, so the key lands where the tail reads.
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    for value in values:
+        producer.produce(topic, value, key=key, headers=[(k, v) for k, v in headers])
+    return int(producer.flush(10))
+
+
+def confluent_read(bootstrap: str, topic: str, count: int) -> list[Message[bytes, bytes]]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-reader"})
     # Assign rather than join a group: no rebalance wait.
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
@@ -54,12 +71,14 @@ async def test_an_independent_client_reads_the_contract(
     [msg] = await asyncio.to_thread(
         confluent_read, kafka_bootstrap, f"{topic_prefix}.violation.detected", 1
     )
-    assert msg.key() == b"wire-1"  # type: ignore[attr-defined]
-    headers = dict(msg.headers())  # type: ignore[attr-defined]
+    assert msg.key() == b"wire-1"
+    headers = dict(msg.headers() or [])
     assert headers["correlation_id"] == b"wire-1"
     assert headers["event_type"] == b"violation.detected"
-    assert headers["traceparent"].decode().startswith(f"00-{ctx.trace_id}-")
-    assert json.loads(msg.value()) == {  # type: ignore[attr-defined]
+    traceparent = headers["traceparent"]
+    assert isinstance(traceparent, bytes)
+    assert traceparent.decode().startswith(f"00-{ctx.trace_id}-")
+    assert json.loads(msg.value() or b"") == {
         "event_id": event.event_id,
         "event_type": "violation.detected",
         "source": "a",
@@ -84,15 +103,12 @@ async def test_a_foreign_producers_event_shows_up_in_a_tail(
             "trace_id": "0af7651916cd43dd8448eb211c80319c",
             "data": {"n": 1},
         }
-        # librdkafka's Java-compatible partitioner, so the key lands where the tail reads.
-        producer = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
-        producer.produce(
-            f"{topic_prefix}.alert.sent",
-            json.dumps(envelope).encode(),
-            key=b"mixed",
-            headers=[("correlation_id", b"mixed"), ("event_type", b"alert.sent")],
+        headers = [("correlation_id", b"mixed"), ("event_type", b"alert.sent")]
+        topic, value = f"{topic_prefix}.alert.sent", json.dumps(envelope).encode()
+        unsent = await asyncio.to_thread(
+            confluent_produce, kafka_bootstrap, topic, b"mixed", [value], headers
         )
-        assert await asyncio.to_thread(producer.flush, 10) == 0
+        assert unsent == 0
         events = [e async for e in bus.tail("mixed", follow=False)]
     assert [(e.source, e.data["n"]) for e in events] == [("meshctl", 0), ("legacy", 1)]
 
@@ -101,9 +117,11 @@ async def test_poison_records_do_not_stop_a_consumer_or_a_tail(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic = f"{topic_prefix}.frame.processed"
+    await TopicManager(kafka_bootstrap, partitions=3, client_id=topic_prefix).ensure([topic])
+    poison = [b"\x00not json", b'{"half": "an envelope"}']
+    unsent = await asyncio.to_thread(confluent_produce, kafka_bootstrap, topic, b"poison", poison)
+    assert unsent == 0
     async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
-        await bus._publish_raw(topic, b"poison", b"\x00not json", [])
-        await bus._publish_raw(topic, b"poison", b'{"half": "an envelope"}', [])
         await bus.publish("frame.processed", {"ok": True}, CorrelationContext.new("fine"))
         with caplog.at_level(logging.WARNING):
             tailed = [e async for e in bus.tail(event_types="frame.processed", follow=False)]

@@ -1,10 +1,41 @@
-"""One ``with``/``async with`` shape for the embedded processes (registry, broker, sink)."""
+"""The ``with``/``async with`` shapes of everything that starts and stops.
+
+A class defines ``start()`` and ``stop()`` and inherits the context-manager
+forms from one of these, instead of writing ``__aenter__``/``__aexit__``
+again:
+
+    AsyncLifecycle   async start()/stop(): clients, watchers, buses, servers
+    Lifecycle        blocking start()/stop(): processes the embedded mesh runs;
+                     ``async with`` runs them in a worker thread
+"""
 
 from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+
+class AsyncLifecycle:
+    """``async with obj:`` awaits ``obj.start()`` going in and ``obj.stop()`` going out."""
+
+    async def start(self) -> Any:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
 
 class Lifecycle:
