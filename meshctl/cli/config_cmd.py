@@ -34,7 +34,7 @@ def view(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
 @app.command("get-contexts")
 def get_contexts(output: OutputOption = OutputFormat.TABLE) -> None:
     """List the config file's contexts; the current one is marked."""
-    from meshctl.cli.configfile import config_path, load_config
+    from meshctl.config import config_path, load_config
 
     config = load_config(config_path())
     rows: list[dict[str, Any]] = [
@@ -49,8 +49,7 @@ def use_context(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The context to make current.")],
 ) -> None:
     """Make NAME the current context of the config file."""
-    from meshctl.cli.configfile import config_path, load_config, save_config
-    from meshctl.cli.settings import select_context
+    from meshctl.config import config_path, load_config, save_config, select_context
 
     path = config_path()
     config = load_config(path)
@@ -73,8 +72,7 @@ def set_value(
     With no context given and none current, the context "default" is
     created and made current.
     """
-    from meshctl.cli.configfile import config_path, load_config, save_config
-    from meshctl.cli.settings import validate_setting
+    from meshctl.config import config_path, load_config, save_config, validate_setting
 
     path = config_path()
     config = load_config(path)

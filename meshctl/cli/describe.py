@@ -14,7 +14,7 @@ import typer
 
 from meshctl.cli.output import OutputFormat, OutputOption, emit
 from meshctl.cli.runner import run
-from meshctl.cli.services import open_registry
+from meshctl.cli.services import command_registry
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def route_rows(endpoint: ServiceEndpoint) -> list[dict[str, Any]]:
 
 def route_detail(endpoint: ServiceEndpoint, method: str) -> dict[str, Any]:
     """One HTTP route, with the sample request as its template when there is one."""
-    from meshctl.services.samples import sample_request
+    from meshctl.samples import sample_request
     from meshctl.transport.http_client import route_for
 
     verb, path = route_for(endpoint, method)
@@ -108,7 +108,7 @@ async def _describe(ctx: typer.Context, service: str, method: str | None) -> Any
     from meshctl.cli.lookup import service_endpoints
     from meshctl.transport.methods import MethodResolver
 
-    async with open_registry(ctx) as registry:
+    async with command_registry(ctx) as registry:
         endpoint = healthiest(await service_endpoints(registry, service))
     if endpoint.protocol == "http":
         return route_rows(endpoint) if method is None else route_detail(endpoint, method)

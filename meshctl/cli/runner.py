@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 from meshctl.errors import BrokerUnavailableError, MeshError, RegistryUnavailableError
 
 if TYPE_CHECKING:
-    from meshctl.cli.settings import ResolvedSettings
+    from meshctl.config import MeshSettings, ResolvedSettings
 
 T = TypeVar("T")
 
@@ -43,12 +43,12 @@ class CliState:
     debug: bool = False
     context: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
-    _resolved: ResolvedSettings | None = None
+    _resolved: ResolvedSettings[MeshSettings] | None = None
 
-    def resolve(self) -> ResolvedSettings:
+    def resolve(self) -> ResolvedSettings[MeshSettings]:
         """The effective settings with the layer each value came from."""
         if self._resolved is None:
-            from meshctl.cli.settings import resolve_settings
+            from meshctl.config import resolve_settings
 
             self._resolved = resolve_settings(self.overrides, context=self.context)
         return self._resolved

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from meshctl.cli.runner import fail, run, state
-
-if TYPE_CHECKING:
-    from meshctl.services.base import ServiceApp, ServiceSettings
-
-EXIT_USAGE = 2
+from meshctl.cli.runner import EXIT_USAGE, fail, run, state
 
 
 def serve(
@@ -42,60 +36,27 @@ def serve(
 ) -> None:
     """Run one reference service until SIGTERM or Ctrl-C, registered in the mesh.
 
-    On shutdown it deregisters first, then lets in-flight calls finish.
+    Settings come from flags, MESH_* variables, the config file's context and
+    the mesh `meshctl up` runs, like every command's. On shutdown it
+    deregisters first, then lets in-flight calls finish.
     """
-    from meshctl.services.catalog import DEFAULT_PORTS, SERVICE_NAMES, builder
+    from meshctl.catalog import DEFAULT_PORTS, SERVICE_NAMES
 
     if name not in DEFAULT_PORTS:
         fail(f"unknown service {name!r}; choose one of {', '.join(SERVICE_NAMES)}", code=EXIT_USAGE)
-    from pydantic import ValidationError
-
-    from meshctl.services.base import ServiceSettings
+    from meshctl.services.launch import run_service, service_settings
 
     cli = state(ctx)
-    flags: dict[str, Any] = {
+    flags = {
+        **cli.overrides,
         "redis_url": registry or cli.overrides.get("redis_url"),
         "prefix": prefix or cli.overrides.get("prefix"),
         "database_url": database_url,
     }
-    try:
-        settings = ServiceSettings(**{k: v for k, v in flags.items() if v is not None})
-    except ValidationError as exc:
-        fail(f"invalid service settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
-             code=EXIT_USAGE)  # fmt: skip
-    app = builder(name)(settings)
+    settings = service_settings(flags, context=cli.context)
     chosen = DEFAULT_PORTS[name] if port is None else port
     try:
-        run(_serve(app, settings, host, chosen, advertise_host, grace))
+        run(run_service(name, settings, host=host, port=chosen, advertise_host=advertise_host,
+                        grace=grace))  # fmt: skip
     except OSError as exc:
         fail(f"{name} cannot listen on {host}:{chosen}: {exc.strerror or exc}")
-
-
-async def _serve(
-    app: ServiceApp,
-    settings: ServiceSettings,
-    host: str,
-    port: int,
-    advertise: str | None,
-    grace: float,
-) -> None:
-    from meshctl.registry import ServiceRegistry
-    from meshctl.services.host import serve as host_serve
-
-    registry = ServiceRegistry(settings.redis_url, prefix=settings.prefix)
-
-    def ready(bound: int) -> None:
-        print(f"{app.name} listening on {host}:{bound}", file=sys.stderr, flush=True)
-
-    try:
-        await host_serve(
-            app,
-            host=host,
-            port=port,
-            registry=registry,
-            advertise_host=advertise,
-            ready=ready,
-            grace=grace,
-        )
-    finally:
-        await registry.aclose()

@@ -53,7 +53,7 @@ def up(
     Prints where everything listens and writes a context file that other
     meshctl commands pick up. Ctrl-C (or `meshctl down`) stops it all.
     """
-    from meshctl.cli.settings import up_state_path
+    from meshctl.config import up_state_path
     from meshctl.embedded.plan import parse_replicas
     from meshctl.embedded.state import new_run_dir
 
@@ -70,7 +70,7 @@ def up(
     overrides = state(ctx).overrides
     options = MeshOptions(
         replicas=counts,
-        infra=_infra(overrides),
+        infra=planned_infra(overrides),
         prefix=overrides.get("prefix") or os.environ.get("MESH_PREFIX") or "mesh",
         run_dir=run_dir,
         context_path=path,
@@ -86,7 +86,7 @@ def down(
     ] = 60.0,
 ) -> None:
     """Stop the mesh that `meshctl up` runs (in the background or another terminal)."""
-    from meshctl.cli.settings import remove_up_context, up_state_path
+    from meshctl.config import pid_alive, remove_up_context, up_state_path
 
     path = up_state_path()
     pid = _running_pid(path)
@@ -96,8 +96,6 @@ def down(
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
-    from meshctl.embedded.state import pid_alive
-
     deadline = time.monotonic() + timeout
     while pid_alive(pid):
         if time.monotonic() > deadline:
@@ -107,8 +105,11 @@ def down(
     typer.echo(f"mesh stopped (pid {pid})")
 
 
-def _infra(overrides: dict[str, Any]) -> InfraPlan:
-    """What the environment and the root flags provide; flags win."""
+def planned_infra(overrides: dict[str, Any]) -> InfraPlan:
+    """The infrastructure the environment and the root flags provide (flags win).
+
+    Only these two layers count: what they leave out, ``up`` and ``demo`` start embedded.
+    """
     from meshctl.embedded.plan import plan_infrastructure
 
     env = dict(os.environ)
@@ -121,8 +122,7 @@ def _infra(overrides: dict[str, Any]) -> InfraPlan:
 
 def _running_pid(path: Path) -> int | None:
     """The pid of the live mesh in the context file; a stale or garbled file is removed."""
-    from meshctl.cli.settings import read_up_context, remove_up_context
-    from meshctl.embedded.state import pid_alive
+    from meshctl.config import pid_alive, read_up_context, remove_up_context
     from meshctl.errors import InvalidRequestError
 
     try:
@@ -151,7 +151,7 @@ def _refuse_if_running(path: Path) -> None:
 
 def _detach(path: Path, run_dir: Path, ready_timeout: float) -> None:
     """Run ``up`` again as a daemon and return once its mesh is ready, echoing its summary."""
-    from meshctl.cli.settings import read_up_context
+    from meshctl.config import read_up_context
 
     log_path = run_dir / "up.log"
     argv = [sys.executable, "-m", "meshctl", *_forwarded_args(), "--run-dir", str(run_dir)]

@@ -96,10 +96,11 @@ class _HealthChecks:
         self._thread = threading.Thread(target=self._run, name="health-monitor", daemon=True)
 
     def _run(self) -> None:
-        from meshctl.registry import HealthMonitor, ServiceRegistry
+        from meshctl.config import MeshSettings
+        from meshctl.registry import HealthMonitor, open_registry
 
         async def monitor() -> None:
-            registry = ServiceRegistry(self._url, prefix=self._prefix)
+            registry = open_registry(MeshSettings(redis_url=self._url, prefix=self._prefix))
             try:
                 async with HealthMonitor(registry, interval=HEALTH_INTERVAL):
                     await asyncio.to_thread(self._stop.wait)
@@ -186,10 +187,12 @@ async def _wait_ready(
     Returns each service's new instance addresses. Instances registered
     before the services started (an earlier run's, not yet lapsed) do not count.
     """
-    from meshctl.registry import ServiceRegistry
+    from meshctl.config import MeshSettings
+    from meshctl.registry import open_registry
 
     supervisor = mesh.supervisor
-    registry = ServiceRegistry(mesh.settings["redis_url"], prefix=options.prefix)
+    settings = MeshSettings(redis_url=mesh.settings["redis_url"], prefix=options.prefix)
+    registry = open_registry(settings)
     try:
         old = {e.instance_id for eps in (await registry.snapshot()).values() for e in eps}
         supervisor.start()
@@ -246,7 +249,7 @@ def _publish(
     options: MeshOptions, mesh: _Mesh, instances: Mapping[str, list[str]], stack: ExitStack
 ) -> None:
     """Write the context file other commands read, and remove it when the mesh stops."""
-    from meshctl.cli.settings import UpContext, write_up_context
+    from meshctl.config import UpContext, write_up_context
 
     services = {
         (name if i == 0 else f"{name}-{i + 1}"): address
@@ -260,7 +263,7 @@ def _publish(
 
 def _remove_own_context(path: Path) -> None:
     """Remove the context file unless another mesh has replaced it since."""
-    from meshctl.cli.settings import read_up_context, remove_up_context
+    from meshctl.config import read_up_context, remove_up_context
 
     try:
         current = read_up_context(path)

@@ -1,6 +1,7 @@
-"""Process liveness and the run directory of a ``meshctl up`` mesh.
+"""The run directory of a ``meshctl up`` mesh.
 
-The context file itself (path and shape) belongs to ``meshctl.cli.settings``.
+The context file itself (path, shape and the liveness of its process)
+belongs to ``meshctl.config.upcontext``.
 """
 
 from __future__ import annotations
@@ -8,22 +9,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    # The state letter follows the parenthesised command name, which may hold spaces.
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def new_run_dir(state_dir: Path, now: float | None = None) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 from meshctl.errors import InvalidRequestError
 from meshctl.loadtest.schedule import Schedule
 from meshctl.loadtest.template import Template, TemplateContext
-from meshctl.services.samples import sample_request
+from meshctl.samples import sample_request
 
 RequestSource = Callable[[int], Any]
 

@@ -168,7 +168,7 @@ def _build(params: Mapping[str, Any]) -> Flow:
     camera = params["camera"] or (frame or {}).get("camera_id") or "cam001"
     if frame is None:
         # Sample data, not service code: the layering rule is about behaviour.
-        from meshctl.services.samples import sample_frame
+        from meshctl.samples import sample_frame
 
         frame = sample_frame(camera)
     return camera_frame_flow(camera, frame)

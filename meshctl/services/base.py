@@ -19,7 +19,11 @@ from meshctl.config import MeshSettings
 
 
 class ServiceSettings(MeshSettings):
-    """Options of the reference services (env prefix ``MESH_``), on top of the mesh's own."""
+    """Options of the reference services (env prefix ``MESH_``), on top of the mesh's own.
+
+    Build them with ``meshctl.config.resolve_settings(flags, model=ServiceSettings)``
+    so the config file's context and the ``meshctl up`` context count too.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MESH_", extra="ignore")
 
@@ -66,6 +70,9 @@ class ServiceSettings(MeshSettings):
     refresh_ttl_seconds: int = Field(86400, gt=0)
     admin_user: str = "admin"
     admin_password: str = "admin"
+    auth_dev_mode: bool = Field(
+        False, description="auth may start without a JWT secret, generating a throwaway one"
+    )
 
 
 @runtime_checkable
@@ -73,7 +80,10 @@ class GrpcServiceApp(Protocol):
     """A gRPC service the host serves on a ``grpc.aio`` server."""
 
     name: str
-    grpc_service_names: Sequence[str]  # full proto names, for health and reflection
+
+    @property
+    def grpc_service_names(self) -> Sequence[str]:
+        """Full proto names of the services, for health and reflection."""
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         """Register the servicers on ``server``."""

@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from meshctl.core.breaker import CircuitBreakerConfig
-from meshctl.core.endpoint import ServiceEndpoint
-from meshctl.demo.mesh import bound_port
-from meshctl.demo.render import render_report
-from meshctl.demo.report import (
+from meshctl.cli.demo.mesh import bound_port
+from meshctl.cli.demo.render import render_report
+from meshctl.cli.demo.report import (
     CallTally,
     breaker_section,
     build_report,
@@ -24,6 +22,8 @@ from meshctl.demo.report import (
     failed_section,
     is_subsequence,
 )
+from meshctl.core.breaker import CircuitBreakerConfig
+from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.events import Event
 
 DEMO_TIMEOUT = 110

@@ -5,26 +5,29 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from meshctl.cli.configfile import (
+from meshctl.cli.app import app
+from meshctl.config import (
     ConfigFile,
     ConfigFileError,
+    UpContext,
     load_config,
     parse_config,
-    save_config,
-    to_toml,
-)
-from meshctl.cli.settings import (
-    UpContext,
     read_up_context,
     remove_up_context,
     resolve_settings,
+    save_config,
+    to_toml,
     up_state_path,
     validate_setting,
     write_up_context,
 )
+from meshctl.services.base import ServiceSettings
+from meshctl.services.launch import main
 
 CONFIG = """
 current-context = "local"
@@ -181,3 +184,90 @@ def test_validate_setting_types_and_refuses(tmp_path):
         validate_setting("colour", "red")
     with pytest.raises(ConfigFileError, match="invalid default_timeout 'soon'"):
         validate_setting("default_timeout", "soon")
+
+
+class ServeSpy:
+    """Stands in for ``run_service``: records the settings a service would run with."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, ServiceSettings, dict[str, Any]]] = []
+        monkeypatch.setattr("meshctl.services.launch.run_service", self.run_service)
+
+    async def run_service(self, name: str, settings: ServiceSettings, **options: Any) -> None:
+        self.calls.append((name, settings, options))
+
+    def serve(self, *args: str, env: dict[str, str] | None = None) -> ServiceSettings:
+        result = CliRunner().invoke(app, [*args[:-1], "serve", args[-1]], env=env)
+        assert result.exit_code == 0, result.output
+        return self.calls[-1][1]
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> ServeSpy:
+    return ServeSpy(monkeypatch)
+
+
+def test_serve_takes_the_config_file_context(spy, config_file):
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text(CONFIG)
+    settings = spy.serve("analytics")
+    assert isinstance(settings, ServiceSettings)
+    assert (settings.redis_url, settings.prefix) == ("redis://file:1/0", "from-file")
+    assert settings.topic_prefix == "file-topics"
+    assert spy.serve("--context", "other", "analytics").prefix == "other-prefix"
+
+
+def test_serve_takes_the_up_context_below_the_config_file(spy, config_file):
+    write_up_context(UpContext(settings={"redis_url": "redis://up:1/0", "prefix": "from-up"}))
+    settings = spy.serve("alert")
+    assert (settings.redis_url, settings.prefix) == ("redis://up:1/0", "from-up")
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text(CONFIG)
+    assert spy.serve("alert").prefix == "from-file"
+
+
+def test_serve_flags_and_env_beat_the_files(spy, layered):
+    env = {"MESH_REDIS_URL": "redis://env:1/0", "MESH_PREFIX": "env-prefix"}
+    settings = spy.serve("auth", env=env)
+    assert (settings.redis_url, settings.prefix) == ("redis://env:1/0", "env-prefix")
+    settings = spy.serve("--prefix", "root-flag", "auth", env=env)
+    assert settings.prefix == "root-flag"
+    result = CliRunner().invoke(
+        app, ["serve", "auth", "--registry", "redis://flag:1/0", "--prefix", "p", "--port", "0"],
+        env=env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    name, settings, options = spy.calls[-1]
+    assert (name, settings.redis_url, settings.prefix) == ("auth", "redis://flag:1/0", "p")
+    assert options["port"] == 0
+
+
+def test_serve_reads_service_options_from_env(spy, monkeypatch):
+    monkeypatch.setenv("MESH_AUTH_DEV_MODE", "true")
+    monkeypatch.setenv("MESH_SPEED_LIMITS_KMH", '{"cam-7": 30}')
+    settings = spy.serve("analytics")
+    assert settings.auth_dev_mode is True
+    assert settings.speed_limits_kmh == {"cam-7": 30.0}
+
+
+def test_serve_reports_a_bad_setting_as_bad_input(spy, monkeypatch):
+    monkeypatch.setenv("MESH_ANOMALY_WINDOW_SECONDS", "-1")
+    result = CliRunner().invoke(app, ["serve", "analytics"])
+    assert result.exit_code == 2
+    assert "invalid anomaly_window_seconds (from env)" in result.output
+    assert spy.calls == []
+
+
+def test_python_m_service_uses_the_same_layers(spy, layered, monkeypatch, capsys):
+    assert main("streaming", ["--port", "0"]) == 0
+    name, settings, options = spy.calls[-1]
+    assert name == "streaming"
+    assert (settings.redis_url, settings.prefix) == ("redis://file:1/0", "from-file")
+    assert options == {"host": "127.0.0.1", "port": 0, "advertise_host": None, "grace": 5.0}
+    monkeypatch.setenv("MESH_CONTEXT", "other")
+    assert main("streaming", ["--registry", "redis://flag:1/0"]) == 0
+    _, settings, options = spy.calls[-1]
+    assert (settings.redis_url, settings.prefix) == ("redis://flag:1/0", "other-prefix")
+    assert options["port"] == 50051
+    assert main("streaming", ["--context", "nope"]) == 2
+    assert "error: no context named 'nope'" in capsys.readouterr().err

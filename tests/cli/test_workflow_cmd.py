@@ -11,15 +11,10 @@ import yaml
 
 from meshctl.cli.workflow import step_line
 from meshctl.orchestrator import StepResult
-from meshctl.services.samples import sample_frame
-from meshctl.testing import WebhookReceiver
-from tests.mesh import conftest as mesh_fixtures
-from tests.mesh.conftest import Platform
+from meshctl.samples import sample_frame
+from meshctl.testing import Platform, WebhookReceiver
 
 from .conftest import Meshctl
-
-platform = mesh_fixtures.platform
-webhook = mesh_fixtures.webhook
 
 
 @pytest.fixture

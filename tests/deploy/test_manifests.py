@@ -9,8 +9,8 @@ import pytest
 import typer
 import yaml
 
+from meshctl.catalog import DEFAULT_PORTS
 from meshctl.cli.app import app
-from meshctl.services.catalog import DEFAULT_PORTS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 MESH_ENV = {"MESH_REDIS_URL", "MESH_KAFKA_BOOTSTRAP", "MESH_DATABASE_URL", "MESH_JWT_SECRET"}

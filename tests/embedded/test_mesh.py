@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from meshctl.embedded.state import pid_alive
+from meshctl.config import pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = Path(__file__).with_name("fake_serve.py")
@@ -63,7 +63,7 @@ class Mesh:
         self.lines: list[str] = []
 
     def read_until(self, text: str) -> None:
-        assert self.proc.stdout is not None
+        assert self.proc.stdout is not None and self.proc.stderr is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
             if text in line:

@@ -3,7 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from meshctl.embedded.state import new_run_dir, pid_alive
+from meshctl.config import pid_alive
+from meshctl.embedded.state import new_run_dir
 
 
 def test_pid_alive_tells_live_from_gone_and_zombie():

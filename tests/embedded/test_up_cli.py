@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from meshctl._version import __version__
+from meshctl.config import pid_alive
 from meshctl.core.endpoint import ServiceEndpoint
-from meshctl.embedded.state import pid_alive
 from meshctl.registry import ServiceRegistry
 
 
@@ -126,7 +126,7 @@ def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, s
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         lines = []
         for line in proc.stdout:
             lines.append(line)

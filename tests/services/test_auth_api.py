@@ -14,22 +14,16 @@ from argon2 import PasswordHasher
 from meshctl.services.auth import AuthConfig, AuthConfigError, AuthService, build
 from meshctl.services.base import HttpServiceApp, ServiceSettings
 from meshctl.services.db import create_engine
-from tests.services._alert_auth_support import (
-    DB_PARAMS,
-    FakeClock,
-    database_url,
-    hosted,
-    serve_asgi,
-)
+from meshctl.testing import AsgiServer, FakeClock, served
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 ADMIN, ADMIN_PW = "root", "correct horse battery staple"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-def make_service(db_url: str, clock: FakeClock, password: str = ADMIN_PW) -> AuthService:
+def make_service(url: str, clock: FakeClock, password: str = ADMIN_PW) -> AuthService:
     config = AuthConfig(
-        database_url=db_url,
+        database_url=url,
         jwt_secret=SECRET,
         admin_user=ADMIN,
         admin_password=password,
@@ -38,28 +32,22 @@ def make_service(db_url: str, clock: FakeClock, password: str = ADMIN_PW) -> Aut
     return AuthService(config, clock=clock, hasher=FAST_HASHER)
 
 
-@pytest.fixture(params=DB_PARAMS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with database_url(request.param, tmp_path) as url:
-        yield url
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
 @asynccontextmanager
-async def client_of(db_url: str, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    async with hosted(make_service(db_url, clock)) as port:
+async def client_of(url: str, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    async with served(make_service(url, clock)) as port:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
             yield c
 
 
 @pytest.fixture
-async def client(db_url: str, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+async def client(database_url: str, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the service on each database."""
-    async with client_of(db_url, clock) as c:
+    async with client_of(database_url, clock) as c:
         yield c
 
 
@@ -190,7 +178,10 @@ async def test_health_reports_database_and_echoes_correlation_id(
 async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     service = make_service(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db", FakeClock())
     try:
-        async with serve_asgi(service.asgi_app) as base, httpx.AsyncClient(base_url=base) as c:
+        async with (
+            AsgiServer(service.asgi_app) as server,
+            httpx.AsyncClient(base_url=server.url) as c,
+        ):
             response = await c.get("/api/v1/auth/health")
         assert response.status_code == 503
         assert response.json() == {"status": "unhealthy", "database": False}
@@ -198,20 +189,20 @@ async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
         await service.stop()
 
 
-async def test_admin_survives_a_restart_and_is_not_overwritten(db_url: str) -> None:
-    first = make_service(db_url, FakeClock())
+async def test_admin_survives_a_restart_and_is_not_overwritten(database_url: str) -> None:
+    first = make_service(database_url, FakeClock())
     await first.start()
     await first.stop()
     # A second start with another configured password keeps the existing admin.
-    second = make_service(db_url, FakeClock(), password="another password")
-    async with hosted(second) as port:
+    second = make_service(database_url, FakeClock(), password="another password")
+    async with served(second) as port:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
             assert (await login(c)).status_code == 200
             assert (await login(c, "another password")).status_code == 401
 
 
-async def test_password_is_stored_hashed(client: httpx.AsyncClient, db_url: str) -> None:
-    engine = create_engine(db_url)
+async def test_password_is_stored_hashed(client: httpx.AsyncClient, database_url: str) -> None:
+    engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:
             stored = (await conn.execute(sa.text("SELECT password_hash FROM auth_users"))).scalar()
@@ -229,8 +220,8 @@ def test_build_takes_its_options_from_service_settings(
         build(settings)
     with pytest.raises(AuthConfigError):
         build(ServiceSettings.model_validate({}))  # the placeholder default is no secret either
-    monkeypatch.setenv("MESH_AUTH_DEV_MODE", "true")
-    assert isinstance(build(settings), HttpServiceApp)
+    monkeypatch.setenv("MESH_AUTH_DEV_MODE", "true")  # read with the other settings
+    assert isinstance(build(ServiceSettings.model_validate({"jwt_secret": ""})), HttpServiceApp)
     assert "generated a random JWT secret" in caplog.text
 
 

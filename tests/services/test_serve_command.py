@@ -13,9 +13,10 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from meshctl.catalog import SERVICE_NAMES, builder
 from meshctl.registry import ServiceRegistry
-from meshctl.services.catalog import SERVICE_NAMES, builder
-from tests.services.support import settings
+from meshctl.testing import served
+from tests.support.services import T0, cars, frame, settings
 
 pytestmark = pytest.mark.redis
 
@@ -29,12 +30,16 @@ async def _wait_for(registry: ServiceRegistry, name: str, present: bool) -> list
     raise AssertionError(f"{name} {'never registered' if present else 'still registered'}")
 
 
+@pytest.mark.parametrize(
+    "command", [("meshctl", "serve", "analytics"), ("meshctl.services.analytics",)]
+)
 async def test_serve_registers_and_deregisters_on_sigterm(
-    redis_client: Any, redis_url: str, key_prefix: str, tmp_path: Path
+    command: tuple[str, ...], redis_client: Any, redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
+    """``meshctl serve NAME`` and ``python -m meshctl.services.NAME`` alike."""
     registry = ServiceRegistry(redis_client, prefix=key_prefix)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "meshctl", "serve", "analytics", "--port", "0",
+        sys.executable, "-m", *command, "--port", "0",
         "--registry", redis_url, "--prefix", key_prefix,
         "--database-url", f"sqlite:///{tmp_path / 'analytics.db'}",
         stderr=asyncio.subprocess.PIPE,
@@ -64,7 +69,7 @@ async def test_every_catalogued_service_runs_under_the_host(
     from meshctl.services.host import serve
 
     registry = ServiceRegistry(redis_client, prefix=key_prefix)
-    db = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'db'}"}
+    db = f"sqlite+aiosqlite:///{tmp_path / 'db'}"
     app = builder(name)(settings(db, jwt_secret="s" * 40, admin_password="a-long-password-1"))
     stop = asyncio.Event()
     task = asyncio.create_task(serve(app, registry=registry, stop_event=stop))
@@ -93,12 +98,10 @@ async def test_streaming_reaches_analytics_through_the_mesh(
     from meshctl.core.context import CorrelationContext
     from meshctl.proto.its.v1 import streaming_pb2 as spb
     from meshctl.proto.its.v1 import streaming_pb2_grpc
-    from tests.services.support import served
-    from tests.services.test_analytics_service import T0, cars, frame
 
     registry = ServiceRegistry(redis_client, prefix=key_prefix)
     config = settings(
-        {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'db'}"},
+        f"sqlite+aiosqlite:///{tmp_path / 'db'}",
         redis_url=redis_url,
         prefix=key_prefix,
     )

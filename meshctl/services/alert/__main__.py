@@ -2,6 +2,6 @@
 
 import sys
 
-from meshctl.cli.app import app
+from meshctl.services.launch import main
 
-app(["serve", "alert", *sys.argv[1:]], prog_name="meshctl")
+sys.exit(main("alert"))

@@ -6,8 +6,6 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from meshctl.errors import InvalidRequestError
 from meshctl.services.base import ServiceSettings
 
@@ -59,24 +57,16 @@ class AuthConfig:
             )
 
     @classmethod
-    def from_settings(cls, settings: ServiceSettings, *, dev_mode: bool) -> AuthConfig:
-        """The auth options of the services' shared settings."""
+    def from_settings(cls, settings: ServiceSettings) -> AuthConfig:
+        """The auth options of the services' shared settings (``auth_dev_mode`` included)."""
         return cls(
             database_url=settings.database_url,
-            jwt_secret=resolve_secret(settings.jwt_secret, dev_mode=dev_mode),
+            jwt_secret=resolve_secret(settings.jwt_secret, dev_mode=settings.auth_dev_mode),
             admin_user=settings.admin_user,
             admin_password=settings.admin_password,
             access_ttl=settings.jwt_ttl_seconds,
             refresh_ttl=settings.refresh_ttl_seconds,
         )
-
-
-class DevFlag(BaseSettings):
-    """``MESH_AUTH_DEV_MODE=true`` lets auth start with a generated JWT secret."""
-
-    model_config = SettingsConfigDict(env_prefix="MESH_AUTH_", extra="ignore")
-
-    dev_mode: bool = False
 
 
 def resolve_secret(secret: str, *, dev_mode: bool) -> str:

@@ -2,6 +2,6 @@
 
 import sys
 
-from meshctl.cli.app import app
+from meshctl.services.launch import main
 
-app(["serve", "streaming", *sys.argv[1:]], prog_name="meshctl")
+sys.exit(main("streaming"))

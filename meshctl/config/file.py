@@ -26,11 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshctl.config import MeshSettings
+from meshctl.config.settings import CONTEXT_KEYS
 from meshctl.errors import InvalidRequestError
-
-CONTEXT_KEYS = frozenset(MeshSettings.model_fields)
-"""Settings a context may hold: the fields of ``MeshSettings``."""
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")

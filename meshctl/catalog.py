@@ -1,10 +1,16 @@
-"""The reference services by name: how to build each one and where it listens by default."""
+"""The reference services by name: how to build each one and where it listens by default.
+
+A top-level module (layer 4, beside ``services/``) so the services, the
+tools and the command all read one catalog.
+"""
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from meshctl.services.base import ServiceBuilder
+if TYPE_CHECKING:
+    from meshctl.services.base import ServiceBuilder
 
 DEFAULT_PORTS: dict[str, int] = {
     "streaming": 50051,

@@ -1,8 +1,7 @@
-"""Settings for the mesh runtime and the command, parsed once at the edge.
+"""The settings model of the mesh runtime and the command.
 
-Precedence (highest first): command-line flag > ``MESH_*`` environment >
-config file context > context written by ``meshctl up`` > defaults. The CLI
-layers flags and files on top of this model; the runtime only reads it.
+``resolve_settings`` (``meshctl.config.resolve``) fills it from every layer;
+the runtime only reads it.
 """
 
 from __future__ import annotations
@@ -23,3 +22,7 @@ class MeshSettings(BaseSettings):
     topic_prefix: str = "its"
     client_name: str | None = None
     default_timeout: float = 30.0
+
+
+CONTEXT_KEYS = frozenset(MeshSettings.model_fields)
+"""Settings a config-file context or the up context may hold: the fields of ``MeshSettings``."""

@@ -17,10 +17,8 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from meshctl.core.balancer import LoadBalancingStrategy
-from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
-from meshctl.demo.mesh import DemoMesh, Say
-from meshctl.demo.report import (
+from meshctl.cli.demo.mesh import DemoMesh, Say
+from meshctl.cli.demo.report import (
     CallTally,
     breaker_section,
     endpoint_ref,
@@ -29,10 +27,12 @@ from meshctl.demo.report import (
     loadtest_section,
     workflows_section,
 )
+from meshctl.core.balancer import LoadBalancingStrategy
+from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from meshctl.errors import MeshError
-from meshctl.mesh import ServiceMeshClient
+from meshctl.mesh import ServiceMeshClient, open_mesh
 from meshctl.orchestrator import ServiceOrchestrator, WorkflowResult
-from meshctl.services.samples import sample_frame
+from meshctl.samples import sample_frame
 
 # Short enough that open → half-open → closed happens within the demo.
 BREAKER = CircuitBreakerConfig(failure_threshold=3, timeout_duration=2.0, success_threshold=2)
@@ -48,13 +48,8 @@ async def run_story(
     mesh: DemoMesh, *, cameras: int, say: Say
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Run every step through one mesh client; returns the sections and what the mesh was."""
-    from meshctl.events import create_event_bus
-
-    client = ServiceMeshClient(
-        mesh.registry,
-        name="meshctl-demo",
-        event_bus=create_event_bus(mesh.settings),
-        breaker_config=BREAKER,
+    client = open_mesh(
+        mesh.settings, name="meshctl-demo", registry=mesh.registry, breaker_config=BREAKER
     )
     sections: dict[str, dict[str, Any]] = {}
     results: list[WorkflowResult] = []

@@ -26,7 +26,7 @@ from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.embedded.plan import InfraPlan, ProcessSpec, embedded_database_url, plan_processes
 from meshctl.embedded.supervisor import Child, Supervisor
 from meshctl.errors import MeshError
-from meshctl.registry import ServiceRegistry
+from meshctl.registry import ServiceRegistry, open_registry
 
 Say = Callable[[str], None]
 
@@ -181,16 +181,17 @@ async def demo_mesh(
                 jwt_secret=os.environ.get("MESH_JWT_SECRET") or secrets.token_urlsafe(32),
             )
         ]
-        registry = ServiceRegistry(redis_url, prefix=prefix)
+        settings = MeshSettings(
+            redis_url=redis_url,
+            kafka_bootstrap=bootstrap,
+            database_url=database_url,
+            prefix=prefix,
+        )
+        registry = open_registry(settings)
         stack.push_async_callback(registry.aclose)
         supervisor = Supervisor(specs, run_dir, grace=5.0, report=say)
         mesh = DemoMesh(
-            settings=MeshSettings(
-                redis_url=redis_url,
-                kafka_bootstrap=bootstrap,
-                database_url=database_url,
-                prefix=prefix,
-            ),
+            settings=settings,
             registry=registry,
             infrastructure=infrastructure,
             run_dir=run_dir,

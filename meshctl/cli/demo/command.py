@@ -2,7 +2,7 @@
 
 Brings up a mesh of its own (embedded registry and broker unless
 ``MESH_REDIS_URL``/``MESH_KAFKA_BOOTSTRAP`` say otherwise; the four services
-with analytics twice), tells the story in ``meshctl.demo.scenario``, tears
+with analytics twice), tells the story in ``meshctl.cli.demo.scenario``, tears
 everything down and prints the report. Exit 0 when every step succeeded,
 1 otherwise.
 """
@@ -23,10 +23,10 @@ import typer
 
 from meshctl.cli.output import OutputFormat, OutputOption, render, use_color
 from meshctl.cli.runner import EXIT_FAILED, run, state
-from meshctl.cli.up import _infra
+from meshctl.cli.up import planned_infra
 
 if TYPE_CHECKING:
-    from meshctl.demo.mesh import Say
+    from meshctl.cli.demo.mesh import Say
     from meshctl.embedded.plan import InfraPlan
 
 MAX_CAMERAS = 20
@@ -67,14 +67,14 @@ def demo(
     say = _progress() if sys.stderr.isatty() else _quiet
     run_dir = Path(tempfile.mkdtemp(prefix="meshctl-demo-"))
     try:
-        sections, mesh = run(_demo(_infra(overrides), prefix, run_dir, cameras, say))
+        sections, mesh = run(_demo(planned_infra(overrides), prefix, run_dir, cameras, say))
     finally:
         if keep:
             typer.echo(f"run directory kept: {run_dir}", err=True)
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-    from meshctl.demo.render import render_report
-    from meshctl.demo.report import build_report
+    from meshctl.cli.demo.render import render_report
+    from meshctl.cli.demo.report import build_report
 
     report = build_report(sections, mesh=mesh, elapsed=time.monotonic() - started)
     if OutputFormat(output) is OutputFormat.TABLE:
@@ -88,9 +88,9 @@ def demo(
 async def _demo(
     infra: InfraPlan, prefix: str, run_dir: Path, cameras: int, say: Say
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    from meshctl.demo.mesh import demo_mesh
-    from meshctl.demo.scenario import run_story
-    from meshctl.testing import WebhookReceiver
+    from meshctl.cli.demo.mesh import demo_mesh
+    from meshctl.cli.demo.scenario import run_story
+    from meshctl.embedded.sink import WebhookReceiver
 
     # The city's operations centre: alerts are delivered to this local webhook.
     async with WebhookReceiver() as webhook:
