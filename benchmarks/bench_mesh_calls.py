@@ -27,9 +27,9 @@ from meshbench import PATH, REQUEST, closed_loop, echo_servers, load_average, me
 
 from meshctl.config import MeshSettings
 from meshctl.core.endpoint import ServiceEndpoint
-from meshctl.mesh import ServiceMeshClient
+from meshctl.mesh import open_mesh
 from meshctl.proto.its.v1 import common_pb2
-from meshctl.registry import ServiceRegistry
+from meshctl.registry import open_registry
 
 CALLS = 4000
 CONCURRENCY = 16
@@ -39,7 +39,7 @@ ROUNDS = 5
 
 async def bench(port: int) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    registry = ServiceRegistry(MeshSettings().redis_url, prefix=prefix)
+    registry = open_registry(MeshSettings(prefix=prefix))
     endpoint = ServiceEndpoint(
         "analytics", "127.0.0.1", port, metadata={"grpc_services": "its.v1.AnalyticsService"}
     )
@@ -52,7 +52,7 @@ async def bench(port: int) -> None:
     )
     message = common_pb2.GetTrafficMetricsRequest(camera_id="cam001")
     rows: dict[str, list[tuple[float, float, float]]] = {"bare": [], "mesh": [], "mesh-pb": []}
-    async with ServiceMeshClient(registry, name="bench") as mesh:
+    async with open_mesh(name="bench", registry=registry, events=False) as mesh:
 
         async def bare_call() -> object:
             return await stub(message, timeout=10)

@@ -53,9 +53,9 @@ from meshctl.loadtest.callers import mesh_caller, open_caller
 from meshctl.loadtest.engine import LoadRun
 from meshctl.loadtest.plan import LoadPlan
 from meshctl.loadtest.schedule import Schedule
-from meshctl.mesh import ServiceMeshClient
+from meshctl.mesh import open_mesh
 from meshctl.proto.its.v1 import common_pb2
-from meshctl.registry import ServiceRegistry
+from meshctl.registry import ServiceRegistry, open_registry
 
 REDIS_URL = MeshSettings().redis_url
 MESHCTL = [sys.executable, "-m", "meshctl"]
@@ -167,7 +167,7 @@ async def failover() -> None:
         fleet = AnalyticsFleet(REDIS_URL, prefix, tmp)
         ports = [fleet.start() for _ in range(3)]
         victim_port = ports[0]
-        registry = ServiceRegistry(REDIS_URL, prefix=prefix)
+        registry = open_registry(MeshSettings(redis_url=REDIS_URL, prefix=prefix))
         victim = next(e for e in await registry.discover_services("analytics")
                       if e.port == victim_port)  # fmt: skip
         changes: list[tuple[float, CircuitState]] = []
@@ -175,8 +175,8 @@ async def failover() -> None:
         t0 = time.monotonic()
         plan = LoadPlan("analytics", "GetTrafficMetrics", schedule=Schedule.constant(rate),
                         duration=length, max_in_flight=500)  # fmt: skip
-        async with ServiceMeshClient(
-            registry, name="bench-failover", breaker_config=config
+        async with open_mesh(
+            name="bench-failover", registry=registry, events=False, breaker_config=config
         ) as mesh:
 
             def on_change(service, instance_id, old, new, breaker) -> None:  # type: ignore[no-untyped-def]
@@ -234,11 +234,11 @@ async def generator() -> None:
     concurrency, calls, rounds = 32, 15_000, 3
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     with echo_servers(1) as (ports, _):
-        registry = ServiceRegistry(REDIS_URL, prefix=prefix)
+        settings = MeshSettings(redis_url=REDIS_URL, prefix=prefix)
+        registry = open_registry(settings)
         meta = {"grpc_services": "its.v1.AnalyticsService"}
         endpoint = ServiceEndpoint("analytics", "127.0.0.1", ports[0], metadata=meta)
         await registry.register_service("analytics", endpoint, ttl=300)
-        settings = MeshSettings(redis_url=REDIS_URL, prefix=prefix)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{ports[0]}")
         stub = channel.unary_unary(
             PATH,
@@ -278,7 +278,8 @@ async def generator() -> None:
 
 async def scale() -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    registry = ServiceRegistry(REDIS_URL, prefix=prefix)
+    settings = MeshSettings(redis_url=REDIS_URL, prefix=prefix)
+    registry = open_registry(settings)
     endpoints = [ServiceEndpoint("analytics", "10.0.0.1", 20000 + i, zone=f"z{i % 3}")
                  for i in range(1000)]  # fmt: skip
     for i in range(0, len(endpoints), 100):  # batches: the client's pool is bounded
@@ -290,15 +291,15 @@ async def scale() -> None:
             found = await registry.discover_services("analytics")
         discover.append(took())
     assert len(found) == 1000
-    cold = ServiceRegistry(REDIS_URL, prefix=prefix)  # no parse cache: first discovery
+    cold = open_registry(settings)  # no parse cache: first discovery
     with timed() as first:
         await cold.discover_services("analytics")
     await cold.aclose()
 
     # Picks first, on a client of their own: tracemalloc slows every allocation.
-    balancer = LoadBalancer(LoadBalancingStrategy.HEALTH_AWARE)
-    async with ServiceMeshClient(registry, name="bench-pick", control=False) as picker:
-        pick: Callable[[], Any] = lambda: picker._pick("analytics", None, balancer, set())  # noqa: E731
+    picker = open_mesh(name="bench-pick", registry=registry, events=False, control=False)
+    async with picker:
+        pick: Callable[[], Any] = lambda: picker.pick("analytics")  # noqa: E731
         await pick()
         picks = 20_000
         start = time.process_time()
@@ -309,14 +310,14 @@ async def scale() -> None:
     rss_before = _rss_mb()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    mesh = ServiceMeshClient(registry, name="bench-scale", control=False)
+    mesh = open_mesh(name="bench-scale", registry=registry, events=False, control=False)
     await mesh.start()
     balancer = LoadBalancer(LoadBalancingStrategy.HEALTH_AWARE)
-    await mesh._pick("analytics", None, balancer, set())
+    await mesh.pick("analytics")
     # Every instance called: each gets its breaker, statistics and balancer record.
     for ep in found:
         breaker = mesh.breakers.endpoint(ep)
-        stats = mesh._stats(ep)
+        stats = mesh.stats_of(ep)
         for _ in range(3):
             breaker.allow()
             stats.start()

@@ -22,8 +22,9 @@ from functools import partial
 
 import redis.asyncio as aioredis
 
+from meshctl.config import MeshSettings
 from meshctl.core.endpoint import ServiceEndpoint
-from meshctl.registry import ServiceRegistry, registry_key
+from meshctl.registry import ServiceRegistry, open_registry, registry_key
 
 SIZES = (10, 100, 1000)
 
@@ -101,7 +102,7 @@ async def bench_discovery(client: aioredis.Redis, registry: ServiceRegistry, pre
         rounds = 300 if size < 1000 else 100
 
         async def cold(name: str = name) -> None:
-            registry._parsed.clear()
+            registry.forget_parsed()
             await registry.discover_services(name)
 
         rows = {
@@ -143,7 +144,7 @@ async def bench_registration(
 async def main(url: str) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = aioredis.Redis.from_url(url)
-    registry = ServiceRegistry(client, prefix=prefix)
+    registry = open_registry(MeshSettings(prefix=prefix), redis=client)
     try:
         await bench_discovery(client, registry, prefix)
         await bench_registration(client, registry, prefix)

@@ -21,10 +21,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from meshctl.config import MeshSettings
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.mesh.breakers import BreakerBook
-from meshctl.mesh.control import ControlPlane, read_reports
-from meshctl.registry import ServiceRegistry
+from meshctl.mesh.control import ControlPlane
+from meshctl.registry import ServiceRegistry, open_registry
+from meshctl.registry.control import read_reports
 from meshctl.tui.app import MeshTopApp
 from meshctl.tui.data import MeshReader
 from meshctl.tui.model import compute
@@ -73,9 +75,9 @@ async def naive(registry: ServiceRegistry) -> int:
 async def main() -> None:
     client = aioredis.Redis.from_url(URL)
     prefix = f"bench-top-{uuid.uuid4().hex[:8]}"
-    registry = ServiceRegistry(client, prefix)
+    registry = open_registry(MeshSettings(prefix=prefix), redis=client)
     await populate(registry, prefix)
-    reader = MeshReader(client, prefix)
+    reader = MeshReader(registry)
     samples: dict[str, list[float]] = {"fetch": [], "compute": [], "redraw": [], "naive": []}
     app = MeshTopApp(reader.fetch, interval=0)
     try:

@@ -121,14 +121,14 @@ def load_average() -> str:
 
 
 def _analytics_main(redis_url: str, prefix: str, db_url: str, port: int, ports: Any) -> None:
-    from meshctl.registry import ServiceRegistry
+    from meshctl.registry import open_registry
     from meshctl.services.analytics import build
     from meshctl.services.base import ServiceSettings
     from meshctl.services.host import serve
 
     async def main() -> None:
         settings = ServiceSettings(redis_url=redis_url, prefix=prefix, database_url=db_url)
-        registry = ServiceRegistry(redis_url, prefix=prefix)
+        registry = open_registry(settings)
         await serve(build(settings), port=port, registry=registry, ready=ports.put, grace=0.5)
 
     asyncio.run(main())

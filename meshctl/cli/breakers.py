@@ -14,7 +14,8 @@ import typer
 
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit, render
 from meshctl.cli.runner import fail, run
-from meshctl.cli.services import format_age, open_registry
+from meshctl.cli.services import command_registry
+from meshctl.core.units import format_age
 from meshctl.errors import InvalidRequestError
 
 app = typer.Typer(
@@ -89,9 +90,9 @@ def change_lines(answers: Sequence[dict[str, Any]]) -> list[str]:
 
 
 async def _reports(ctx: typer.Context) -> list[dict[str, Any]]:
-    from meshctl.mesh.control import read_reports
+    from meshctl.registry.control import read_reports
 
-    async with open_registry(ctx) as registry:
+    async with command_registry(ctx) as registry:
         return await read_reports(registry.redis, registry.prefix)
 
 
@@ -175,13 +176,13 @@ def _command(
     output: OutputFormat,
 ) -> None:
     """Send one command to every client and print what changed."""
-    from meshctl.mesh.control import send_command
+    from meshctl.registry.control import send_command
 
     if not wait > 0:
         raise InvalidRequestError(f"invalid --wait {wait:g}: must be more than 0 seconds")
 
     async def send() -> tuple[str, list[dict[str, Any]]]:
-        async with open_registry(ctx) as registry:
+        async with command_registry(ctx) as registry:
             answers = await send_command(
                 registry.redis, registry.prefix, action,
                 service=service, instance_id=instance_id, wait=wait,

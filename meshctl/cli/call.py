@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     from meshctl.config import MeshSettings
     from meshctl.core.endpoint import ServiceEndpoint
     from meshctl.events import Event
-    from meshctl.mesh import CallResult, ServiceMeshClient
-    from meshctl.registry import ServiceRegistry
+    from meshctl.mesh import CallResult
 
 CLIENT_NAME = "meshctl"
 
@@ -78,37 +77,19 @@ def direct_endpoint(
     return wanted
 
 
-async def honour_forced_open(mesh: ServiceMeshClient, service: str) -> None:
-    """Force the service's breaker open here too when a running client holds it forced open.
-
-    An operator's ``meshctl breakers open`` is meant for the whole mesh, this call included.
-    """
-    from meshctl.mesh.control import read_reports
-
-    for report in await read_reports(mesh.registry.redis, mesh.registry.prefix):
-        for snap in report.get("breakers", ()):
-            if (snap.get("service"), snap.get("scope"), snap.get("state")) == (
-                service,
-                "service",
-                "forced_open",
-            ):
-                mesh.breakers.apply("force_open", service)
-                return
-
-
 async def trace_events(settings: MeshSettings, correlation_id: str, wait: float) -> list[Event]:
     """Events of ``correlation_id`` published until ``wait`` seconds from now."""
     import asyncio
 
-    from meshctl.cli.events import open_bus
+    from meshctl.cli.events import command_bus
 
     await asyncio.sleep(wait)
-    async with open_bus(settings) as bus:
+    async with command_bus(settings) as bus:
         return [e async for e in bus.tail(correlation_id, start="beginning", follow=False)]
 
 
 async def _call(
-    registry: ServiceRegistry,
+    settings: MeshSettings,
     service: str,
     method: str,
     request: dict[str, Any] | None,
@@ -117,23 +98,32 @@ async def _call(
     http: bool,
     **options: Any,
 ) -> tuple[CallResult, dict[str, Any] | None]:
-    """Run the call; returns the result and the sample request sent, if one was."""
-    from meshctl.cli.lookup import service_endpoints
-    from meshctl.mesh import ServiceMeshClient
-    from meshctl.services.samples import sample_request
+    """Run the call; returns the result and the sample request sent, if one was.
 
-    if address is not None:
-        pinned = direct_endpoint(service, address, http, await registry.discover_services(service))
-    else:
-        pinned = None
-        await service_endpoints(registry, service)  # unknown (exit 2) or down (exit 1)
+    The one-shot client reads the service once (instances and forced mark
+    together) before the RPC; only a call that finds no instance reads more,
+    to tell an unknown service (exit 2) from one that is down (exit 1).
+    """
+    from meshctl.cli.lookup import explain_no_endpoints
+    from meshctl.errors import NoEndpointsError
+    from meshctl.mesh import open_mesh
+    from meshctl.samples import sample_request
+
     sample = None
     if request is None:
         sample = sample_request(service, method)
         request = sample or {}
-    async with ServiceMeshClient(registry, name=CLIENT_NAME, control=False) as mesh:
-        await honour_forced_open(mesh, service)
-        result = await mesh.call(service, method, request, endpoint=pinned, **options)
+    mesh = open_mesh(settings, name=CLIENT_NAME, events=False, control=False, watch=False)
+    async with mesh:
+        pinned = None
+        if address is not None:
+            registered = list(await mesh.endpoints.get(service))
+            pinned = direct_endpoint(service, address, http, registered)
+        try:
+            result = await mesh.call(service, method, request, endpoint=pinned, **options)
+        except NoEndpointsError:
+            await explain_no_endpoints(mesh.registry, service)
+            raise
     return result, sample
 
 
@@ -218,20 +208,22 @@ def call(
         except ValueError as exc:
             raise InvalidRequestError(f"invalid --correlation-id: {exc}") from None
 
-    async def go() -> tuple[CallResult, dict[str, Any] | None]:
-        from meshctl.registry import ServiceRegistry
-
-        registry = ServiceRegistry(settings.redis_url, settings.prefix)
-        try:
-            return await _call(
-                registry, service, method, request, address=endpoint, http=http,
-                timeout=timeout, correlation_context=context, key=key, metadata=metadata,
-                strategy=strategy, want_metadata=verbose,
-            )  # fmt: skip
-        finally:
-            await registry.aclose()
-
-    result, sample = run(go())
+    result, sample = run(
+        _call(
+            settings,
+            service,
+            method,
+            request,
+            address=endpoint,
+            http=http,
+            timeout=timeout,
+            correlation_context=context,
+            key=key,
+            metadata=metadata,
+            strategy=strategy,
+            want_metadata=verbose,
+        )  # fmt: skip
+    )
     if verbose:
         if sample is not None:
             typer.echo(f"request:        the sample request of {service}/{method}", err=True)

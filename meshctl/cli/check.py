@@ -84,12 +84,8 @@ def breaker_result(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 async def check_broker(settings: MeshSettings) -> dict[str, Any]:
     """Connect to the broker and read its topic list."""
-    import asyncio
-
-    from aiokafka import AIOKafkaConsumer
-
     from meshctl.errors import BrokerUnavailableError
-    from meshctl.events.client import kafka_errors
+    from meshctl.events.client import probe_broker
 
     if not settings.kafka_bootstrap:
         return result(
@@ -97,17 +93,11 @@ async def check_broker(settings: MeshSettings) -> dict[str, Any]:
             "set --kafka or MESH_KAFKA_BOOTSTRAP to check one",
         )  # fmt: skip
     bootstrap = settings.kafka_bootstrap
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="meshctl-check")
     try:
-        with kafka_errors(bootstrap, "checking it"):
-            async with asyncio.timeout(BROKER_TIMEOUT):
-                await consumer.start()
-                await consumer.topics()
+        await probe_broker(bootstrap, client_id="meshctl-check", timeout=BROKER_TIMEOUT)
     except (BrokerUnavailableError, TimeoutError) as exc:
         detail = str(exc) or f"Kafka broker at {bootstrap} did not answer in {BROKER_TIMEOUT:g}s"
         return result("broker", "fail", detail, "start one with `meshctl up`, or fix --kafka")
-    finally:
-        await consumer.stop()
     return result("broker", "pass", f"broker reachable at {bootstrap}")
 
 
@@ -139,10 +129,10 @@ async def run_checks(settings: MeshSettings) -> tuple[list[dict[str, Any]], bool
     """Every check's result, and whether the registry was reachable at all."""
     from meshctl.cli.runner import hint_for
     from meshctl.errors import RegistryUnavailableError
-    from meshctl.mesh.control import read_reports
-    from meshctl.registry import ServiceRegistry
+    from meshctl.registry import open_registry
+    from meshctl.registry.control import read_reports
 
-    registry = ServiceRegistry(settings.redis_url, settings.prefix)
+    registry = open_registry(settings)
     try:
         try:
             views = await registry.snapshot()

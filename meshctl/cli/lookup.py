@@ -43,13 +43,23 @@ async def service_endpoints(registry: ServiceRegistry, service: str) -> list[Ser
     endpoints = await registry.discover_services(service)
     if endpoints:
         return endpoints
-    from meshctl.mesh.control import read_reports
-    from meshctl.services.catalog import SERVICE_NAMES
+    await explain_no_endpoints(registry, service)
+    raise NoEndpointsError(service)
+
+
+async def explain_no_endpoints(registry: ServiceRegistry, service: str) -> None:
+    """Raise UnknownServiceError when nothing knows ``service``, which has no live instance.
+
+    Returns when the service is known (a reference service, or one a running
+    mesh client reports calling): it is down, which the caller reports.
+    """
+    from meshctl.catalog import SERVICE_NAMES
+    from meshctl.registry.control import read_reports
 
     if service in SERVICE_NAMES:
-        raise NoEndpointsError(service)
+        return
     if service in reported_services(await read_reports(registry.redis, registry.prefix)):
-        raise NoEndpointsError(service)
+        return
     live = await registry.list_services()
     listing = ", ".join(live) if live else "none"
     raise UnknownServiceError(f"unknown service {service!r} (registered: {listing})")

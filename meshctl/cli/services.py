@@ -17,6 +17,7 @@ import typer
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
 from meshctl.cli.runner import fail, run, state
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
+from meshctl.core.units import format_age
 from meshctl.errors import InvalidRequestError, NoEndpointsError
 
 if TYPE_CHECKING:
@@ -54,16 +55,6 @@ def parse_meta(pairs: Sequence[str]) -> dict[str, str]:
             raise InvalidRequestError(f"invalid --meta {pair!r}: expected KEY=VALUE")
         meta[key.strip()] = value
     return meta
-
-
-def format_age(seconds: float | None) -> str:
-    """A short age: ``42s``, ``5m``, ``3h``, ``2d``."""
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{max(int(seconds), 0)}s"
 
 
 DISCOVER_COLUMNS = (
@@ -134,18 +125,17 @@ async def fetch_breaker_states(registry: ServiceRegistry, service: str) -> dict[
 
     Instances no client has called have no breaker and are absent.
     """
-    from meshctl.mesh.control import read_reports
+    from meshctl.registry.control import read_reports
 
     return endpoint_breaker_states(await read_reports(registry.redis, registry.prefix), service)
 
 
 @asynccontextmanager
-async def open_registry(ctx: typer.Context) -> AsyncIterator[ServiceRegistry]:
+async def command_registry(ctx: typer.Context) -> AsyncIterator[ServiceRegistry]:
     """The registry the effective settings point at, closed afterwards."""
-    from meshctl.registry import ServiceRegistry
+    from meshctl.registry import open_registry
 
-    settings = state(ctx).resolve().settings
-    registry = ServiceRegistry(settings.redis_url, settings.prefix)
+    registry = open_registry(state(ctx).resolve().settings)
     try:
         yield registry
     finally:
@@ -160,7 +150,7 @@ def list_services(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE)
     """List services with live instances, and how many are healthy."""
 
     async def fetch() -> dict[str, list[ServiceEndpoint]]:
-        async with open_registry(ctx) as registry:
+        async with command_registry(ctx) as registry:
             return await registry.snapshot()
 
     views = run(fetch())
@@ -178,7 +168,7 @@ def discover(
     """Show a service's live instances; exits 1 when there are none."""
 
     async def fetch() -> tuple[list[ServiceEndpoint], dict[str, str]]:
-        async with open_registry(ctx) as registry:
+        async with command_registry(ctx) as registry:
             endpoints = await registry.discover_services(name)
             return endpoints, await fetch_breaker_states(registry, name)
 
@@ -222,7 +212,7 @@ def register(
         raise InvalidRequestError(f"invalid endpoint: {exc}") from None
 
     async def register_it() -> str:
-        async with open_registry(ctx) as registry:
+        async with command_registry(ctx) as registry:
             return await registry.register_service(name, endpoint, ttl)
 
     instance_id = run(register_it())
@@ -239,7 +229,7 @@ def deregister(
     """Remove instance ID of NAME; exits 1 when it is not registered."""
 
     async def deregister_it() -> bool:
-        async with open_registry(ctx) as registry:
+        async with command_registry(ctx) as registry:
             return await registry.deregister_service(name, instance_id)
 
     if not run(deregister_it()):
@@ -258,7 +248,7 @@ def health(
     """Show healthy/total instances per service; exits 1 when one has no healthy instance."""
 
     async def fetch() -> dict[str, list[ServiceEndpoint]]:
-        async with open_registry(ctx) as registry:
+        async with command_registry(ctx) as registry:
             if name is None:
                 return await registry.snapshot()
             return {name: await registry.discover_services(name)}

@@ -11,6 +11,7 @@ from meshctl.cli.runner import run, state
 from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
+    from meshctl.config import MeshSettings
     from meshctl.tui.model import MeshView
 
 ONCE_COLUMNS = (
@@ -53,40 +54,38 @@ def top(
         raise InvalidRequestError(f"invalid --interval {interval:g}: must be more than 0 seconds")
     settings = state(ctx).resolve().settings
     if once:
-        view = run(snapshot(settings.redis_url, settings.prefix, interval))
+        view = run(snapshot(settings, interval))
         if output is OutputFormat.TABLE:
             emit(table_rows(view), output, columns=ONCE_COLUMNS)
         else:
             emit(view.to_json(), output)
         return
-    import redis.asyncio as aioredis
-
-    from meshctl.events import create_event_bus
-    from meshctl.mesh.control import send_command
-    from meshctl.registry.connection import connect
+    from meshctl.events import open_bus
+    from meshctl.registry import open_registry
+    from meshctl.registry.control import send_command
     from meshctl.tui.app import MeshTopApp
     from meshctl.tui.data import MeshReader
 
-    redis: aioredis.Redis = connect(settings.redis_url)[0]
-    reader = MeshReader(redis, settings.prefix)
+    reader = MeshReader(open_registry(settings))
 
     async def command(action: str, service: str, instance: str | None) -> list[dict[str, Any]]:
         return await send_command(
-            redis, settings.prefix, action, service=service, instance_id=instance
+            reader.registry.redis, settings.prefix, action, service=service, instance_id=instance
         )
 
-    bus = create_event_bus(settings) if settings.kafka_bootstrap else None
+    bus = open_bus(settings) if settings.kafka_bootstrap else None
     MeshTopApp(reader.fetch, command=command, events=bus, interval=interval).run()
 
 
-async def snapshot(redis_url: str, prefix: str, interval: float) -> MeshView:
+async def snapshot(settings: MeshSettings, interval: float) -> MeshView:
     """Two fetches ``interval`` apart, computed into one view."""
     import asyncio
 
+    from meshctl.registry import open_registry
     from meshctl.tui.data import MeshReader
     from meshctl.tui.model import compute
 
-    reader = MeshReader(redis_url, prefix)
+    reader = MeshReader(open_registry(settings))
     try:
         first = await reader.fetch()
         await asyncio.sleep(interval)

@@ -106,20 +106,19 @@ async def _run_workflow(
     timeout: float,
     progress: bool,
 ) -> WorkflowResult:
-    from meshctl.mesh import build_mesh
+    from meshctl.mesh import open_mesh
     from meshctl.orchestrator import ServiceOrchestrator
 
     def show(step: StepResult) -> None:
         typer.echo(step_line(step), err=True)
 
-    mesh = build_mesh(settings, name="meshctl-workflow")
+    mesh = open_mesh(settings, name="meshctl-workflow")
     try:
         await mesh.start()
         orchestrator = ServiceOrchestrator(mesh, call_timeout=timeout)
         return await orchestrator.run(name, params, on_step=show if progress else None)
     finally:
         await mesh.aclose()
-        await mesh.registry.aclose()
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -14,8 +14,8 @@ from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import NoEndpointsError
 from meshctl.loadtest.engine import Caller
 from meshctl.loadtest.plan import LoadPlan
-from meshctl.mesh import ServiceMeshClient
-from meshctl.registry import ServiceRegistry
+from meshctl.mesh import ServiceMeshClient, open_mesh
+from meshctl.registry import ServiceRegistry, open_registry
 from meshctl.transport.codec import to_message
 from meshctl.transport.http_client import HttpTransport
 from meshctl.transport.methods import MethodResolver
@@ -31,12 +31,12 @@ async def open_caller(
 ) -> AsyncIterator[Caller]:
     """A caller for ``plan`` (mesh or direct), with its connections open for the block."""
     async with AsyncExitStack() as stack:
-        registry = ServiceRegistry(settings.redis_url, prefix=settings.prefix)
-        stack.push_async_callback(registry.aclose)
         if plan.direct:
+            registry = open_registry(settings)
+            stack.push_async_callback(registry.aclose)
             yield await _direct(plan, registry, stack)
             return
-        mesh = ServiceMeshClient(registry, name=name, breaker_config=breaker_config)
+        mesh = open_mesh(settings, name=name, events=False, breaker_config=breaker_config)
         await stack.enter_async_context(mesh)
         yield mesh_caller(mesh, plan)
 

@@ -12,22 +12,19 @@ question the generator asks: at what offset is request ``n`` due. Syntax:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from meshctl.core import units
 from meshctl.errors import InvalidRequestError
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 def parse_duration(text: str) -> float:
     """Seconds from ``30s``, ``500ms``, ``2m``, ``1h`` or a bare number of seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise InvalidRequestError(f"invalid duration {text!r}: expected e.g. 30s, 500ms, 2m")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return units.parse_duration(text)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
 
 
 def _positive_rate(text: str, spec: str) -> float:

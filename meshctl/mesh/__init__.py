@@ -1,12 +1,12 @@
 """The mesh client facade: call_service, publish_event, health and breaker views."""
 
 from meshctl.mesh.client import CallResult, ServiceMeshClient
-from meshctl.mesh.factory import build_mesh, close_service_mesh, get_service_mesh
+from meshctl.mesh.factory import close_service_mesh, get_service_mesh, open_mesh
 
 __all__ = [
     "CallResult",
     "ServiceMeshClient",
-    "build_mesh",
     "close_service_mesh",
     "get_service_mesh",
+    "open_mesh",
 ]

@@ -14,11 +14,10 @@ from typing import Any
 
 from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.registry.control import ACTIONS
 
 #: callback(service, instance_id or None, old state, new state, breaker)
 StateChangeListener = Callable[[str, str | None, CircuitState, CircuitState, CircuitBreaker], None]
-
-ACTIONS = ("reset", "force_open", "close", "disable")
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from meshctl.errors import (
 from meshctl.events import Event, EventBus
 from meshctl.mesh.breakers import BreakerBook
 from meshctl.mesh.control import ControlPlane
-from meshctl.registry import RegistryWatcher, ServiceRegistry
+from meshctl.registry import RegistryWatcher, ServiceInstances, ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
 from meshctl.transport.codec import to_dict, to_message
 from meshctl.transport.grpc_client import GrpcTransport
@@ -93,6 +93,8 @@ class ServiceMeshClient:
         name: this client's name in the mesh (its service's name, for a service).
         event_bus: where ``publish_event`` sends events and breaker changes.
         endpoints: a view to read instances from; default a registry watcher.
+        watch: keep the watcher's views fresh through pub/sub; False for a
+            one-shot client (``meshctl call``) that reads each service once.
         control: publish reports and obey commands through Redis.
         report_interval: seconds between published reports.
         strategy: the default load-balancing strategy.
@@ -101,6 +103,8 @@ class ServiceMeshClient:
         budget: caps retries as a share of first attempts.
         clock: monotonic seconds, for breakers and latencies.
         rng: randomness for balancing and jitter (seed it in tests).
+        owns_registry: close the registry in ``aclose`` (``open_mesh`` sets it
+            for the registry it opens).
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class ServiceMeshClient:
         name: str = "mesh-client",
         event_bus: EventBus | None = None,
         endpoints: EndpointSource | None = None,
+        watch: bool = True,
         control: bool = True,
         report_interval: float = 1.0,
         strategy: LoadBalancingStrategy = LoadBalancingStrategy.HEALTH_AWARE,
@@ -118,13 +123,16 @@ class ServiceMeshClient:
         budget: RetryBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        owns_registry: bool = False,
     ) -> None:
         self.name = name
         self.registry = registry
+        self._owns_registry = owns_registry
         self.watcher: RegistryWatcher | None = None
         if endpoints is None:
             endpoints = self.watcher = RegistryWatcher(registry)
         self.endpoints = endpoints
+        self._watch = watch
         self.events = event_bus
         self.breakers = BreakerBook(breaker_config, clock=clock)
         self.breakers.add_listener(self._on_breaker_change)
@@ -140,6 +148,7 @@ class ServiceMeshClient:
         self.stats: dict[tuple[str, str], CallStats] = {}  # (service, instance_id)
         self.service_stats: dict[str, CallStats] = {}
         self._seen: dict[str, Sequence[ServiceEndpoint]] = {}
+        self._forced: set[str] = set()  # services whose forced mark this client obeyed
         self._background: set[asyncio.Task[Any]] = set()
         self.control = (
             ControlPlane(
@@ -156,7 +165,7 @@ class ServiceMeshClient:
 
     async def start(self) -> ServiceMeshClient:
         """Subscribe to registry changes, start reporting and the event bus."""
-        if self.watcher is not None:
+        if self.watcher is not None and self._watch:
             await self.watcher.start()
         if self.events is not None:
             await self.events.start()
@@ -176,6 +185,8 @@ class ServiceMeshClient:
             await self.events.stop()
         await self.grpc.aclose()
         await self.http.aclose()
+        if self._owns_registry:
+            await self.registry.aclose()
 
     async def __aenter__(self) -> ServiceMeshClient:
         return await self.start()
@@ -243,6 +254,7 @@ class ServiceMeshClient:
         parent = correlation_context or current_context()
         # A new trace's root span is already fresh: no child of it needed.
         ctx = parent.child() if parent is not None else CorrelationContext.new()
+        await self._endpoints(service_name)  # obey an operator's forced mark before admitting
         service_breaker = self.breakers.service(service_name)
         if not service_breaker.allow():
             raise CircuitBreakerOpenError(service_name, service_breaker.retry_after())
@@ -330,12 +342,44 @@ class ServiceMeshClient:
                 logger.debug("retrying %s/%s after %s (%.3fs)", service, method, exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _pick(
-        self, service: str, key: str | None, balancer: LoadBalancer, tried: set[str]
-    ) -> ServiceEndpoint:
+    async def _endpoints(self, service: str) -> Sequence[ServiceEndpoint]:
+        """The service's instances now, after acting on what changed since the last look."""
         endpoints = await self.endpoints.get(service)
         if endpoints is not self._seen.get(service):
             await self._forget_departed(service, endpoints)
+            self._obey_forced_mark(service, endpoints)
+        return endpoints
+
+    def _obey_forced_mark(self, service: str, endpoints: Sequence[ServiceEndpoint]) -> None:
+        """Force the service's breaker open when an operator marked it so mesh-wide.
+
+        Acts when the mark appears, so a later command (``breakers close`` for
+        this client alone) is not overridden by every refresh of the view.
+        """
+        if not (isinstance(endpoints, ServiceInstances) and endpoints.forced_open):
+            self._forced.discard(service)
+        elif service not in self._forced:
+            self._forced.add(service)
+            self.breakers.apply("force_open", service)
+
+    async def pick(
+        self,
+        service: str,
+        key: str | None = None,
+        strategy: LoadBalancingStrategy | None = None,
+    ) -> ServiceEndpoint:
+        """The instance a call to ``service`` would go to now (no call is made).
+
+        Raises:
+            NoEndpointsError: the service has no live instance.
+            CircuitBreakerOpenError: every instance's breaker is open.
+        """
+        return await self._pick(service, key, self._balancer(strategy), set())
+
+    async def _pick(
+        self, service: str, key: str | None, balancer: LoadBalancer, tried: set[str]
+    ) -> ServiceEndpoint:
+        endpoints = await self._endpoints(service)
         if not endpoints:
             raise NoEndpointsError(service)
 
@@ -392,7 +436,7 @@ class ServiceMeshClient:
         if not breaker.allow():
             raise CircuitBreakerOpenError(breaker.name, breaker.retry_after())
         generation = breaker.generation
-        stats = self._stats(endpoint)
+        stats = self.stats_of(endpoint)
         service_stats = self.service_stats.get(endpoint.service_name)
         if service_stats is None:  # not setdefault: a CallStats allocates two histograms
             service_stats = self.service_stats[endpoint.service_name] = CallStats()
@@ -463,7 +507,8 @@ class ServiceMeshClient:
         meta = {**grpc_reply.initial_metadata, **grpc_reply.trailing_metadata}
         return None, grpc_reply.message, meta
 
-    def _stats(self, endpoint: ServiceEndpoint) -> CallStats:
+    def stats_of(self, endpoint: ServiceEndpoint) -> CallStats:
+        """The call statistics this client keeps for ``endpoint`` (created on first use)."""
         key = endpoint.key
         stats = self.stats.get(key)
         if stats is None:

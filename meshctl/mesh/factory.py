@@ -1,27 +1,49 @@
-"""The process-wide mesh client, built once from settings."""
+"""The one way to open a mesh client, and the process-wide client built with it."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from meshctl.config import MeshSettings
-from meshctl.events import create_event_bus
+from meshctl.events import EventBus, open_bus
 from meshctl.mesh.client import ServiceMeshClient
-from meshctl.registry import ServiceRegistry
+from meshctl.registry import ServiceRegistry, open_registry
 
 _mesh: ServiceMeshClient | None = None
 _lock = asyncio.Lock()
 
 
-def build_mesh(
-    settings: MeshSettings | None = None, *, name: str | None = None
+def open_mesh(
+    settings: MeshSettings | None = None,
+    *,
+    name: str | None = None,
+    registry: ServiceRegistry | None = None,
+    events: EventBus | bool = True,
+    **options: Any,
 ) -> ServiceMeshClient:
-    """A new, unstarted client wired to the registry and event bus the settings name."""
+    """A new, unstarted client wired to the registry and event bus the settings name.
+
+    Args:
+        settings: where the mesh lives (default: ``MESH_*`` and defaults).
+        name: the client's mesh name (default ``settings.client_name`` or ``mesh-client``).
+        registry: a registry to share; the client then leaves it open. Without
+            one the client opens its own and closes it in ``aclose``.
+        events: True for the settings' bus (Kafka when a broker is set, else
+            in memory), False for none, or a bus to use.
+        options: passed to :class:`ServiceMeshClient` (``control``, ``strategy``, ...).
+    """
     settings = settings or MeshSettings()
-    registry = ServiceRegistry(settings.redis_url, prefix=settings.prefix)
-    bus = create_event_bus(settings)
-    client_name = name or settings.client_name or "mesh-client"
-    return ServiceMeshClient(registry, name=client_name, event_bus=bus)
+    owned = registry is None
+    registry = registry or open_registry(settings)
+    bus = open_bus(settings) if events is True else (events or None)
+    return ServiceMeshClient(
+        registry,
+        name=name or settings.client_name or "mesh-client",
+        event_bus=bus,
+        owns_registry=owned,
+        **options,
+    )
 
 
 async def get_service_mesh(settings: MeshSettings | None = None) -> ServiceMeshClient:
@@ -29,7 +51,7 @@ async def get_service_mesh(settings: MeshSettings | None = None) -> ServiceMeshC
     global _mesh
     async with _lock:
         if _mesh is None:
-            mesh = build_mesh(settings)
+            mesh = open_mesh(settings)
             await mesh.start()
             _mesh = mesh
     return _mesh
@@ -42,4 +64,3 @@ async def close_service_mesh() -> None:
         mesh, _mesh = _mesh, None
     if mesh is not None:
         await mesh.aclose()
-        await mesh.registry.aclose()

@@ -9,25 +9,25 @@ raising ``InvalidRequestError`` with the parameter's name on bad input.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshctl.core import units
 from meshctl.errors import InvalidRequestError
 from meshctl.orchestrator.model import Flow
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 def parse_duration(text: str) -> float:
     """``"30s"``, ``"500ms"``, ``"2m"``, ``"1h"`` or plain seconds, as seconds (> 0)."""
-    match = _DURATION.match(text)
-    if match is None or float(match.group(1)) <= 0:
+    try:
+        seconds = units.parse_duration(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration such as 30s, 500ms or 2m")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    return seconds
 
 
 def parse_json_object(text: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Service registry in Redis: registration with TTLs, discovery, a cached view, health checks."""
 
+from meshctl.registry.factory import open_registry
 from meshctl.registry.health import HealthMonitor
 from meshctl.registry.keepalive import KeepAlive
 from meshctl.registry.keys import registry_key
-from meshctl.registry.redis_registry import ServiceRegistry
+from meshctl.registry.redis_registry import ServiceInstances, ServiceRegistry
 from meshctl.registry.watch import CachedRegistry, RegistryWatcher
 
 __all__ = [
@@ -12,5 +13,7 @@ __all__ = [
     "KeepAlive",
     "RegistryWatcher",
     "ServiceRegistry",
+    "ServiceInstances",
+    "open_registry",
     "registry_key",
 ]

@@ -14,13 +14,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
 
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
+from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry.redis_registry import ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 Outcome = tuple[HealthStatus, str]
 
 
-class HealthMonitor:
+class HealthMonitor(AsyncLifecycle):
     """Checks all instances of all services each ``interval`` and records their health.
 
     Args:
@@ -61,16 +61,11 @@ class HealthMonitor:
         self._written: dict[tuple[str, str], float] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> HealthMonitor:
+    async def start(self) -> None:
+        """Check every ``interval`` in a background task until ``stop``."""
         self._task = asyncio.create_task(self._run(), name="registry-health-monitor")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry.tasks import cancel_and_wait
-
-if TYPE_CHECKING:
-    from meshctl.registry.redis_registry import ServiceRegistry
 
 log = logging.getLogger(__name__)
 
 
-class KeepAlive:
+class Registrar(Protocol):
+    """What keeping an instance registered needs of a registry."""
+
+    async def register_service(
+        self, name: str, endpoint: ServiceEndpoint, ttl: float = 60
+    ) -> str: ...
+
+    async def heartbeat(self, name: str, instance_id: str, ttl: float = 60) -> bool: ...
+
+    async def deregister_service(self, name: str, instance_id: str) -> bool: ...
+
+
+class KeepAlive(AsyncLifecycle):
     """Registers on enter, heartbeats every ``interval``, deregisters on exit.
 
     A heartbeat that finds the record gone (lapsed, or deleted by someone)
@@ -29,7 +38,7 @@ class KeepAlive:
 
     def __init__(
         self,
-        registry: ServiceRegistry,
+        registry: Registrar,
         endpoint: ServiceEndpoint,
         ttl: float = 60,
         interval: float | None = None,
@@ -42,17 +51,13 @@ class KeepAlive:
         self._task: asyncio.Task[None] | None = None
         self._outage = False
 
-    async def __aenter__(self) -> KeepAlive:
+    async def start(self) -> None:
+        """Register (or try to) and heartbeat in a background task until ``stop``."""
         await self.beat()
         self._task = asyncio.create_task(self._run(), name=f"keepalive-{self.endpoint.key}")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Stop heartbeating and deregister."""
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None

@@ -8,6 +8,14 @@ Layout under a prefix ``P`` (``mesh`` by default), for a service ``S``:
     P:svc:S:expiry       zset   instance_id -> expiry time (Redis server clock, seconds)
     P:events             pub/sub channel of change messages
 
+and for the control plane (``control.py``):
+
+    P:clients            hash   client_id -> report JSON
+    P:clients:expiry     zset   client_id -> expiry (Redis server clock)
+    P:control            pub/sub channel of command JSON
+    P:control:ack:<id>   list   one JSON answer per client, expires after a minute
+    P:control:forced     hash   service -> JSON {"at"}: breakers forced open mesh-wide
+
 The Lua scripts in ``scripts.py`` build the same ``P:svc:S:*`` names for the
 multi-service scripts; keep both in step.
 """
@@ -51,3 +59,20 @@ def service_base(prefix: str) -> str:
 
 def events_channel(prefix: str) -> str:
     return registry_key(prefix, "events")
+
+
+def report_keys(prefix: str) -> list[str]:
+    """The control plane's report hash and its expiry set, in the order the scripts expect."""
+    return [registry_key(prefix, "clients"), registry_key(prefix, "clients", "expiry")]
+
+
+def control_channel(prefix: str) -> str:
+    return registry_key(prefix, "control")
+
+
+def ack_key(prefix: str, command_id: str) -> str:
+    return registry_key(prefix, "control", "ack", command_id)
+
+
+def forced_key(prefix: str) -> str:
+    return registry_key(prefix, "control", "forced")

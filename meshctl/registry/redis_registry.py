@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Self
 
 import redis.asyncio as aioredis
 
@@ -25,12 +25,32 @@ from meshctl.errors import InvalidRequestError
 from meshctl.registry import scripts
 from meshctl.registry.connection import connect, describe, translated
 from meshctl.registry.keepalive import KeepAlive
-from meshctl.registry.keys import events_channel, service_base, service_keys, services_key
+from meshctl.registry.keys import (
+    events_channel,
+    forced_key,
+    service_base,
+    service_keys,
+    services_key,
+)
 
 log = logging.getLogger(__name__)
 
-# What the discovery script returns for one service: ids, records, states.
-RawView = list[list[Any]]
+# What the discovery script returns for one service: ids, records, states and
+# the forced mark (None when unset); the snapshot script's rows lack the mark.
+RawView = list[Any]
+
+
+class ServiceInstances(tuple[ServiceEndpoint, ...]):
+    """A service's live instances, and whether an operator forced its breaker open mesh-wide."""
+
+    forced_open: bool
+
+    def __new__(
+        cls, endpoints: Iterable[ServiceEndpoint] = (), *, forced_open: bool = False
+    ) -> Self:
+        view = super().__new__(cls, endpoints)
+        view.forced_open = forced_open
+        return view
 
 
 def _text(value: bytes | str) -> str:
@@ -134,7 +154,11 @@ class ServiceRegistry:
         Endpoints are shared between calls while their record is unchanged:
         treat them as read-only.
         """
-        return self._build(name, await self._fetch(name))
+        return self.build_view(name, await self.fetch_view(name))
+
+    async def view(self, name: str) -> ServiceInstances:
+        """The live instances of ``name`` with the service's forced mark, in one round trip."""
+        return self.to_view(name, await self.fetch_view(name))
 
     async def list_services(self) -> list[str]:
         """Names of the services with at least one live instance, sorted."""
@@ -152,7 +176,7 @@ class ServiceRegistry:
                 keys=[services_key(self.prefix)],
                 args=[self.events_channel, service_base(self.prefix), "1"],
             )
-        views = {_text(row[0]): self._build(_text(row[0]), row[1:]) for row in rows}
+        views = {_text(row[0]): self.build_view(_text(row[0]), row[1:]) for row in rows}
         return dict(sorted(views.items()))
 
     def keep_alive(
@@ -162,32 +186,42 @@ class ServiceRegistry:
         _check_ttl(ttl)
         return KeepAlive(self, endpoint, ttl, interval)
 
+    def forget_parsed(self) -> None:
+        """Drop the cache of parsed records, so the next discovery parses every record."""
+        self._parsed.clear()
+
     async def aclose(self) -> None:
         """Close the client if this registry created it."""
         if self._owned:
             await self.redis.aclose()
 
-    async def _fetch(self, name: str) -> RawView:
-        """The raw live view of one service (package-internal; the watcher compares these)."""
+    async def fetch_view(self, name: str) -> RawView:
+        """The raw live view of one service (see ``RawView``); watchers compare these."""
         _check_name(name)
         with translated(self.url):
             raw: RawView = await self._discover(
-                keys=service_keys(self.prefix, name), args=self._args(name)
+                keys=[*service_keys(self.prefix, name), forced_key(self.prefix)],
+                args=self._args(name),
             )
         return raw
 
-    def _build(self, name: str, raw: Sequence[Any]) -> list[ServiceEndpoint]:
+    def to_view(self, name: str, raw: RawView) -> ServiceInstances:
+        """A view from ``fetch_view``'s answer."""
+        forced = len(raw) > 3 and raw[3] is not None
+        return ServiceInstances(self.build_view(name, raw), forced_open=forced)
+
+    def build_view(self, name: str, raw: Sequence[Any]) -> list[ServiceEndpoint]:
         """Endpoints from a raw view, skipping (with a warning) records that do not parse.
 
         Parsing dominates discovery of big services, so each distinct
         (record, state) pair is parsed once and its endpoint reused until it changes.
         """
-        if not raw:
+        if not raw or not raw[0]:
             self._parsed.pop(name, None)
             return []
         known = self._parsed.get(name, {})
         parsed: dict[tuple[Any, Any], ServiceEndpoint | None] = {}
-        for instance_id, record, state in zip(*raw, strict=True):
+        for instance_id, record, state in zip(raw[0], raw[1], raw[2], strict=True):
             pair = (record, state)
             parsed[pair] = known[pair] if pair in known else self._parse(name, instance_id, pair)
         self._parsed[name] = parsed

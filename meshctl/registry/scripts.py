@@ -154,12 +154,15 @@ return 1
 """
 )
 
-# ARGV: channel, service -> {ids, records, states} of live instances
+# KEYS[5]: the control plane's forced marks. ARGV: channel, service
+# -> {ids, records, states, forced mark or false} of live instances
 DISCOVER = (
     _PRELUDE
     + """
 reap(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], clock())
-return live_view(KEYS[1], KEYS[2], KEYS[3])
+local view = live_view(KEYS[1], KEYS[2], KEYS[3])
+view[4] = redis.call('HGET', KEYS[5], ARGV[2])
+return view
 """
 )
 

@@ -16,23 +16,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from types import TracebackType
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry.connection import unavailable
-from meshctl.registry.redis_registry import RawView, ServiceRegistry
+from meshctl.registry.redis_registry import RawView, ServiceInstances, ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-View = tuple[ServiceEndpoint, ...]
 
-
-class RegistryWatcher:
+class RegistryWatcher(AsyncLifecycle):
     """An in-memory view of the services asked about, kept fresh by pub/sub.
 
     Args:
@@ -50,7 +47,7 @@ class RegistryWatcher:
         self.registry = registry
         self.refresh_interval = refresh_interval
         self.retry_interval = retry_interval
-        self._views: dict[str, View] = {}
+        self._views: dict[str, ServiceInstances] = {}
         self._raw: dict[str, RawView] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -64,18 +61,6 @@ class RegistryWatcher:
     def stale(self) -> bool:
         """True while changes may be missed: the subscription is down or the last read failed."""
         return not self._subscribed or self._read_failed
-
-    async def __aenter__(self) -> RegistryWatcher:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Subscribe and start refreshing; returns once the first subscription attempt ended."""
@@ -94,7 +79,7 @@ class RegistryWatcher:
             await cancel_and_wait(task)
         self._subscribed = False
 
-    async def get(self, name: str) -> View:
+    async def get(self, name: str) -> ServiceInstances:
         """The cached instances of ``name``, read from Redis the first time it is asked.
 
         Raises:
@@ -106,11 +91,11 @@ class RegistryWatcher:
             view = self._views[name]
         return view
 
-    def peek(self, name: str) -> View | None:
+    def peek(self, name: str) -> ServiceInstances | None:
         """The cached view without any I/O, or None if ``name`` is not tracked yet."""
         return self._views.get(name)
 
-    async def wait_changed(self, name: str, previous: View | None) -> View:
+    async def wait_changed(self, name: str, previous: ServiceInstances | None) -> ServiceInstances:
         """Wait until the view of ``name`` is no longer ``previous``, and return it."""
         async with self._changed:
             await self._changed.wait_for(lambda: self._views.get(name) is not previous)
@@ -119,7 +104,7 @@ class RegistryWatcher:
     async def refresh(self, name: str) -> None:
         """Re-read one service now; the view is replaced only if its content changed."""
         try:
-            raw = await self.registry._fetch(name)
+            raw = await self.registry.fetch_view(name)
         except RegistryUnavailableError:
             self._read_failed = True
             raise
@@ -127,7 +112,7 @@ class RegistryWatcher:
         if name in self._views and raw == self._raw.get(name):
             return
         self._raw[name] = raw
-        self._views[name] = tuple(self.registry._build(name, raw))
+        self._views[name] = self.registry.to_view(name, raw)
         async with self._changed:
             self._changed.notify_all()
 

@@ -119,6 +119,11 @@ class MethodResolver:
             cached = self._cache[key] = await self._resolve(service, spec, endpoint)
         return cached
 
+    def reflected(self, service: str) -> list[str]:
+        """The gRPC services learnt from ``service``'s reflection ([] while none was needed)."""
+        found = self._reflected.get(service)
+        return list(found[0]) if found else []
+
     async def services(self, service: str, endpoint: ServiceEndpoint) -> list[ServiceDescriptor]:
         """Descriptors of the application services ``endpoint`` exposes."""
         advertised = [s for s in endpoint.metadata.get("grpc_services", "").split(",") if s]

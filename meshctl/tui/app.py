@@ -30,6 +30,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from meshctl.core.units import format_age
 from meshctl.errors import MeshError
 from meshctl.events import Event, EventBus
 from meshctl.events.bus import Start
@@ -224,7 +225,7 @@ class MeshTopApp(App[None]):
             since = "nothing fetched yet"
             if self.refreshed_at is not None:
                 since = (
-                    f"showing the state fetched {render.age(self.clock() - self.refreshed_at)} ago"
+                    f"showing the state fetched {format_age(self.clock() - self.refreshed_at)} ago"
                 )
             banner.update(f"Redis unreachable: {self.error} ({since}; retrying)")
             banner.set_class(True, "error")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from meshctl.core.units import format_age
 from meshctl.tui.model import BreakerView, InstanceView, MeshView, Metrics, ServiceView
 
 SERVICE_COLUMNS = (
@@ -39,16 +40,6 @@ def millis(value: float | None) -> str:
 
 def errors(counts: dict[str, int]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
-
-
-def age(seconds: float | None) -> str:
-    """A short age: ``42s``, ``5m``, ``3h``, ``2d``."""
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{max(int(seconds), 0)}s"
 
 
 def styled(value: str, styles: dict[str, str]) -> Text:
@@ -142,8 +133,8 @@ def instance_details(i: InstanceView, now: float) -> str:
     return "\n".join(
         [
             f"[b]{ep.service_name}/{ep.instance_id}[/b]  {ep.address} ({ep.protocol})",
-            f"health {ep.health_status.value}, last check {age(checked)} ago; "
-            f"registered {age(registered)} ago; zone {ep.zone or '-'}",
+            f"health {ep.health_status.value}, last check {format_age(checked)} ago; "
+            f"registered {format_age(registered)} ago; zone {ep.zone or '-'}",
             f"breaker {i.breaker}   weight {ep.weight:g}   version {ep.version or '-'}",
             f"metadata: {meta}",
         ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 import yaml
 
-from meshctl.cli.services import endpoint_row, format_age, health_row, parse_address, parse_meta
+from meshctl.cli.services import endpoint_row, health_row, parse_address, parse_meta
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
+from meshctl.core.units import format_age
 from meshctl.errors import InvalidRequestError
 from meshctl.registry import ServiceRegistry
 
@@ -161,30 +161,17 @@ def test_register_option_types_are_usage_errors(meshctl, args):
     assert "Invalid value" in result.stderr
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     "command",
     [("list",), ("discover", "x"), ("health",), ("register", "x", "h:1"), ("deregister", "x", "y")],
 )
-def test_unreachable_redis_exits_3_with_one_line_and_a_hint(command, runner_without_redis):
-    result = runner_without_redis("services", *command)
+def test_unreachable_redis_exits_3_with_one_line_and_a_hint(command, meshctl_without_redis):
+    result = meshctl_without_redis("services", *command)
     assert result.exit_code == 3
     error, hint = result.stderr.splitlines()
     assert error.startswith("error: Cannot reach the registry at redis://127.0.0.1:")
     assert hint.startswith("hint: start one with `meshctl up`")
     assert "Traceback" not in result.output
-
-
-@pytest.fixture
-def runner_without_redis():
-    from tests.cli.conftest import Meshctl
-
-    return Meshctl(f"redis://127.0.0.1:{closed_port()}/0", "unused")
 
 
 def test_unexpected_error_is_one_line_and_traceback_only_under_debug(meshctl, monkeypatch):

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from meshctl.errors import CircuitBreakerOpenError
-from meshctl.mesh.control import read_reports, send_command
+from meshctl.mesh import open_mesh
+from meshctl.registry.control import read_reports, send_command
+from meshctl.testing import Platform
 
-from .conftest import Platform
 
-
-async def _report_of(redis, prefix, client_id, predicate=lambda r: True):
+async def _report_of(
+    redis: aioredis.Redis,
+    prefix: str,
+    client_id: str,
+    predicate: Callable[[dict[str, Any]], bool] = lambda r: True,
+) -> dict[str, Any]:
     for _ in range(100):
         for report in await read_reports(redis, prefix):
             if report["client_id"] == client_id and predicate(report):
@@ -41,10 +49,7 @@ async def test_reports_carry_breakers_and_call_statistics(platform: Platform, me
 async def test_reset_command_closes_a_tripped_breaker_and_says_so(
     platform: Platform, mesh, redis_client
 ):
-    port = await platform.start("analytics")
-    endpoint = (await platform.registry.discover_services("analytics"))[0]
-    await platform.stop(port)
-    await platform.registry.register_service("analytics", endpoint, ttl=60)
+    endpoint = await platform.ghost("analytics")
     await mesh.watcher.refresh("analytics")
     for _ in range(3):
         with pytest.raises(Exception):  # noqa: B017 - connection failures, then open breakers
@@ -72,6 +77,26 @@ async def test_force_open_holds_for_later_calls(platform: Platform, mesh, redis_
     assert await mesh.call_service("alert", "GetAlertStatistics", {}) is not None
 
 
+async def test_a_client_started_after_a_force_open_obeys_it(platform: Platform, redis_client):
+    await platform.start("alert")
+    prefix = platform.registry.prefix
+    await send_command(redis_client, prefix, "force_open", service="alert", wait=0)
+    late = open_mesh(platform.settings, name="late", registry=platform.registry, events=False)
+    async with late:
+        with pytest.raises(CircuitBreakerOpenError, match="Circuit breaker open for alert"):
+            await late.call_service("alert", "GetAlertStatistics", {})
+        # A command for this client alone is not undone by the mark on the next refresh.
+        await send_command(redis_client, prefix, "close", service="alert", client_id="late")
+        assert late.watcher is not None
+        await late.watcher.refresh("alert")
+        assert await late.call_service("alert", "GetAlertStatistics", {}) is not None
+    await send_command(redis_client, prefix, "reset", service="alert", wait=0)
+    assert await redis_client.hgetall(f"{prefix}:control:forced") == {}
+    later = open_mesh(platform.settings, name="later", registry=platform.registry, events=False)
+    async with later:
+        assert await later.call_service("alert", "GetAlertStatistics", {}) is not None
+
+
 async def test_commands_for_another_client_are_ignored(platform: Platform, mesh, redis_client):
     answers = await send_command(
         redis_client, platform.registry.prefix, "reset", client_id="someone-else", wait=0.5
@@ -96,7 +121,7 @@ async def test_reports_lapse_when_a_client_stops(mesh, redis_client, key_prefix)
 
 
 def test_bad_commands_are_refused():
-    from meshctl.mesh.control import validate_command
+    from meshctl.registry.control import validate_command
 
     with pytest.raises(ValueError, match="unknown breaker action"):
         validate_command("explode", "analytics", None)

@@ -10,9 +10,8 @@ import pytest
 from meshctl.config import MeshSettings
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import CallTimeoutError, InvalidRequestError
-from meshctl.mesh import build_mesh
-
-from .conftest import Platform
+from meshctl.mesh import open_mesh
+from meshctl.testing import Platform
 
 
 @pytest.fixture
@@ -60,15 +59,14 @@ async def test_methods_resolve_through_reflection_when_not_advertised(platform: 
     await mesh.watcher.refresh("analytics")
     reply = await mesh.call_service("analytics", "GetTrafficMetrics", {"camera_id": "x"})
     assert reply == {"metrics": []}
-    names, _pool = mesh.methods._reflected["analytics"]
-    assert "its.v1.AnalyticsService" in names
+    assert "its.v1.AnalyticsService" in mesh.methods.reflected("analytics")
     assert (await mesh.call("analytics", "GetTrafficMetrics", {})).endpoint.port == port
 
 
-async def test_build_mesh_wires_registry_and_bus_from_settings(platform: Platform, redis_url):
+async def test_open_mesh_wires_registry_and_bus_from_settings(platform: Platform, redis_url):
     await platform.start("analytics")
     settings = MeshSettings(redis_url=redis_url, prefix=platform.registry.prefix)
-    mesh = build_mesh(settings, name="from-settings")
+    mesh = open_mesh(settings, name="from-settings")
     async with mesh:
         assert mesh.name == "from-settings"
         reply = await mesh.call_service("analytics", "GetTrafficMetrics", {})

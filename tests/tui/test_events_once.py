@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 from meshctl.cli.app import app as cli
 from meshctl.core.context import CorrelationContext
 from meshctl.events import KafkaEventBus
+from meshctl.registry import ServiceRegistry
+from meshctl.testing import Platform
 from meshctl.tui.app import MeshTopApp
 from meshctl.tui.data import MeshReader
 from meshctl.tui.screens import CorrelationScreen
-
-from ..mesh.conftest import Platform
-from .test_live import until
+from tests.support.top import until
 
 
 def invoke(args: list[str]) -> Any:
@@ -35,7 +35,8 @@ async def test_events_pane_filters_and_shows_a_request_path(
         for kind in ("frame.processed", "violation.detected", "alert.sent"):
             await bus.publish(kind, {"camera_id": "cam001"}, ctx)
         await bus.publish("frame.processed", {"camera_id": "cam002"}, CorrelationContext.new())
-        app = MeshTopApp(MeshReader(redis_client, key_prefix).fetch, events=bus, interval=0)
+        reader = MeshReader(ServiceRegistry(redis_client, key_prefix))
+        app = MeshTopApp(reader.fetch, events=bus, interval=0)
         async with app.run_test(size=(150, 40)) as pilot:
             await pilot.press("3")
             table = app.query_one("#event-table", DataTable)
@@ -55,7 +56,7 @@ async def test_events_pane_filters_and_shows_a_request_path(
 
 
 async def test_no_broker_says_so(redis_client: Any, key_prefix: str):
-    app = MeshTopApp(MeshReader(redis_client, key_prefix).fetch, interval=0)
+    app = MeshTopApp(MeshReader(ServiceRegistry(redis_client, key_prefix)).fetch, interval=0)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert "No event broker" in str(app.query_one("#events-status", Static).render())

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable
 from typing import Any
 
 from textual.widgets import DataTable, Static
 
-from meshctl.mesh.control import send_command
+from meshctl.core.balancer import LoadBalancingStrategy
+from meshctl.registry import ServiceRegistry
+from meshctl.registry.control import send_command
+from meshctl.testing import Platform, closed_port
 from meshctl.tui.app import MeshTopApp
 from meshctl.tui.data import MeshReader
 from meshctl.tui.screens import ConfirmScreen
-
-from ..mesh.conftest import Platform
+from tests.support.top import until
 
 
 def rows(app: MeshTopApp, table: str) -> list[str]:
     widget = app.query_one(table, DataTable)
     return [str(widget.get_row_at(i)[0]) for i in range(widget.row_count)]
-
-
-async def until(pilot: Any, condition: Callable[[], bool], attempts: int = 100) -> None:
-    """Refresh and let workers run until ``condition`` holds (each step waits on real I/O)."""
-    for _ in range(attempts):
-        if condition():
-            return
-        await pilot.press("ctrl+r")
-        await pilot.pause(0.05)
-    raise AssertionError("the screen never showed what was expected")
 
 
 def top_app(platform: Platform) -> MeshTopApp:
@@ -37,7 +27,7 @@ def top_app(platform: Platform) -> MeshTopApp:
     async def command(action: str, service: str, instance: str | None) -> list[dict[str, Any]]:
         return await send_command(redis, prefix, action, service=service, instance_id=instance)
 
-    return MeshTopApp(MeshReader(redis, prefix).fetch, command=command, interval=0)
+    return MeshTopApp(MeshReader(platform.registry).fetch, command=command, interval=0)
 
 
 async def test_registered_services_and_call_edges_show(platform: Platform, mesh):
@@ -63,14 +53,12 @@ async def test_registered_services_and_call_edges_show(platform: Platform, mesh)
 
 async def test_a_tripped_breaker_shows_open_and_reset_closes_it(platform: Platform, mesh):
     live = await platform.start("analytics")
-    dead = await platform.start("analytics")
-    endpoints = await mesh.registry.discover_services("analytics")
-    dead_ep = next(ep for ep in endpoints if ep.port == dead)
-    await platform.stop(dead)  # its record put back, as a crashed process leaves it
-    await platform.registry.register_service("analytics", dead_ep, ttl=60)
+    dead_ep = await platform.ghost("analytics")  # its record stays, as a crashed process leaves it
     await mesh.watcher.refresh("analytics")
-    for _ in range(10):
-        await mesh.call("analytics", "GetTrafficMetrics", {})
+    for _ in range(10):  # round robin tries the dead one again: it is not shunned by health
+        await mesh.call(
+            "analytics", "GetTrafficMetrics", {}, strategy=LoadBalancingStrategy.ROUND_ROBIN
+        )
     await mesh.control.publish()
     app = top_app(platform)
     target = f"analytics/{dead_ep.instance_id}"
@@ -87,7 +75,7 @@ async def test_a_tripped_breaker_shows_open_and_reset_closes_it(platform: Platfo
         await until(pilot, lambda: state_of(app, target) == "closed")
     breaker = mesh.breakers.peek_endpoint(dead_ep)
     assert breaker is not None and breaker.state.value == "closed"
-    assert live != dead
+    assert live != dead_ep.port
 
 
 def rows_of_targets(app: MeshTopApp) -> list[str]:
@@ -104,10 +92,7 @@ def state_of(app: MeshTopApp, target: str) -> str | None:
 
 
 async def test_unreachable_redis_shows_the_banner():
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    reader = MeshReader(f"redis://127.0.0.1:{port}/0", "nowhere")
+    reader = MeshReader(ServiceRegistry(f"redis://127.0.0.1:{closed_port()}/0", "nowhere"))
     app = MeshTopApp(reader.fetch, interval=0)
     async with app.run_test() as pilot:
         banner = app.query_one("#banner", Static)

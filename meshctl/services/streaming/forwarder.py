@@ -36,12 +36,9 @@ class MeshForwarder:
 
     async def _mesh(self) -> Any:
         if self._client is None:
-            from meshctl.mesh.client import ServiceMeshClient
-            from meshctl.registry import ServiceRegistry
+            from meshctl.mesh import open_mesh
 
-            registry = ServiceRegistry(self.settings.redis_url, prefix=self.settings.prefix)
-            self._stack.push_async_callback(registry.aclose)
-            client = ServiceMeshClient(registry, name="streaming")
+            client = open_mesh(self.settings, name="streaming", events=False)
             self._client = await self._stack.enter_async_context(client)
         return self._client
 

@@ -1,0 +1,218 @@
+"""The mesh's control plane in Redis: client reports out, breaker commands in.
+
+Every mesh client publishes a report (its breakers and call statistics)
+about once a second; ``meshctl breakers`` and ``meshctl top`` read every live
+client's report in one round trip. Commands (``ACTIONS``) go out on a pub/sub
+channel; each client applies them to its own breakers and answers with what
+changed on a per-command list, so the sender can confirm the effect.
+
+A command for a whole service (no instance, no one client) also leaves a
+mark: ``force_open`` sets it, any other action clears it. Discovery returns
+the mark with the service's instances, so a client that starts later, or a
+one-shot ``meshctl call``, obeys the operator without another read.
+
+The key names are in ``keys.py``; this module is their only reader and writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from meshctl.registry.connection import describe, translated
+from meshctl.registry.keys import ack_key, control_channel, forced_key, report_keys
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("reset", "force_open", "close", "disable")
+"""What a breaker command can ask of every client's breakers."""
+
+REPORT_TTL = 5.0
+"""Seconds a report lives at least without being published again."""
+
+ACK_TTL = 60
+"""Seconds an answer list lives, so a sender that gave up leaves nothing behind."""
+
+# Store a report and its expiry atomically, stamped by the server's clock.
+PUBLISH_REPORT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
+# Live reports only; lapsed ones are removed on the way.
+READ_REPORTS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #dead > 0 then
+  redis.call('HDEL', KEYS[1], unpack(dead))
+  redis.call('ZREM', KEYS[2], unpack(dead))
+end
+local live = redis.call('ZRANGEBYSCORE', KEYS[2], now, '+inf')
+if #live == 0 then return {} end
+return redis.call('HMGET', KEYS[1], unpack(live))
+"""
+
+
+def parse_reports(raw: Sequence[Any] | None) -> list[dict[str, Any]]:
+    """Client reports from ``READ_REPORTS``' reply; unreadable ones are skipped with a warning."""
+    reports = []
+    for item in raw or ():
+        if item is None:
+            continue
+        try:
+            report = json.loads(item)
+        except ValueError:
+            logger.warning("skipping a client report that is not JSON")
+            continue
+        if isinstance(report, dict) and "client_id" in report:
+            reports.append(report)
+        else:
+            logger.warning("skipping a malformed client report")
+    return reports
+
+
+async def read_reports(redis: aioredis.Redis, prefix: str) -> list[dict[str, Any]]:
+    """Every live client's report, in one round trip."""
+    with translated(describe(redis)):
+        raw = await redis.eval(READ_REPORTS, 2, *report_keys(prefix))
+    return parse_reports(raw)
+
+
+def validate_command(action: str, service: str | None, instance_id: str | None) -> None:
+    """Raise ValueError for a command no client would accept."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown breaker action {action!r}; one of {', '.join(ACTIONS)}")
+    if instance_id and not service:
+        raise ValueError("an instance id needs its service")
+
+
+def parse_command(raw: bytes | str) -> dict[str, Any] | None:
+    """A command message as sent by ``send_command``, or None (and a warning) if malformed."""
+    try:
+        command = json.loads(raw)
+        validate_command(command["action"], command.get("service"), command.get("instance_id"))
+    except (ValueError, KeyError, TypeError):
+        logger.warning("ignoring a malformed control command: %r", raw)
+        return None
+    return command if isinstance(command, dict) else None
+
+
+async def send_command(
+    redis: aioredis.Redis,
+    prefix: str,
+    action: str,
+    *,
+    service: str | None = None,
+    instance_id: str | None = None,
+    client_id: str | None = None,
+    wait: float = 2.0,
+) -> list[dict[str, Any]]:
+    """Broadcast a breaker command and gather the clients' answers.
+
+    A command for a whole service (or, but for ``force_open``, every
+    service) from no particular client updates the forced mark in the same
+    transaction as the broadcast.
+
+    Returns one ``{client_id, name, changes}`` per client that answered within
+    ``wait`` seconds (every client that received the command answers, even
+    when nothing changed).
+    """
+    validate_command(action, service, instance_id)
+    command_id = uuid.uuid4().hex
+    command = {
+        "id": command_id,
+        "action": action,
+        "service": service,
+        "instance_id": instance_id,
+        "client_id": client_id,
+    }
+    with translated(describe(redis)):
+        async with redis.pipeline(transaction=True) as pipe:
+            if not instance_id and not client_id:
+                if action == "force_open" and service:
+                    pipe.hset(forced_key(prefix), service, json.dumps({"at": time.time()}))
+                elif service:
+                    pipe.hdel(forced_key(prefix), service)
+                elif action != "force_open":
+                    pipe.delete(forced_key(prefix))
+            pipe.publish(control_channel(prefix), json.dumps(command))
+            replies = await pipe.execute()
+        receivers = int(replies[-1])
+        answers: list[dict[str, Any]] = []
+        deadline = time.monotonic() + wait
+        while len(answers) < receivers:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            item = await redis.blpop([ack_key(prefix, command_id)], timeout=max(remaining, 0.01))
+            if item is None:
+                break
+            try:
+                answers.append(json.loads(item[1]))
+            except ValueError:
+                logger.warning("skipping an answer that is not JSON for command %s", command_id)
+        await redis.delete(ack_key(prefix, command_id))
+    return answers
+
+
+class ControlChannel:
+    """A mesh client's Redis side of the control plane: its report, the commands, its answers.
+
+    Args:
+        redis: client of the registry's Redis.
+        prefix: the registry key prefix.
+    """
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.url = describe(redis)
+
+    async def publish_report(self, client_id: str, report: dict[str, Any], ttl: float) -> None:
+        """Store the client's report, alive for ``ttl`` seconds unless published again."""
+        with translated(self.url):
+            await self.redis.eval(
+                PUBLISH_REPORT,
+                2,
+                *report_keys(self.prefix),
+                client_id,
+                json.dumps(report),
+                str(ttl),
+            )
+
+    async def withdraw_report(self, client_id: str) -> None:
+        """Remove the client's report (it is stopping)."""
+        keys = report_keys(self.prefix)
+        with translated(self.url):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hdel(keys[0], client_id)
+                pipe.zrem(keys[1], client_id)
+                await pipe.execute()
+
+    async def answer(self, command_id: str, answer: dict[str, Any]) -> None:
+        """Tell the command's sender what this client changed."""
+        key = ack_key(self.prefix, command_id)
+        with translated(self.url):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(key, json.dumps(answer))
+                pipe.expire(key, ACK_TTL)
+                await pipe.execute()
+
+    async def commands(self) -> AsyncIterator[bytes | str]:
+        """Raw command messages as they arrive; ends only with an error or a cancellation."""
+        with translated(self.url):
+            async with self.redis.pubsub() as pubsub:
+                await pubsub.subscribe(control_channel(self.prefix))
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        yield message["data"]
