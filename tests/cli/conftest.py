@@ -11,6 +11,7 @@ import redis
 from typer.testing import CliRunner
 
 from meshctl.cli.app import app
+from meshctl.testing import closed_port
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +59,9 @@ def meshctl(redis_url: str, key_prefix: str) -> Iterator[Meshctl]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def meshctl_without_redis() -> Meshctl:
+    """``meshctl`` pointed at a loopback Redis address nothing listens on."""
+    return Meshctl(f"redis://127.0.0.1:{closed_port()}/0", "unused")

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 
 from meshctl.cli.breakers import breaker_rows, change_lines
 from meshctl.cli.services import endpoint_breaker_states, worst_state
 from meshctl.core.endpoint import ServiceEndpoint
-from tests.mesh.conftest import mesh as mesh  # the fixtures of real services
-from tests.mesh.conftest import platform as platform
-from tests.mesh.conftest import webhook as webhook
+from meshctl.testing import closed_port
 
 pytestmark = pytest.mark.redis
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def invoke(meshctl, *args: str):
@@ -143,10 +134,8 @@ def test_bad_usage_exits_2(meshctl, args, message):
     assert result.stderr.splitlines() == [message] or result.stderr.startswith(message)
 
 
-def test_unreachable_registry_exits_3():
-    from tests.cli.conftest import Meshctl
-
-    result = Meshctl(f"redis://127.0.0.1:{closed_port()}/0", "unused")("breakers", "status")
+def test_unreachable_registry_exits_3(meshctl_without_redis):
+    result = meshctl_without_redis("breakers", "status")
     assert result.exit_code == 3
     assert result.stderr.startswith("error: Cannot reach the registry at redis://127.0.0.1:")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 import yaml
@@ -16,16 +15,9 @@ from meshctl.core.context import CorrelationContext
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import InvalidRequestError
 from meshctl.events import KafkaEventBus
-from tests.mesh.conftest import platform as platform  # the fixtures of real services
-from tests.mesh.conftest import webhook as webhook
+from meshctl.testing import closed_port
 
 pytestmark = pytest.mark.redis
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def invoke(meshctl, *args: str, **kwargs):
@@ -165,10 +157,8 @@ async def test_bad_input_exits_2_with_one_line(platform, meshctl, args, message)
         assert "confidence" in result.stderr
 
 
-def test_unreachable_registry_exits_3():
-    from tests.cli.conftest import Meshctl
-
-    result = Meshctl(f"redis://127.0.0.1:{closed_port()}/0", "unused")("call", "a", "B")
+def test_unreachable_registry_exits_3(meshctl_without_redis):
+    result = meshctl_without_redis("call", "a", "B")
     assert result.exit_code == 3
     assert result.stderr.startswith("error: Cannot reach the registry at redis://127.0.0.1:")
     assert "Traceback" not in result.output

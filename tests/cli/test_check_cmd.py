@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 
 from meshctl.cli.check import breaker_result, check_lines, result, service_result
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
-from tests.mesh.conftest import mesh as mesh  # the fixtures of real services
-from tests.mesh.conftest import platform as platform
-from tests.mesh.conftest import webhook as webhook
+from meshctl.testing import closed_port
 
 pytestmark = pytest.mark.redis
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def invoke(meshctl, *args: str):
@@ -77,10 +68,8 @@ async def test_failures_exit_1_with_hints(platform, mesh, meshctl):
     assert failed.stderr == "error: 2 of 5 checks failed\n"
 
 
-def test_unreachable_registry_exits_3_and_still_prints_the_line():
-    from tests.cli.conftest import Meshctl
-
-    result = Meshctl(f"redis://127.0.0.1:{closed_port()}/0", "unused")("check")
+def test_unreachable_registry_exits_3_and_still_prints_the_line(meshctl_without_redis):
+    result = meshctl_without_redis("check")
     assert result.exit_code == 3
     first, hint = result.stdout.splitlines()
     assert first.startswith("× Cannot reach the registry at redis://127.0.0.1:")

@@ -14,8 +14,6 @@ from meshctl.cli.describe import detail_text, healthiest
 from meshctl.cli.shapes import MAX_DEPTH, enum_placeholder, template, type_name
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.proto.its.v1 import alert_pb2, analytics_pb2, common_pb2
-from tests.mesh.conftest import platform as platform  # the fixtures of real services
-from tests.mesh.conftest import webhook as webhook
 
 pytestmark = pytest.mark.redis
 

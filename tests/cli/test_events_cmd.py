@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from meshctl.cli.events import event_line, parse_start
 from meshctl.errors import InvalidRequestError
 from meshctl.events.envelope import Event
+from meshctl.testing import closed_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.kafka]
 
@@ -22,12 +22,6 @@ def events(meshctl, kafka_bootstrap, topic_prefix, monkeypatch):
     """``meshctl events ...`` on the session broker under this test's topic prefix."""
     monkeypatch.setenv("MESH_TOPIC_PREFIX", topic_prefix)
     return lambda *args: meshctl("--kafka", kafka_bootstrap, "events", *args)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_publish_then_tail_by_correlation_and_type(events):

@@ -138,16 +138,22 @@ def test_health_aware_prefers_healthy_over_unknown():
     )
 
 
-def test_health_aware_prefers_the_faster():
+@pytest.mark.parametrize(
+    ("rounds", "outcomes", "winner"),
+    [
+        pytest.param(5, [(0.010, True), (0.100, True)], "i0", id="prefers-the-faster"),
+        pytest.param(10, [(0.001, False), (0.050, True)], "i1", id="no-reward-for-failing-fast"),
+    ],
+)
+def test_health_aware_weighs_latency_and_outcome(rounds, outcomes, winner):
     eps = endpoints(2)
     lb = balancer(S.HEALTH_AWARE)
     lb.select(eps)
-    for _ in range(5):
-        lb.on_start(eps[0])
-        lb.on_finish(eps[0], 0.010, True)
-        lb.on_start(eps[1])
-        lb.on_finish(eps[1], 0.100, True)
-    assert set(ids(lb.select(eps) for _ in range(50))) == {"i0"}
+    for _ in range(rounds):
+        for ep, (latency, ok) in zip(eps, outcomes, strict=True):
+            lb.on_start(ep)
+            lb.on_finish(ep, latency, ok)
+    assert set(ids(lb.select(eps) for _ in range(50))) == {winner}
 
 
 def test_health_aware_prefers_the_idle():
@@ -156,18 +162,6 @@ def test_health_aware_prefers_the_idle():
     lb.select(eps)
     lb.on_start(eps[0])
     assert set(ids(lb.select(eps) for _ in range(50))) == {"i1"}
-
-
-def test_health_aware_does_not_reward_failing_fast():
-    eps = endpoints(2)
-    lb = balancer(S.HEALTH_AWARE)
-    lb.select(eps)
-    for _ in range(10):
-        lb.on_start(eps[0])
-        lb.on_finish(eps[0], 0.001, False)
-        lb.on_start(eps[1])
-        lb.on_finish(eps[1], 0.050, True)
-    assert lb.select(eps).instance_id == "i1"
 
 
 def test_health_aware_weights_change_the_preference():

@@ -12,53 +12,11 @@ from meshctl.errors import (
     InvalidRequestError,
     RemoteCallError,
 )
-
-
-class FakeClock:
-    """A monotonic clock that only moves when the test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def make(clock: FakeClock, **overrides) -> CircuitBreaker:
-    return CircuitBreaker("svc", CircuitBreakerConfig(**overrides), clock=clock)
-
-
-def trip(breaker: CircuitBreaker) -> None:
-    """Fail admitted calls until the breaker opens."""
-    while breaker.state is CircuitState.CLOSED:
-        assert breaker.allow()
-        breaker.record_failure(RuntimeError("down"), generation=breaker.generation)
-
-
-def into(state: CircuitState, clock: FakeClock, **overrides) -> CircuitBreaker:
-    """A breaker brought to ``state`` through its public API."""
-    breaker = make(clock, **overrides)
-    if state in (CircuitState.OPEN, CircuitState.HALF_OPEN):
-        trip(breaker)
-        if state is CircuitState.HALF_OPEN:
-            clock.advance(breaker.config.timeout_duration)
-    elif state is CircuitState.FORCED_OPEN:
-        breaker.force_open()
-    elif state is CircuitState.DISABLED:
-        breaker.disable()
-    assert breaker.state is state
-    return breaker
-
+from meshctl.testing import FakeClock
+from tests.support.breakers import TABLE_CONFIG, TIMEOUT, into, make, trip
 
 S = CircuitState
 C, O, H, F, D = S.CLOSED, S.OPEN, S.HALF_OPEN, S.FORCED_OPEN, S.DISABLED  # noqa: E741
-TIMEOUT = 30.0
-# One failure trips CLOSED and one success closes HALF_OPEN, so every input that
-# can move a state does so in a single step.
-TABLE_CONFIG = {"failure_threshold": 1, "success_threshold": 1, "timeout_duration": TIMEOUT}
 
 
 Step = Callable[[CircuitBreaker, FakeClock], object]
@@ -188,7 +146,7 @@ def test_full_failure_below_volume_does_not_trip_by_rate():
 
 
 def test_aged_out_buckets_stop_a_trip():
-    clock = FakeClock(start=0.0)
+    clock = FakeClock(0.0)
     breaker = make(clock, rolling_window=10.0, bucket_count=10, request_volume_threshold=20)
     _alternate(breaker, clock, 10)  # 5 failures in bucket [0, 1)
     clock.advance(5.0)

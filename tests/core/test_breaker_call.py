@@ -6,7 +6,8 @@ import pytest
 
 from meshctl.core.breaker import CircuitState
 from meshctl.errors import CircuitBreakerOpenError, InvalidRequestError
-from tests.core.test_breaker import TABLE_CONFIG, FakeClock, into, make
+from meshctl.testing import FakeClock
+from tests.support.breakers import TABLE_CONFIG, into, make
 
 S = CircuitState
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
-from tests.core.test_breaker import FakeClock
+from meshctl.testing import FakeClock
 
 S = CircuitState
 COUNTERS = (

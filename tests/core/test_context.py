@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 import pytest
 
@@ -103,5 +104,5 @@ def test_contextvar_scoping():
     assert ensure_context() is not None
 
 
-def _fields(ctx):
+def _fields(ctx: CorrelationContext) -> dict[str, Any]:
     return {f: getattr(ctx, f) for f in ctx.__dataclass_fields__}

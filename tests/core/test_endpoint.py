@@ -14,8 +14,15 @@ def test_defaults_and_address():
 
 def test_json_round_trip():
     ep = ServiceEndpoint(
-        "auth", "127.0.0.1", 8000, "http", weight=2, metadata={"route.login": "/login"},
-        zone="eu-1", version="1.2", health_status="healthy",
+        "auth",
+        "127.0.0.1",
+        8000,
+        "http",
+        weight=2,
+        metadata={"route.login": "/login"},
+        zone="eu-1",
+        version="1.2",
+        health_status=HealthStatus.HEALTHY,
     )
     back = ServiceEndpoint.from_json(ep.to_json())
     assert back.to_dict() == ep.to_dict()
@@ -24,7 +31,7 @@ def test_json_round_trip():
 
 def test_identity_is_service_and_instance():
     a = ServiceEndpoint("s", "h", 1, instance_id="i1")
-    b = ServiceEndpoint("s", "other", 2, instance_id="i1", health_status="unhealthy")
+    b = ServiceEndpoint("s", "other", 2, instance_id="i1", health_status=HealthStatus.UNHEALTHY)
     assert a == b and hash(a) == hash(b)
     assert a != ServiceEndpoint("s", "h", 1, instance_id="i2")
 

@@ -3,14 +3,7 @@ import random
 import pytest
 
 from meshctl.core.retry import RetryBudget, RetryPolicy
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from meshctl.testing import FakeClock
 
 
 def test_backoff_is_jittered_under_an_exponential_cap():

@@ -5,8 +5,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from meshctl.config import pid_alive
 from meshctl.embedded.redis import EmbeddedRedis
-from meshctl.embedded.state import pid_alive
 from meshctl.errors import RegistryUnavailableError
 
 needs_redis_server = pytest.mark.skipif(
@@ -20,6 +20,7 @@ def test_redis_server_backend_serves_and_leaves_nothing_behind():
     with server:
         assert server.backend == "redis-server"
         pid = server.pid
+        assert pid is not None
         client = redis.Redis.from_url(server.url)
         client.set("k", "v")
         assert client.get("k") == b"v"

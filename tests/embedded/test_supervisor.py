@@ -1,17 +1,10 @@
 import sys
 from pathlib import Path
 
+from meshctl.config import pid_alive
 from meshctl.embedded.plan import ProcessSpec, RestartPolicy
-from meshctl.embedded.state import pid_alive
 from meshctl.embedded.supervisor import Supervisor
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from meshctl.testing import FakeClock
 
 
 def python(name: str, code: str) -> ProcessSpec:
@@ -48,7 +41,7 @@ def test_stop_terminates_children_and_kills_stubborn_ones(tmp_path: Path):
 
 
 def test_a_dying_child_is_restarted_with_backoff_then_given_up(tmp_path: Path):
-    clock = Clock()
+    clock = FakeClock(0.0)
     reports: list[str] = []
     policy = RestartPolicy(initial=1, factor=2, max_restarts=2)
     sup = Supervisor(

@@ -1,4 +1,4 @@
-"""The reference services on loopback (the mesh tests' fixtures) and a server that stalls."""
+"""Settings of the test's mesh and a server that stalls, registered on the plugin's ``platform``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ import pytest
 from meshctl.config import MeshSettings
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.proto.its.v1 import common_pb2
-from tests.mesh.conftest import Platform, platform, webhook
-
-__all__ = ["Platform", "platform", "webhook"]
+from meshctl.testing import Platform
 
 STALL_METHOD = "/its.v1.AnalyticsService/GetTrafficMetrics"
 

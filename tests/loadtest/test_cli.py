@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 
 from meshctl.cli.app import app
 from meshctl.loadtest.result import RunResult
-
-from .conftest import Platform
+from meshctl.testing import Platform
 
 
 class Loadtest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -10,8 +11,9 @@ from meshctl.errors import UnknownMethodError
 from meshctl.loadtest.plan import LoadPlan
 from meshctl.loadtest.schedule import Schedule
 from meshctl.loadtest.workers import run_local, run_processes
+from meshctl.testing import Platform
 
-from .conftest import Platform, StallingServer
+from .conftest import StallingServer
 
 
 async def test_closed_loop_through_the_mesh(platform: Platform, mesh_settings):
@@ -81,7 +83,9 @@ async def test_workers_merge_their_histograms(platform: Platform, mesh_settings)
     await platform.start("analytics")
     plan = LoadPlan("analytics", "GetTrafficMetrics", concurrency=2, requests=40, workers=2)
     seen = []
-    result = await _in_thread(run_processes, plan, mesh_settings, lambda r, m: seen.append(r.ok))
+    result = await asyncio.to_thread(
+        run_processes, plan, mesh_settings, lambda r, m: seen.append(r.ok)
+    )
     summary = result.summary()
     assert summary["ok"] == 40 and result.latency.count == 40
     assert result.meta["workers"] == 2 and seen
@@ -109,9 +113,3 @@ async def test_open_loop_latency_includes_the_stall_a_closed_loop_hides(
     assert results["open"]["late"] > 0  # the in-flight bound held requests back
     assert results["closed"]["latency_ms"]["max"] >= stall * 1000  # it saw the stall...
     assert results["closed"]["latency_ms"]["p99"] < stall * 1000  # ...and hid it
-
-
-async def _in_thread(fn, *args):
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)

@@ -1,4 +1,4 @@
-"""Real services on loopback (the mesh tests' platform) and a mesh client publishing to Kafka."""
+"""A mesh client of the platform's services (the plugin's ``platform``) publishing to Kafka."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from meshctl.events import Event
 from meshctl.events.kafka import KafkaEventBus
 from meshctl.mesh import ServiceMeshClient
 from meshctl.orchestrator import EscalationPolicy, ServiceOrchestrator
-from tests.mesh.conftest import Platform, platform, webhook
-
-__all__ = ["platform", "webhook"]
+from meshctl.testing import Platform
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import pytest
 
 from meshctl.mesh import ServiceMeshClient
 from meshctl.orchestrator import ServiceOrchestrator
-from meshctl.services.samples import sample_frame
-from meshctl.testing import WebhookReceiver
-from tests.mesh.conftest import Platform
+from meshctl.samples import sample_frame
+from meshctl.testing import Platform, WebhookReceiver
 
 from .conftest import events_of
 

@@ -9,8 +9,7 @@ import pytest
 from meshctl.errors import InvalidRequestError, RemoteCallError
 from meshctl.mesh import ServiceMeshClient
 from meshctl.orchestrator import EscalationPolicy, ServiceOrchestrator
-from meshctl.testing import WebhookReceiver
-from tests.mesh.conftest import Platform
+from meshctl.testing import Platform, WebhookReceiver
 
 from .conftest import events_of
 

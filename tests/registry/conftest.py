@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable
 
 import fakeredis
@@ -41,10 +40,3 @@ def endpoint() -> Callable[..., ServiceEndpoint]:
         return ServiceEndpoint(service_name=service, host="127.0.0.1", **fields)  # type: ignore[arg-type]
 
     return make
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -11,7 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.registry import HealthMonitor, RegistryWatcher, ServiceRegistry
-from tests.registry.conftest import closed_port
+from meshctl.testing import FakeClock, closed_port
 
 Make = Callable[..., ServiceEndpoint]
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -50,14 +50,6 @@ async def http_port() -> AsyncIterator[int]:
     yield server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_one_pass_records_every_instance(
@@ -123,7 +115,7 @@ async def test_writes_only_on_change_or_when_due(
 ):
     ep = endpoint("streaming", port=grpc_health[0])
     await registry.register_service("streaming", ep)
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     monitor = HealthMonitor(registry, interval=10, timeout=2, clock=clock)
 
     async def last_check() -> float | None:

@@ -11,7 +11,7 @@ import pytest
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.registry import ServiceRegistry
 from meshctl.registry.keys import service_keys
-from tests.registry.conftest import closed_port
+from meshctl.testing import closed_port
 
 Make = Callable[..., ServiceEndpoint]
 

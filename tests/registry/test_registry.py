@@ -14,7 +14,7 @@ from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.errors import InvalidRequestError, RegistryUnavailableError
 from meshctl.registry import ServiceRegistry, registry_key
 from meshctl.registry.keys import service_keys
-from tests.registry.conftest import closed_port
+from meshctl.testing import closed_port
 
 Make = Callable[..., ServiceEndpoint]
 

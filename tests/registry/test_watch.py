@@ -10,8 +10,7 @@ import pytest
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry import CachedRegistry, RegistryWatcher, ServiceRegistry
-from tests.registry.conftest import closed_port
-from tests.registry.proxy import TcpProxy
+from meshctl.testing import TcpProxy, closed_port
 
 Make = Callable[..., ServiceEndpoint]
 
@@ -72,10 +71,8 @@ async def test_periodic_refresh_notices_silent_expiry(registry: ServiceRegistry,
 @pytest.fixture
 async def proxy(redis_client) -> AsyncIterator[TcpProxy]:
     """A cuttable path to the real Redis."""
-    proxy = TcpProxy(target_port=redis_client.connection_pool.connection_kwargs["port"])
-    await proxy.start()
-    yield proxy
-    await proxy.stop()
+    async with TcpProxy(redis_client.connection_pool.connection_kwargs["port"]) as proxy:
+        yield proxy
 
 
 @pytest.mark.redis
@@ -83,7 +80,7 @@ async def test_serves_the_last_view_while_redis_is_away(
     redis_client, key_prefix: str, proxy: TcpProxy, endpoint: Make
 ):
     direct = ServiceRegistry(redis_client, prefix=key_prefix)
-    proxied = ServiceRegistry(proxy.url, prefix=key_prefix)
+    proxied = ServiceRegistry(proxy.redis_url, prefix=key_prefix)
     first, second = endpoint(), endpoint()
     await direct.register_service("analytics", first)
     try:

@@ -22,7 +22,7 @@ from meshctl.services.alert.rules import (
 )
 from meshctl.services.alert.storage import AlertRow, AlertStore
 from meshctl.services.db import create_engine, create_tables, session_factory
-from tests.services._alert_auth_support import FakeClock
+from meshctl.testing import FakeClock
 
 
 def test_default_routes_grow_with_severity() -> None:

@@ -1,9 +1,13 @@
-"""The alert service over real gRPC on loopback, with real webhook, SMTP and SMS receivers."""
+"""The alert service over real gRPC on loopback, with real webhook, SMTP and SMS receivers.
+
+The plugin's ``webhook`` fixture stands in for the webhook consumer, ``sms``
+for the SMS gateway, ``mailbox`` for the SMTP server.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,6 @@ from typing import Any
 import grpc
 import pytest
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI, Request, Response
 
 from meshctl.proto.its.v1 import alert_pb2 as apb
 from meshctl.proto.its.v1 import alert_pb2_grpc
@@ -19,45 +22,10 @@ from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.alert import AlertApp, RetryPolicy, build
 from meshctl.services.base import GrpcServiceApp, ServiceSettings
 from meshctl.services.frames import to_timestamp
-from tests.services._alert_auth_support import (
-    DB_PARAMS,
-    FakeClock,
-    database_url,
-    hosted,
-    serve_asgi,
-)
+from meshctl.testing import FakeClock, WebhookReceiver, served
 
 SENT, FAILED = apb.DELIVERY_STATUS_SENT, apb.DELIVERY_STATUS_FAILED
 WEBHOOK, EMAIL, SMS = apb.ALERT_CHANNEL_WEBHOOK, apb.ALERT_CHANNEL_EMAIL, apb.ALERT_CHANNEL_SMS
-
-
-@dataclass
-class Receiver:
-    """A local HTTP server standing in for a webhook consumer and an SMS gateway."""
-
-    hooks: list[dict[str, Any]] = field(default_factory=list)
-    texts: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    status: int = 200
-    base: str = ""
-
-    def app(self) -> FastAPI:
-        api = FastAPI()
-
-        @api.post("/hook")
-        async def hook(request: Request) -> Response:
-            self.headers.append(dict(request.headers))
-            if self.status >= 400:
-                return Response(status_code=self.status)
-            self.hooks.append(await request.json())
-            return Response(status_code=204)
-
-        @api.post("/sms")
-        async def sms(request: Request) -> Response:
-            self.texts.append(await request.json())
-            return Response(status_code=202)
-
-        return api
 
 
 class _Mailbox:
@@ -90,22 +58,10 @@ def mailbox() -> Iterator[tuple[_Mailbox, int]]:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    recv = Receiver()
-    async with serve_asgi(recv.app()) as base:
-        recv.base = base
-        yield recv
-
-
-@pytest.fixture(params=DB_PARAMS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with database_url(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'alert.db'}"
+async def sms() -> AsyncIterator[WebhookReceiver]:
+    """The SMS gateway."""
+    async with WebhookReceiver() as gateway:
+        yield gateway
 
 
 @pytest.fixture
@@ -117,8 +73,19 @@ def clock() -> FakeClock:
 class Env:
     settings: ServiceSettings
     clock: FakeClock
-    receiver: Receiver
+    webhook: WebhookReceiver
+    sms: WebhookReceiver
     mailbox: _Mailbox
+
+    @property
+    def hooks(self) -> list[Any]:
+        """The webhook posts the consumer accepted."""
+        return [r.body for r in self.webhook.accepted]
+
+    @property
+    def texts(self) -> list[Any]:
+        """The texts the SMS gateway was sent."""
+        return [r.body for r in self.sms.requests]
 
     def app(self) -> AlertApp:
         # rng=1.0: the jitter takes the full delay, so retry times are exact.
@@ -126,44 +93,53 @@ class Env:
         return AlertApp(self.settings, retry=policy, clock=self.clock, rng=lambda: 1.0)
 
 
-def make_env(url: str, clock: FakeClock, receiver: Receiver, mailbox: tuple[_Mailbox, int]) -> Env:
-    settings = ServiceSettings.model_validate(
-        {
-            "database_url": url,
-            "smtp_host": "127.0.0.1",
-            "smtp_port": mailbox[1],
-            "webhook_url": f"{receiver.base}/hook",
-            "sms_gateway_url": f"{receiver.base}/sms",
-            "alert_recipients": ["ops@example.com", "sms:+15550100"],
-        }
-    )
-    return Env(settings, clock, receiver, mailbox[0])
+@pytest.fixture
+def make_env(
+    clock: FakeClock,
+    webhook: WebhookReceiver,
+    sms: WebhookReceiver,
+    mailbox: tuple[_Mailbox, int],
+) -> Callable[[str], Env]:
+    """Builds the environment of an alert service on a database URL."""
+
+    def make(url: str) -> Env:
+        settings = ServiceSettings.model_validate(
+            {
+                "database_url": url,
+                "smtp_host": "127.0.0.1",
+                "smtp_port": mailbox[1],
+                "webhook_url": f"{webhook.url}/hook",
+                "sms_gateway_url": f"{sms.url}/sms",
+                "alert_recipients": ["ops@example.com", "sms:+15550100"],
+            }
+        )
+        return Env(settings, clock, webhook, sms, mailbox[0])
+
+    return make
 
 
 @pytest.fixture
-def env(db_url: str, clock: FakeClock, receiver: Receiver, mailbox: tuple[_Mailbox, int]) -> Env:
-    return make_env(db_url, clock, receiver, mailbox)
+def env(database_url: str, make_env: Callable[[str], Env]) -> Env:
+    return make_env(database_url)
 
 
 @pytest.fixture
-def sqlite_env(
-    sqlite_url: str, clock: FakeClock, receiver: Receiver, mailbox: tuple[_Mailbox, int]
-) -> Env:
-    return make_env(sqlite_url, clock, receiver, mailbox)
+def sqlite_env(tmp_path: Path, make_env: Callable[[str], Env]) -> Env:
+    return make_env(f"sqlite+aiosqlite:///{tmp_path / 'alert.db'}")
 
 
 class Client:
     """A gRPC client of the hosted service."""
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
-        self.stub: Any = alert_pb2_grpc.AlertServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.stub: Any = alert_pb2_grpc.AlertServiceStub(channel)
 
     async def __call__(self, method: str, request: Any, **metadata: str) -> Any:
         return await getattr(self.stub, method)(request, metadata=tuple(metadata.items()))
 
 
 async def _client(app: AlertApp) -> AsyncIterator[Client]:
-    async with hosted(app) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with served(app) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield Client(channel)
 
 
@@ -200,10 +176,10 @@ async def test_high_violation_goes_to_webhook_email_and_sms(client: Client, env:
     assert channels_of(alert) == {WEBHOOK: SENT, EMAIL: SENT, SMS: SENT}
     assert alert.correlation_id == "c-77"
     assert [d.attempts for d in alert.deliveries] == [1, 1, 1]
-    (hook,) = env.receiver.hooks
+    (hook,) = env.hooks
     assert hook["alert_id"] == alert.alert_id and hook["severity"] == "high"
-    assert env.receiver.headers[0]["x-correlation-id"] == "c-77"
-    (text,) = env.receiver.texts
+    assert env.webhook.requests[0].headers["x-correlation-id"] == "c-77"
+    (text,) = env.texts
     assert text["to"] == "+15550100" and "HIGH" in text["message"]
     (mail,) = env.mailbox.messages
     assert mail["To"] == "ops@example.com" and mail["Subject"].startswith("[HIGH] red light")
@@ -221,7 +197,7 @@ async def test_the_same_violation_alerts_once(sqlite_client: Client, sqlite_env:
     first = await sqlite_client("ProcessViolationAlert", violation("dup"))
     second = await sqlite_client("ProcessViolationAlert", violation("dup"))
     assert second.deduplicated and second.alert.alert_id == first.alert.alert_id
-    assert len(sqlite_env.receiver.hooks) == 1
+    assert len(sqlite_env.hooks) == 1
 
 
 async def test_anomaly_severity_follows_its_z_score(sqlite_client: Client) -> None:
@@ -246,13 +222,13 @@ async def test_send_alert_uses_the_given_channels_and_recipients(
     alert = (await sqlite_client("SendAlert", request)).alert
     assert channels_of(alert) == {EMAIL: SENT}
     assert [m["To"] for m in sqlite_env.mailbox.messages] == ["night@example.com"]
-    assert sqlite_env.receiver.hooks == []
+    assert sqlite_env.hooks == []
 
 
 async def test_failed_webhook_is_retried_with_backoff_until_it_succeeds(
     client: Client, env: Env
 ) -> None:
-    env.receiver.status = 500
+    env.webhook.status = 500
     request = apb.SendAlertRequest(
         severity=pb.SEVERITY_MEDIUM, title="t", message="m", channels=[WEBHOOK]
     )
@@ -265,7 +241,7 @@ async def test_failed_webhook_is_retried_with_backoff_until_it_succeeds(
     env.clock.advance(1)
     still = await client("RetryFailedAlerts", retry)
     assert (still.retried, still.still_failing) == (1, 1)
-    env.receiver.status = 200
+    env.webhook.status = 200
     env.clock.advance(30)
     assert (await client("RetryFailedAlerts", retry)).retried == 0  # now 60 s: backoff doubled
     env.clock.advance(30)
@@ -273,7 +249,7 @@ async def test_failed_webhook_is_retried_with_backoff_until_it_succeeds(
     assert (done.retried, done.succeeded, done.still_failing) == (1, 1, 0)
     (delivered,) = done.alerts[0].deliveries
     assert delivered.status == SENT and delivered.attempts == 3
-    assert len(env.receiver.hooks) == 1
+    assert len(env.hooks) == 1
     stats = await client("GetAlertStatistics", apb.GetAlertStatisticsRequest())
     assert stats.failed_deliveries == 0 and stats.by_channel[0].sent == 1
 
@@ -297,7 +273,7 @@ async def test_statistics_count_by_severity_channel_and_acknowledgement(
     client: Client, env: Env
 ) -> None:
     high = (await client("ProcessViolationAlert", violation("v-h", camera_id="cam-1"))).alert
-    env.receiver.status = 500
+    env.webhook.status = 500
     await client("ProcessViolationAlert", violation("v-l", type=pb.VIOLATION_TYPE_ILLEGAL_PARKING))
     ack = apb.AcknowledgeAlertRequest(alert_id=high.alert_id, acknowledged_by="op")
     await client("AcknowledgeAlert", ack)
@@ -316,10 +292,10 @@ async def test_statistics_count_by_severity_channel_and_acknowledgement(
 
 
 async def test_alerts_survive_a_restart(env: Env) -> None:
-    env.receiver.status = 500
+    env.webhook.status = 500
     async for c in _client(env.app()):
         alert = (await c("ProcessViolationAlert", violation())).alert
-    env.receiver.status = 200
+    env.webhook.status = 200
     env.clock.advance(3600)
     async for c in _client(env.app()):
         retried = await c("RetryFailedAlerts", apb.RetryFailedAlertsRequest())

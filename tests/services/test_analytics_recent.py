@@ -11,17 +11,10 @@ from typing import Any
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.analytics.service import AnalyticsApp, AnalyticsServicer
 from meshctl.services.frames import to_timestamp
-from tests.services.support import database, settings
+from meshctl.testing import FakeClock, temporary_database
+from tests.support.services import settings
 
 T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def frame(camera: str, ts: float, rng: random.Random) -> pb.ProcessDetectionsRequest:
@@ -50,7 +43,7 @@ def metrics(camera: str = "", start: float | None = None, end: float | None = No
 
 
 @asynccontextmanager
-async def app(db: dict[str, Any], clock: Clock, **overrides: Any) -> AsyncIterator[AnalyticsApp]:
+async def app(db: str, clock: FakeClock, **overrides: Any) -> AsyncIterator[AnalyticsApp]:
     instance = AnalyticsApp(settings(db, **overrides), clock)
     await instance.start()
     try:
@@ -67,8 +60,8 @@ def parts(a: AnalyticsApp) -> tuple[AnalyticsServicer, AnalyticsServicer]:
 
 async def test_memory_answers_equal_sql_answers(tmp_path: Path) -> None:
     rng = random.Random(7)
-    clock = Clock(T0 + 3600)
-    async with database("sqlite", tmp_path) as db, app(db, clock) as a:
+    clock = FakeClock(T0 + 3600)
+    async with temporary_database("sqlite", tmp_path) as db, app(db, clock) as a:
         memory, sql = parts(a)
         for i in range(300):
             ts = T0 + rng.uniform(0, 3600) if i % 10 else T0 + 600  # some equal times
@@ -93,9 +86,9 @@ async def test_memory_answers_equal_sql_answers(tmp_path: Path) -> None:
 
 async def test_cap_and_age_evict_and_reads_fall_back_to_sql(tmp_path: Path) -> None:
     rng = random.Random(3)
-    clock = Clock(T0 + 100)
+    clock = FakeClock(T0 + 100)
     async with (
-        database("sqlite", tmp_path) as db,
+        temporary_database("sqlite", tmp_path) as db,
         app(db, clock, analytics_recent_max_frames=10, analytics_recent_seconds=1000) as a,
     ):
         memory, sql = parts(a)
@@ -120,8 +113,12 @@ async def test_cap_and_age_evict_and_reads_fall_back_to_sql(tmp_path: Path) -> N
 
 async def test_other_replica_frames_show_within_refresh_interval(tmp_path: Path) -> None:
     rng = random.Random(5)
-    clock = Clock(T0 + 100)
-    async with database("sqlite", tmp_path) as db, app(db, clock) as a, app(db, clock) as b:
+    clock = FakeClock(T0 + 100)
+    async with (
+        temporary_database("sqlite", tmp_path) as db,
+        app(db, clock) as a,
+        app(db, clock) as b,
+    ):
         assert a.servicer is not None and b.servicer is not None
         assert (await b.servicer.GetTrafficMetrics(metrics(), None)).metrics == []
         await a.servicer.ProcessDetections(frame("c1", T0 + 1, rng), None)
@@ -142,8 +139,8 @@ async def test_other_replica_frames_show_within_refresh_interval(tmp_path: Path)
 
 async def test_restart_rebuilds_memory_from_sql(tmp_path: Path) -> None:
     rng = random.Random(11)
-    clock = Clock(T0 + 2000)
-    async with database("sqlite", tmp_path) as db:
+    clock = FakeClock(T0 + 2000)
+    async with temporary_database("sqlite", tmp_path) as db:
         async with app(db, clock) as a:
             assert a.servicer is not None
             for i in range(40):
@@ -169,18 +166,22 @@ def test_rows_committed_out_of_seq_order_are_picked_up_once() -> None:
     from meshctl.services.analytics.recent import GAP_WAIT, RecentFrames
     from meshctl.services.frames import FrameStats
 
-    clock = Clock(T0)
+    clock = FakeClock(T0)
     recent = RecentFrames(3600, 1000, clock)
 
     def row(seq: int) -> tuple[int, FrameStats]:
         return seq, FrameStats("cam", T0 - 10 + seq, vehicle_count=seq)
 
+    def counts() -> list[int]:
+        frames = recent.frames(["cam"], 0, T0)
+        assert frames is not None
+        return [f.vehicle_count for f in frames]
+
     recent.add_stored([row(1), row(3)])  # 2 not committed yet
     assert (recent.cursor, recent.low_water) == (3, 1)
     recent.add_own(*row(4))  # this replica's own write
     recent.add_stored([row(2), row(3), row(4)])  # the next fetch is from the gap on
-    counts = [f.vehicle_count for f in recent.frames(["cam"], 0, T0)]
-    assert counts == [1, 2, 3, 4]  # 2 arrived, 3 and 4 were not added twice
+    assert counts() == [1, 2, 3, 4]  # 2 arrived, 3 and 4 were not added twice
     assert recent.low_water == 4
 
     recent.add_stored([row(6)])  # 5 was rolled back: it never comes
@@ -188,4 +189,4 @@ def test_rows_committed_out_of_seq_order_are_picked_up_once() -> None:
     clock.now += GAP_WAIT + 1
     recent.add_stored([row(6)])
     assert recent.low_water == 6
-    assert [f.vehicle_count for f in recent.frames(["cam"], 0, T0)] == [1, 2, 3, 4, 6]
+    assert counts() == [1, 2, 3, 4, 6]

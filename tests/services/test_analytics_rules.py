@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meshctl.proto.its.v1 import common_pb2 as pb
-from meshctl.services.analytics.anomaly import Baseline, score
+from meshctl.services.analytics.anomaly import AnomalyFinding, Baseline, score
 from meshctl.services.analytics.rules import (
     check_red_light,
     check_speeding,
@@ -85,7 +85,9 @@ def test_score_of_a_steady_baseline_is_finite() -> None:
     assert mean == 10 and stddev > 0 and z > 100
 
 
-def _feed(baseline: Baseline, window: int, vehicles: int, speed: float = 40.0) -> list:
+def _feed(
+    baseline: Baseline, window: int, vehicles: int, speed: float = 40.0
+) -> list[AnomalyFinding]:
     return baseline.observe(window * 60.0 + 1, vehicles, speed * vehicles, vehicles)
 
 

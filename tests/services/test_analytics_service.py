@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -15,31 +14,11 @@ from meshctl.proto.its.v1 import analytics_pb2_grpc
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.analytics import build
 from meshctl.services.frames import to_timestamp
-from tests.services.support import database, served, settings
+from meshctl.testing import served
+from tests.support.services import T0, cars, frame, settings
 
-T0 = 1_700_000_000.0 - 1_700_000_000.0 % 60  # start of a window
-
-
-def frame(camera: str, ts: float, *detections: pb.Detection, **fields: Any) -> Any:
-    return pb.ProcessDetectionsRequest(
-        frame=pb.Frame(
-            camera_id=camera, timestamp=to_timestamp(ts), detections=detections, **fields
-        )
-    )
-
-
-def cars(n: int, speed: float = 40.0) -> list[pb.Detection]:
-    return [
-        pb.Detection(track_id=f"t{i}", vehicle_class=pb.VEHICLE_CLASS_CAR, confidence=0.9,
-                     speed_kmh=speed)
-        for i in range(n)
-    ]  # fmt: skip
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    async with database(request.param, tmp_path) as fields:
-        yield fields
+# A number no VehicleClass has: the wire carries any, the service must refuse it.
+UNKNOWN_CLASS = pb.Detection(vehicle_class=cast(pb.VehicleClass, 99))
 
 
 async def _stub(port: int) -> tuple[grpc.aio.Channel, Any]:
@@ -47,8 +26,8 @@ async def _stub(port: int) -> tuple[grpc.aio.Channel, Any]:
     return channel, analytics_pb2_grpc.AnalyticsServiceStub(channel)
 
 
-async def test_every_method_and_restart_durability(db: dict[str, Any]) -> None:
-    config = settings(db, speed_limits_kmh={"school": 30}, anomaly_min_history=3)
+async def test_every_method_and_restart_durability(database_url: str) -> None:
+    config = settings(database_url, speed_limits_kmh={"school": 30}, anomaly_min_history=3)
     async with served(build(config)) as port:
         channel, stub = await _stub(port)
         async with channel:
@@ -148,13 +127,13 @@ async def test_every_method_and_restart_durability(db: dict[str, Any]) -> None:
         (pb.ProcessDetectionsRequest(frame=pb.Frame()), "frame.camera_id"),
         (frame("c", T0, pb.Detection(confidence=1.5)), "frame.detections[0].confidence"),
         (frame("c", T0, *cars(1), pb.Detection(speed_kmh=-3)), "frame.detections[1].speed_kmh"),
-        (frame("c", T0, pb.Detection(vehicle_class=99)), "frame.detections[0].vehicle_class"),
+        (frame("c", T0, UNKNOWN_CLASS), "frame.detections[0].vehicle_class"),
     ],
 )
 async def test_bad_frames_are_invalid_argument_naming_the_field(
     tmp_path: Path, request_: Any, field: str
 ) -> None:
-    async with database("sqlite", tmp_path) as db, served(build(settings(db))) as port:
+    async with served(build(settings(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"))) as port:
         channel, stub = await _stub(port)
         async with channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -7,7 +7,7 @@ import pytest
 
 from meshctl.services.auth.config import AuthConfig, AuthConfigError, resolve_secret
 from meshctl.services.auth.tokens import TokenError, TokenIssuer
-from tests.services._alert_auth_support import FakeClock
+from meshctl.testing import FakeClock
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,8 @@ from meshctl.proto.its.v1 import streaming_pb2_grpc
 from meshctl.services import analytics
 from meshctl.services.streaming import DirectForwarder, StreamingApp
 from meshctl.services.streaming.service import backoff
-from tests.services.support import database, served, settings
-from tests.services.test_analytics_service import T0, cars, frame
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    async with database(request.param, tmp_path) as fields:
-        yield fields
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0 + 1000
-
-    def __call__(self) -> float:
-        return self.now
+from meshctl.testing import FakeClock, served
+from tests.support.services import T0, cars, frame, settings
 
 
 class Unreachable:
@@ -47,12 +32,12 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 
 
 async def test_forwards_to_analytics_with_the_callers_correlation_id(
-    db: dict[str, Any], tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    analytics_db = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"}
+    analytics_db = f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"
     async with served(analytics.build(settings(analytics_db))) as analytics_port:
         forward = DirectForwarder(f"127.0.0.1:{analytics_port}")
-        app = StreamingApp(settings(db), forward=forward)
+        app = StreamingApp(settings(database_url), forward=forward)
         try:
             async with served(app) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
                 stub = streaming_pb2_grpc.StreamingServiceStub(ch)
@@ -88,10 +73,10 @@ async def test_forwards_to_analytics_with_the_callers_correlation_id(
 
 
 async def test_unforwarded_frames_survive_a_restart_and_are_retried(
-    db: dict[str, Any], tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    clock = Clock()
-    config = settings(db, forward_retry_initial=10, forward_retry_max=60)
+    clock = FakeClock(T0 + 1000)
+    config = settings(database_url, forward_retry_initial=10, forward_retry_max=60)
     down = StreamingApp(config, forward=Unreachable(), clock=clock)
     async with served(down) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = streaming_pb2_grpc.StreamingServiceStub(ch)
@@ -103,7 +88,7 @@ async def test_unforwarded_frames_survive_a_restart_and_are_retried(
         health = await stub.HealthCheck(spb.HealthCheckRequest())
         assert (health.status, health.queue_depth) == ("degraded", 1)
 
-    analytics_db = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"}
+    analytics_db = f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"
     async with served(analytics.build(settings(analytics_db))) as analytics_port:
         forward = DirectForwarder(f"127.0.0.1:{analytics_port}")
         up = StreamingApp(config, forward=forward, clock=clock)

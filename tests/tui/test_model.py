@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from meshctl.tui.model import MeshState, compute, filter_services, flow_order, sort_services, worst
+from meshctl.tui.model import (
+    MeshState,
+    MeshView,
+    ServiceView,
+    compute,
+    filter_services,
+    flow_order,
+    sort_services,
+    worst,
+)
+from tests.support.top import T0, endpoint, reports, state, stats
 
-from .synthetic import T0, endpoint, reports, state, stats
+
+def service(view: MeshView, name: str) -> ServiceView:
+    """The view of ``name``, which must be in ``view``."""
+    found = view.service(name)
+    assert found is not None, name
+    return found
 
 
 def test_rates_come_from_counter_growth_between_two_refreshes():
@@ -37,19 +54,19 @@ def test_rates_sum_over_clients_of_the_same_callee():
 
     view = compute(two_clients(1), two_clients(2))
     assert view.edges[0].rps == pytest.approx(40.0)
-    assert view.service("analytics").metrics.rps == pytest.approx(40.0)
+    assert service(view, "analytics").metrics.rps == pytest.approx(40.0)
 
 
 def test_a_restarted_client_does_not_give_a_negative_rate():
     old = MeshState(T0, {}, [{"client_id": "a", "name": "x", "services": {"y": stats(500)}}])
     new = MeshState(T0 + 1, {}, [{"client_id": "a", "name": "x", "services": {"y": stats(3)}}])
-    assert compute(old, new).service("y").metrics.rps == 0.0
+    assert service(compute(old, new), "y").metrics.rps == 0.0
 
 
 def test_latency_percentiles_are_the_worst_clients_interval():
-    analytics = compute(state(1), state(2)).service("analytics")
+    analytics = service(compute(state(1), state(2)), "analytics")
     assert (analytics.metrics.p50_ms, analytics.metrics.p99_ms) == (4.5, 18.0)
-    alert = compute(state(1), state(2)).service("alert")
+    alert = service(compute(state(1), state(2)), "alert")
     assert alert.metrics.active == 1
 
 
@@ -63,7 +80,7 @@ def test_edges_follow_report_names_to_their_callees_in_flow_order():
         ("gateway", "auth", 5),
     ]
     assert [s.name for s in view.services] == ["streaming", "analytics", "alert", "auth"]
-    streaming = view.service("streaming")
+    streaming = service(view, "streaming")
     assert streaming.callers == ["gateway"] and streaming.callees == ["analytics"]
 
 
@@ -87,18 +104,18 @@ def test_breakers_show_worst_state_and_count_down_to_half_open():
     assert open_one.half_open_in == pytest.approx(20.0)
     assert worst(["closed", "half_open", "open"]) == "open"
     assert worst([]) == "-"
-    full = compute(None, state(1)).service("analytics")
+    full = service(compute(None, state(1)), "analytics")
     assert {i.endpoint.instance_id: i.breaker for i in full.instances}["analytics-b"] == "open"
 
 
 def test_malformed_reports_are_tolerated():
-    garbage = [
+    garbage: list[dict[str, Any]] = [  # malformed on purpose
         {"client_id": "x", "name": "a", "services": "nope", "breakers": [1, {"no": "service"}]},
         {"client_id": "y", "name": "a", "services": {"b": {"requests": "many"}}},
     ]
     view = compute(None, MeshState(T0, {"b": [endpoint("b", 1, "b-1")]}, garbage))
     assert view.breakers == []
-    assert view.service("b").metrics.requests == 0
+    assert service(view, "b").metrics.requests == 0
 
 
 def test_sort_and_filter():

@@ -5,8 +5,7 @@ from __future__ import annotations
 from meshctl.errors import RegistryUnavailableError
 from meshctl.tui.app import MeshTopApp
 from meshctl.tui.model import MeshState
-
-from .synthetic import T0, ScriptedFetch, state
+from tests.support.top import T0, ScriptedFetch, state
 
 SIZE = (150, 42)
 

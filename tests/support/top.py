@@ -1,7 +1,11 @@
-"""Deterministic mesh states: the platform's four services and a caller, two refreshes apart."""
+"""For meshctl top's tests: deterministic mesh states, and a pilot waiting on a live screen.
+
+The states hold the platform's four services and a caller, two refreshes apart.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
@@ -124,3 +128,13 @@ class ScriptedFetch:
     async def __call__(self) -> MeshState:
         self.calls += 1
         return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+
+async def until(pilot: Any, condition: Callable[[], bool], attempts: int = 100) -> None:
+    """Refresh and let workers run until ``condition`` holds (each step waits on real I/O)."""
+    for _ in range(attempts):
+        if condition():
+            return
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.05)
+    raise AssertionError("the screen never showed what was expected")
