@@ -190,6 +190,14 @@ def _command(
             return registry.prefix, answers
 
     prefix, answers = run(send())
+    if not answers and action == "force_open" and instance_id is None:
+        # The mark is in Redis all the same: every client obeys it when it starts.
+        typer.echo(
+            f"no mesh client is running under prefix {prefix!r}; {service} stays forced open "
+            "for every client that starts, until `meshctl breakers reset` or `close`",
+            err=True,
+        )
+        return
     if not answers:
         fail(
             f"no mesh client answered the {action} command under prefix {prefix!r}",

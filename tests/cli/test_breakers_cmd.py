@@ -118,6 +118,18 @@ def test_no_client_answering_exits_1_with_a_hint(meshctl):
     assert meshctl("breakers", "status").stdout == "No resources found.\n"
 
 
+def test_force_open_with_no_client_running_is_remembered_for_clients_to_come(meshctl):
+    opened = meshctl("breakers", "open", "analytics", "--wait", "0.2")
+    assert opened.exit_code == 0, opened.output
+    assert "analytics stays forced open for every client that starts" in opened.stderr
+    called = meshctl("call", "analytics", "GetTrafficMetrics", "-d", "{}")
+    assert called.exit_code == 1
+    assert called.stderr.startswith("error: Circuit breaker open for analytics")
+    assert meshctl("breakers", "reset", "analytics", "--wait", "0.2").exit_code == 1  # no client
+    called = meshctl("call", "analytics", "GetTrafficMetrics", "-d", "{}")
+    assert "Circuit breaker open" not in called.stderr  # no instance: not the breaker any more
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
