@@ -56,6 +56,7 @@ class ControlPlane(AsyncLifecycle):
         self.started_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._listening = asyncio.Event()  # set once the first subscription attempt ended
         breakers.add_listener(lambda *_: self._wake.set())
 
     def report(self) -> dict[str, Any]:
@@ -106,19 +107,22 @@ class ControlPlane(AsyncLifecycle):
     async def _command_loop(self) -> None:
         while True:
             try:
-                async for raw in self.channel.commands():
+                async for raw in self.channel.commands(subscribed=self._listening.set):
                     await self.handle(raw)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._listening.set()  # Redis is away: start without waiting for it
                 logger.warning("control channel lost (%s); resubscribing", exc)
                 await asyncio.sleep(1.0)
 
     async def start(self) -> None:
+        """Start reporting and listening; returns once commands reach this client."""
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="mesh-control-publish"),
             asyncio.create_task(self._command_loop(), name="mesh-control-commands"),
         ]
+        await self._listening.wait()
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -208,11 +208,19 @@ class ControlChannel:
                 pipe.expire(key, ACK_TTL)
                 await pipe.execute()
 
-    async def commands(self) -> AsyncIterator[bytes | str]:
-        """Raw command messages as they arrive; ends only with an error or a cancellation."""
+    async def commands(
+        self, subscribed: Callable[[], None] = lambda: None
+    ) -> AsyncIterator[bytes | str]:
+        """Raw command messages as they arrive; ends only with an error or a cancellation.
+
+        ``subscribed`` is called once Redis confirms the subscription: from then
+        on no command is missed.
+        """
         with translated(self.url):
             async with self.redis.pubsub() as pubsub:
                 await pubsub.subscribe(control_channel(self.prefix))
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         yield message["data"]
+                    elif message.get("type") == "subscribe":
+                        subscribed()
