@@ -254,7 +254,7 @@ class ServiceMeshClient:
         parent = correlation_context or current_context()
         # A new trace's root span is already fresh: no child of it needed.
         ctx = parent.child() if parent is not None else CorrelationContext.new()
-        await self._endpoints(service_name)  # obey an operator's forced mark before admitting
+        view = await self._endpoints(service_name)  # obey an operator's forced mark first
         service_breaker = self.breakers.service(service_name)
         if not service_breaker.allow():
             raise CircuitBreakerOpenError(service_name, service_breaker.retry_after())
@@ -271,6 +271,7 @@ class ServiceMeshClient:
                 strategy,
                 endpoint,
                 want_metadata,
+                view,
             )
         except MeshError as exc:
             if exc.trips_breaker:
@@ -298,6 +299,7 @@ class ServiceMeshClient:
         strategy: LoadBalancingStrategy | None,
         pinned: ServiceEndpoint | None,
         want_metadata: bool,
+        view: Sequence[ServiceEndpoint],
     ) -> CallResult:
         deadline = self._clock() + timeout
         headers = {**(metadata or {}), **ctx.to_headers()}
@@ -309,7 +311,9 @@ class ServiceMeshClient:
         while True:
             attempt += 1
             try:
-                endpoint = pinned or await self._pick(service, key, balancer, tried)
+                # The first attempt picks from the view call() read; retries read it anew.
+                fresh = view if attempt == 1 else None
+                endpoint = pinned or await self._pick(service, key, balancer, tried, fresh)
             except (NoEndpointsError, CircuitBreakerOpenError):
                 if last_error is None:
                     raise
@@ -377,9 +381,15 @@ class ServiceMeshClient:
         return await self._pick(service, key, self._balancer(strategy), set())
 
     async def _pick(
-        self, service: str, key: str | None, balancer: LoadBalancer, tried: set[str]
+        self,
+        service: str,
+        key: str | None,
+        balancer: LoadBalancer,
+        tried: set[str],
+        endpoints: Sequence[ServiceEndpoint] | None = None,
     ) -> ServiceEndpoint:
-        endpoints = await self._endpoints(service)
+        if endpoints is None:
+            endpoints = await self._endpoints(service)
         if not endpoints:
             raise NoEndpointsError(service)
 
