@@ -104,18 +104,32 @@ def healthiest(endpoints: list[ServiceEndpoint]) -> ServiceEndpoint:
     return min(endpoints, key=lambda ep: rank.get(ep.health_status, 1))
 
 
-async def _describe(ctx: typer.Context, service: str, method: str | None) -> Any:
+async def live_endpoint(ctx: typer.Context, service: str) -> ServiceEndpoint:
+    """The instance of ``service`` to ask (unknown service: exit 2; none live: exit 1)."""
     from meshctl.cli.lookup import service_endpoints
-    from meshctl.transport.methods import MethodResolver
 
     async with command_registry(ctx) as registry:
-        endpoint = healthiest(await service_endpoints(registry, service))
+        return healthiest(await service_endpoints(registry, service))
+
+
+async def list_methods(service: str, endpoint: ServiceEndpoint) -> list[dict[str, Any]]:
+    """One row per method ``endpoint`` serves: its HTTP routes or its gRPC methods."""
+    from meshctl.transport.methods import MethodResolver
+
     if endpoint.protocol == "http":
-        return route_rows(endpoint) if method is None else route_detail(endpoint, method)
-    resolver = MethodResolver()
+        return route_rows(endpoint)
+    return method_rows(service, await MethodResolver().services(service, endpoint))
+
+
+async def _describe(ctx: typer.Context, service: str, method: str | None) -> Any:
+    from meshctl.transport.methods import MethodResolver
+
+    endpoint = await live_endpoint(ctx, service)
     if method is None:
-        return method_rows(service, await resolver.services(service, endpoint))
-    return method_detail(service, await resolver.resolve(service, method, endpoint))
+        return await list_methods(service, endpoint)
+    if endpoint.protocol == "http":
+        return route_detail(endpoint, method)
+    return method_detail(service, await MethodResolver().resolve(service, method, endpoint))
 
 
 def describe(

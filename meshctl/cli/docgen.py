@@ -109,6 +109,14 @@ shows a subset of the same rows.
   "histogram"}`
   (the HdrHistogram, base64) for `--compare`. SLO missed or no request
   succeeded: exit 1.
+- `loadtest --all SERVICE` (`-o table|json|csv`): `[{"service", "method",
+  "outcome", "detail", "meta", "summary", "slos"}]`, one entry per method
+  in the order the service lists them; `meta`, `summary` and `slos` as for
+  one METHOD (`null`, `null`, `[]` when skipped); `outcome` is `ok`,
+  `missed` (an SLO), `failed` (no request succeeded), or `skipped` (its
+  request refused as the caller's error, e.g. a login without credentials,
+  or a streaming method); `detail` says why, `null` when `ok`. Exit 1 when
+  a method missed or failed, or when every method was skipped.
 - `demo`: `{"ok", "elapsed_s", "mesh": {"registry", "broker", "database",
   "prefix", "instances": {service: [{"instance_id", "address"}]},
   "webhook_deliveries"}, "workflows": {"ok", "violations", "alerts_sent",

@@ -3,6 +3,8 @@
 Options are parsed into a ``LoadPlan`` (bad input: exit 2, before any load),
 the plan runs in this process or in worker processes, and the merged result
 is rendered, saved, compared and checked against SLOs (missed: exit 1).
+``--all`` runs the same plan for each method of the service in turn and
+reports one line per method (see ``meshctl.loadtest.suite``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from meshctl.cli.runner import EXIT_FAILED, fail, run, state
 from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
+    from meshctl.config import MeshSettings
     from meshctl.loadtest.plan import LoadPlan
     from meshctl.loadtest.result import RunResult
+    from meshctl.loadtest.slo import Objective
+    from meshctl.loadtest.suite import MethodOutcome
 
 
 class LoadOutput(StrEnum):
@@ -34,7 +39,16 @@ class LoadOutput(StrEnum):
 def loadtest(
     ctx: typer.Context,
     service: Annotated[str, typer.Argument(help="Service to load, e.g. analytics.")],
-    method: Annotated[str, typer.Argument(help="Method (or HTTP route name) to call.")],
+    method: Annotated[
+        str | None,
+        typer.Argument(help="Method (or HTTP route name) to call; none with --all."),
+    ] = None,
+    all_methods: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Load every method of SERVICE in turn, the same way; one line each."
+        ),
+    ] = False,
     concurrency: Annotated[
         int | None,
         typer.Option("--concurrency", "-c", help="Closed loop: callers in parallel [default: 10]."),
@@ -103,7 +117,7 @@ def loadtest(
         LoadOutput, typer.Option("--output", "-o", help="table, json or csv.")
     ] = LoadOutput.TABLE,
 ) -> None:
-    """Load-test a method through the mesh (or --direct) and report throughput and latency.
+    """Load-test a method (or, with --all, each of a service's) and report throughput and latency.
 
     Closed loop by default (--concurrency callers); --rps or --ramp run an open
     loop whose latencies count from each request's intended send time, so
@@ -120,13 +134,24 @@ def loadtest(
     time; not-started ones were still held back by --max-in-flight when the
     run ended. Each worker has its own event loop and mesh client; their
     histograms are merged.
+
+    --all loads each method of SERVICE (its gRPC methods or HTTP routes) one
+    after another with its sample request and the same options, and prints
+    one line per method: requests, rps, p50, p99, errors, SLO verdict. A
+    method whose request is refused as the caller's error (a login without
+    real credentials, say) is skipped with the reason, after one request.
+    Exit 1 when a method misses an --slo or none of its requests succeeds.
     """
     from meshctl.loadtest.result import compare as compare_results
-    from meshctl.loadtest.slo import evaluate, parse_slos
+    from meshctl.loadtest.slo import evaluate, misses, parse_slos
 
+    if all_methods:
+        _refuse_with_all(method, data=data, data_file=data_file, save=save, compare=compare)
+    elif method is None:
+        raise InvalidRequestError("missing METHOD: name one, or give --all for every method")
     plan = build_plan(
         service,
-        method,
+        method or "",
         concurrency=concurrency,
         rps=rps,
         ramp=ramp,
@@ -141,9 +166,42 @@ def loadtest(
         data_file=data_file,
     )
     objectives = parse_slos(slo) if slo is not None else []
+    if all_methods:
+        _load_all(ctx, plan, objectives, output)
+        return
     baseline = _load_baseline(compare) if compare is not None else None
-    settings = state(ctx).resolve().settings
-    progress = _Progress() if sys.stderr.isatty() else None
+    result = _execute(plan, state(ctx).resolve().settings)
+    summary = result.summary()
+    checks = evaluate(objectives, summary)
+    comparison = compare_results(baseline.summary(), summary) if baseline else None
+    if save is not None:
+        _write(save, json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
+    _emit(result, summary, checks, comparison, output)
+    regressions = [row["metric"] for row in comparison or () if row["regression"]]
+    if regressions:  # flagged, not failed: --slo is the gate
+        typer.echo(f"warning: worse than the baseline: {', '.join(regressions)}", err=True)
+    missed = misses(checks)
+    if missed:
+        fail(f"SLO missed: {missed}")
+    if result.ok == 0:
+        fail(f"no request to {service}/{method} succeeded", code=EXIT_FAILED)
+
+
+def _refuse_with_all(method: str | None, **one_method_options: Any) -> None:
+    """Raise InvalidRequestError for what --all cannot take."""
+    if method is not None:
+        raise InvalidRequestError(f"give METHOD ({method}) or --all, not both")
+    flags = {"data": "-d", "data_file": "--data-file", "save": "--save", "compare": "--compare"}
+    given = [flags[k] for k, v in one_method_options.items() if v is not None]
+    if given:
+        raise InvalidRequestError(
+            f"{', '.join(given)} apply to one METHOD; --all sends each method its sample request"
+        )
+
+
+def _execute(plan: LoadPlan, settings: MeshSettings, label: str = "") -> RunResult:
+    """Run ``plan`` here or in worker processes (a live line on a terminal); meta filled in."""
+    progress = _Progress(label) if sys.stderr.isatty() else None
     try:
         if plan.workers == 1:
             from meshctl.loadtest.workers import run_local
@@ -157,20 +215,55 @@ def loadtest(
         if progress is not None:
             progress.stop()
     result.meta.update(_describe(plan))
-    summary = result.summary()
-    checks = evaluate(objectives, summary)
-    comparison = compare_results(baseline.summary(), summary) if baseline else None
-    if save is not None:
-        _write(save, json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
-    _emit(result, summary, checks, comparison, output)
-    regressions = [row["metric"] for row in comparison or () if row["regression"]]
-    if regressions:  # flagged, not failed: --slo is the gate
-        typer.echo(f"warning: worse than the baseline: {', '.join(regressions)}", err=True)
-    missed = [c for c in checks if not c["met"]]
-    if missed:
-        fail("SLO missed: " + ", ".join(f"{c['slo']} (actual {c['actual']:g})" for c in missed))
-    if result.ok == 0:
-        fail(f"no request to {service}/{method} succeeded", code=EXIT_FAILED)
+    return result
+
+
+def _load_all(
+    ctx: typer.Context, base: LoadPlan, objectives: list[Objective], output: LoadOutput
+) -> None:
+    """Load each method of ``base.service`` in turn with ``base``'s options; one line each."""
+    from dataclasses import replace
+
+    from meshctl.loadtest.callers import refusal
+    from meshctl.loadtest.slo import evaluate
+    from meshctl.loadtest.suite import MethodOutcome, failure
+
+    settings = state(ctx).resolve().settings
+    outcomes: list[MethodOutcome] = []
+    for method, unfit in run(_methods(ctx, base.service)):
+        plan = replace(base, method=method)
+        refused = None if unfit else run(refusal(plan, settings))
+        if unfit or refused:
+            why = unfit or f"needs real input: {refused}"
+            outcomes.append(MethodOutcome(base.service, method, skipped=why))
+            continue
+        result = _execute(plan, settings, label=method)
+        summary = result.summary()
+        checks = evaluate(objectives, summary)
+        outcomes.append(MethodOutcome(base.service, method, summary, checks, result.meta))
+    _emit_all(outcomes, output)
+    problem = failure(base.service, outcomes)
+    if problem is not None:
+        fail(problem)
+
+
+async def _methods(ctx: typer.Context, service: str) -> list[tuple[str, str | None]]:
+    """SERVICE's methods as a live instance lists them, with why one cannot be loaded."""
+    from meshctl.cli.describe import list_methods, live_endpoint
+    from meshctl.loadtest.suite import callable_methods
+
+    return callable_methods(await list_methods(service, await live_endpoint(ctx, service)))
+
+
+def _emit_all(outcomes: list[MethodOutcome], output: LoadOutput) -> None:
+    from meshctl.loadtest.suite import TABLE_COLUMNS, table_rows, to_csv
+
+    if output is LoadOutput.JSON:
+        emit([o.to_json() for o in outcomes], "json")
+    elif output is LoadOutput.CSV:
+        typer.echo(to_csv(outcomes), nl=False)
+    else:
+        emit(table_rows(outcomes), "table", columns=TABLE_COLUMNS)
 
 
 def build_plan(service: str, method: str, **opts: Any) -> LoadPlan:
@@ -292,10 +385,11 @@ def _emit(
 class _Progress:
     """A one-line live view on stderr: rate, errors and percentiles so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "") -> None:
         from rich.console import Console
         from rich.live import Live
 
+        self.label = f"{label}  " if label else ""
         self.started = time.monotonic()
         self.live = Live(console=Console(stderr=True), transient=True, auto_refresh=False)
         self.live.start()
@@ -305,7 +399,7 @@ class _Progress:
         hist = result.latency
         phase = "" if measuring else "  (warming up)"
         self.live.update(
-            f"{elapsed:6.1f}s  ok {result.ok}  errors {result.failed}  "
+            f"{self.label}{elapsed:6.1f}s  ok {result.ok}  errors {result.failed}  "
             f"p50 {hist.percentile(50) * 1000:.2f} ms  p99 {hist.percentile(99) * 1000:.2f} ms"
             f"{phase}",
             refresh=True,

@@ -11,7 +11,7 @@ import grpc
 from meshctl.config import MeshSettings
 from meshctl.core.breaker import CircuitBreakerConfig
 from meshctl.core.endpoint import ServiceEndpoint
-from meshctl.errors import NoEndpointsError
+from meshctl.errors import InvalidRequestError, MeshError, NoEndpointsError, RemoteCallError
 from meshctl.loadtest.engine import Caller
 from meshctl.loadtest.plan import LoadPlan
 from meshctl.mesh import ServiceMeshClient, open_mesh
@@ -39,6 +39,28 @@ async def open_caller(
         mesh = open_mesh(settings, name=name, events=False, breaker_config=breaker_config)
         await stack.enter_async_context(mesh)
         yield mesh_caller(mesh, plan)
+
+
+async def refusal(plan: LoadPlan, settings: MeshSettings) -> str | None:
+    """Why ``plan``'s first request is refused as the caller's own error, or None.
+
+    Sends that one request. A refusal (bad input, HTTP 4xx, a gRPC status
+    that is no server failure: a login without real credentials, an id that
+    does not exist) would repeat for every request, so a load would measure
+    nothing but the refusal. Other failures are left for the load to count.
+    """
+    async with open_caller(plan, settings) as caller:
+        try:
+            await caller(plan.source(worker=0)(0))
+        except RemoteCallError as exc:
+            if exc.trips_breaker:
+                return None
+            return f"{exc.status}: {exc.detail}" if exc.detail else exc.status
+        except InvalidRequestError as exc:
+            return str(exc)
+        except MeshError:
+            return None
+    return None
 
 
 def mesh_caller(mesh: ServiceMeshClient, plan: LoadPlan) -> Caller:

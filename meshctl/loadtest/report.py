@@ -56,8 +56,8 @@ def endpoint_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def to_csv(summary: Mapping[str, Any], slos: Sequence[Mapping[str, Any]] = ()) -> str:
-    """One header line and one row: the headline figures, for spreadsheets and CI logs."""
+def csv_row(summary: Mapping[str, Any], slos: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The headline figures of a run as one flat row."""
     row: dict[str, Any] = {
         k: summary[k]
         for k in ("requests", "ok", "failed", "not_started", "late", "elapsed_s", "rps")
@@ -65,8 +65,19 @@ def to_csv(summary: Mapping[str, Any], slos: Sequence[Mapping[str, Any]] = ()) -
     row["error_rate"] = summary["error_rate"]
     row.update({f"{k}_ms": summary["latency_ms"][k] for k in LATENCY_KEYS})
     row.update({f"slo {s['slo']}": "met" if s["met"] else "missed" for s in slos})
+    return row
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A header line (every key, in first-seen order) and one line per row; gaps stay empty."""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerow(row)
+    writer.writerows(rows)
     return buffer.getvalue()
+
+
+def to_csv(summary: Mapping[str, Any], slos: Sequence[Mapping[str, Any]] = ()) -> str:
+    """One header line and one row: the headline figures, for spreadsheets and CI logs."""
+    return csv_text([csv_row(summary, slos)])

@@ -103,3 +103,8 @@ def evaluate(objectives: Sequence[Objective], summary: Mapping[str, Any]) -> lis
         met, actual = objective.check(summary)
         rows.append({"slo": objective.text, "actual": round(actual, 6), "met": met})
     return rows
+
+
+def misses(checks: Sequence[Mapping[str, Any]]) -> str:
+    """``evaluate``'s missed rows as ``slo (actual N), ...``; empty when all were met."""
+    return ", ".join(f"{c['slo']} (actual {c['actual']:g})" for c in checks if not c["met"])

@@ -1,4 +1,4 @@
-"""Settings of the test's mesh and a server that stalls, registered on the plugin's ``platform``."""
+"""The command under test, the test's mesh settings and a server that stalls (on ``platform``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import grpc
 import pytest
+from typer.testing import CliRunner, Result
 
+from meshctl.cli.app import app
 from meshctl.config import MeshSettings
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.proto.its.v1 import common_pb2
@@ -33,6 +35,22 @@ class StallingServer:
         if start <= time.monotonic() < end:
             await asyncio.sleep(self.stall)
         return common_pb2.GetTrafficMetricsResponse()
+
+
+class Loadtest:
+    """``meshctl loadtest ARGS`` against the test's Redis and key prefix."""
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        self.base = ["--redis-url", redis_url, "--prefix", prefix, "loadtest"]
+
+    async def __call__(self, *args: str) -> Result:
+        """Run in a thread: the services under test keep serving on this test's loop."""
+        return await asyncio.to_thread(CliRunner().invoke, app, [*self.base, *args])
+
+
+@pytest.fixture
+def loadtest(redis_url: str, key_prefix: str) -> Loadtest:
+    return Loadtest(redis_url, key_prefix)
 
 
 @pytest.fixture

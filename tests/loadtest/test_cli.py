@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from meshctl.cli.app import app
 from meshctl.loadtest.result import RunResult
 from meshctl.testing import Platform
-
-
-class Loadtest:
-    def __init__(self, redis_url: str, prefix: str) -> None:
-        self.base = ["--redis-url", redis_url, "--prefix", prefix, "loadtest"]
-
-    async def __call__(self, *args: str):
-        """Run in a thread: the services under test keep serving on this test's loop."""
-        return await asyncio.to_thread(CliRunner().invoke, app, [*self.base, *args])
-
-
-@pytest.fixture
-def loadtest(redis_url: str, key_prefix: str) -> Loadtest:
-    return Loadtest(redis_url, key_prefix)
 
 
 @pytest.fixture
