@@ -7,13 +7,18 @@ grpc.aio stub, the mesh client, the load generator.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -106,6 +111,28 @@ async def closed_loop(
     return total / (time.perf_counter() - start), latencies
 
 
+async def closed_loop_for(
+    call: Callable[[], Awaitable[Any]], concurrency: int, seconds: float
+) -> tuple[float, list[float], int]:
+    """Calls/s, latencies of the calls answered, and failures, ``concurrency`` in flight."""
+    latencies: list[float] = []
+    failures = [0]
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker() -> None:
+        while (t0 := time.perf_counter()) < deadline:
+            try:
+                await call()
+            except Exception:
+                failures[0] += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(latencies) / (time.perf_counter() - start), latencies, failures[0]
+
+
 def pct(values: list[float], p: float) -> float:
     """Percentile ``p`` (0-100) of ``values``, in ms."""
     ordered = sorted(values)
@@ -120,7 +147,51 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _analytics_main(redis_url: str, prefix: str, db_url: str, port: int, ports: Any) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loadtest(redis_url: str, prefix: str, *args: str) -> dict[str, Any]:
+    """``meshctl loadtest ... -o json`` in its own process; its JSON and exit code.
+
+    The process runs the meshctl this one imported (``PYTHONPATH`` picks an older checkout).
+    """
+    import meshctl
+
+    done = subprocess.run(
+        [sys.executable, "-m", "meshctl", "--redis-url", redis_url, "--prefix", prefix,
+         "loadtest", *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(meshctl.__file__).parents[1],
+    )  # fmt: skip
+    if not done.stdout:
+        raise SystemExit(f"loadtest failed: {done.stderr}")
+    data: dict[str, Any] = json.loads(done.stdout)
+    data["exit_code"] = done.returncode
+    data["stderr"] = done.stderr.strip()
+    return data
+
+
+def show(label: str, data: dict[str, Any]) -> None:
+    """One line of a ``loadtest`` result: rate, outcomes, latencies, exit code."""
+    s = data["summary"]
+    lat = s["latency_ms"]
+    print(
+        f"{label}: {s['rps']:.0f} rps over {s['elapsed_s']:.1f} s, {s['ok']} ok, "
+        f"{s['failed']} failed, {s['not_started']} not started, {s['late']} late; "
+        f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, p99.9 {lat['p99.9']:.2f} ms, "
+        f"max {lat['max']:.2f} ms; exit {data['exit_code']} {data['stderr']}",
+        flush=True,
+    )
+
+
+def _analytics_main(
+    redis_url: str, prefix: str, db_url: str, port: int, ports: Any, profile: str | None
+) -> None:
     from meshctl.registry import open_registry
     from meshctl.services.analytics import build
     from meshctl.services.base import ServiceSettings
@@ -131,23 +202,54 @@ def _analytics_main(redis_url: str, prefix: str, db_url: str, port: int, ports: 
         registry = open_registry(settings)
         await serve(build(settings), port=port, registry=registry, ready=ports.put, grace=0.5)
 
-    asyncio.run(main())
+    if profile is None:
+        asyncio.run(main())
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    try:
+        asyncio.run(main())  # until SIGTERM (AnalyticsFleet.stop)
+    finally:
+        profiler.stop()
+        with open(profile, "w") as out:
+            out.write(profiler.output_text(unicode=False, color=False, show_all=False))
+        if profiler.last_session is not None:  # for pyinstrument --load
+            profiler.last_session.save(f"{profile}.pyisession")
 
 
 class AnalyticsFleet:
-    """Reference analytics instances, each its own process with its own SQLite file."""
+    """Reference analytics instances, each its own process with its own SQLite file.
 
-    def __init__(self, redis_url: str, prefix: str, directory: str) -> None:
+    With ``database_url`` they share that database instead; with ``profile``
+    (a file path) each is run under pyinstrument and writes its profile there
+    when stopped with :meth:`stop` (not :meth:`kill`).
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        directory: str,
+        *,
+        database_url: str | None = None,
+        profile: str | None = None,
+    ) -> None:
         self.redis_url, self.prefix, self.directory = redis_url, prefix, directory
+        self.database_url, self.profile = database_url, profile
         self.ctx = multiprocessing.get_context("spawn")
         self.ports = self.ctx.Queue()
         self.procs: dict[int, Any] = {}
 
     def start(self, port: int = 0) -> int:
-        db = f"sqlite+aiosqlite:///{self.directory}/analytics-{len(self.procs)}-{port}.db"
+        db = (
+            self.database_url
+            or f"sqlite+aiosqlite:///{self.directory}/analytics-{len(self.procs)}-{port}.db"
+        )
         proc = self.ctx.Process(
             target=_analytics_main,
-            args=(self.redis_url, self.prefix, db, port, self.ports),
+            args=(self.redis_url, self.prefix, db, port, self.ports, self.profile),
             daemon=True,
         )
         proc.start()
@@ -161,9 +263,23 @@ class AnalyticsFleet:
         proc.kill()
         proc.join()
 
+    def stop(self, port: int) -> None:
+        """SIGTERM: a graceful stop (and the profile written)."""
+        proc = self.procs.pop(port)
+        proc.terminate()
+        proc.join(30)
+
     def stop_all(self) -> None:
         for port in list(self.procs):
             self.kill(port)
+
+
+def fleet_options(parser: argparse.ArgumentParser, replicas: int) -> None:
+    """The options of a benchmark that runs an :class:`AnalyticsFleet` on one database."""
+    parser.add_argument("--postgres", action="store_true", help="the local PostgreSQL")
+    parser.add_argument("--replicas", type=int, default=replicas, help="analytics processes")
+    parser.add_argument("--seconds", type=int, default=10, help="per run")
+    parser.add_argument("--profile", help="profile one replica into this file instead")
 
 
 @contextmanager

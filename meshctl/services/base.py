@@ -42,19 +42,34 @@ class ServiceSettings(MeshSettings):
     anomaly_min_history: int = Field(5, ge=2)
     anomaly_history_windows: int = Field(30, ge=2)
     analytics_recent_seconds: float = Field(
-        6 * 3600.0, gt=0, description="how far back metrics are answered from memory"
+        6 * 3600.0, gt=0, description="how far back analytics reads are answered from memory"
     )
     analytics_recent_max_frames: int = Field(
-        100_000, ge=0, description="frames held in memory at most (0: every read from SQL)"
+        100_000,
+        ge=0,
+        description="frames, and violations and anomalies, held in memory at most each "
+        "(0: every read from SQL)",
     )
     analytics_refresh_seconds: float = Field(
-        0.25, ge=0, description="other replicas' frames show in metrics within this time"
+        0.25, ge=0, description="other replicas' writes show in reads within this time"
+    )
+    analytics_commit_window_seconds: float = Field(
+        0.002, ge=0, le=1, description="frames arriving within this time share one transaction"
+    )
+    analytics_commit_max_frames: int = Field(
+        256, ge=1, le=5000, description="frames in one transaction at most"
+    )
+    analytics_remembered_frames: int = Field(
+        10_000, ge=0, description="redeliveries of the last this many frames answered from memory"
     )
 
     # streaming
     forward_timeout: float = Field(5.0, gt=0)
     forward_retry_initial: float = Field(0.5, gt=0)
     forward_retry_max: float = Field(30.0, gt=0)
+    streaming_depth_resync_seconds: float = Field(
+        1.0, gt=0, description="queue_depth counts other replicas' frames within this time"
+    )
 
     # alert
     smtp_host: str = "127.0.0.1"

@@ -1,13 +1,14 @@
-"""Table creation: replicas racing to create the same tables, and the configured schema."""
+"""Engines and tables: SQLite settings, replicas racing to create tables, the schema, writes."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Integer, inspect, text
+from sqlalchemy import Connection, Integer, func, insert, inspect, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from meshctl.services.db import Base, async_url, create_engine, create_tables
+from meshctl.services.db import Base, TransactionRunner, async_url, create_engine, create_tables
 from meshctl.services.sql import open_database
 from meshctl.testing import temporary_database
 from tests.support.services import settings
@@ -29,6 +30,46 @@ async def test_concurrent_creators_on_one_sqlite_file(tmp_path: Path):
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_sqlite_connections_use_wal_normal_sync_and_a_busy_timeout(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        async with engine.connect() as conn:
+            pragmas = [
+                await conn.scalar(text(f"PRAGMA {name}"))
+                for name in ("journal_mode", "synchronous", "busy_timeout")
+            ]
+    finally:
+        await engine.dispose()
+    assert pragmas == ["wal", 1, 30_000]  # synchronous 1 is NORMAL
+
+
+async def test_a_transaction_runs_whole_on_the_writer_and_commits(database_url: str):
+    engine, _ = await open_database(settings(database_url))
+    writer = TransactionRunner(engine)
+    threads: list[str] = []
+
+    def body(conn: Connection) -> int:
+        threads.append(threading.current_thread().name)
+        conn.execute(insert(_RaceProbe), [{"id": 1}, {"id": 2}])
+        return 2
+
+    def failing(conn: Connection) -> None:
+        conn.execute(insert(_RaceProbe), [{"id": 3}])
+        raise RuntimeError("rolled back")
+
+    try:
+        assert await writer.run(body) == 2
+        with pytest.raises(RuntimeError):
+            await writer.run(failing)
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(_RaceProbe)) == 2
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+    on_sqlite = database_url.startswith("sqlite")
+    assert threads[0].startswith("sqlite-writer") == on_sqlite  # elsewhere: the event loop's
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from meshctl.proto.its.v1 import common_pb2 as pb
+from meshctl.services.analytics.service import AnalyticsApp
 from meshctl.services.base import ServiceSettings
 from meshctl.services.frames import to_timestamp
 
@@ -32,3 +35,16 @@ def cars(n: int, speed: float = 40.0) -> list[pb.Detection]:
                      speed_kmh=speed)
         for i in range(n)
     ]  # fmt: skip
+
+
+@asynccontextmanager
+async def analytics_app(
+    database_url: str, clock: Callable[[], float], **overrides: Any
+) -> AsyncIterator[AnalyticsApp]:
+    """A started analytics app on ``database_url`` (a replica, if others use it too)."""
+    app = AnalyticsApp(settings(database_url, **overrides), clock)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()

@@ -1,6 +1,8 @@
 """The analytics gRPC service: rules and baselines over frames, stored in SQL.
 
-Traffic metrics are read through a ``FrameView`` (recent frames in memory).
+Reads go through a ``FrameView`` (recent frames, violations and anomalies in
+memory; SQL for what memory does not hold); frames are written through
+``FrameWrites`` (group commit, redeliveries answered from memory).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.analytics.anomaly import AnomalyFinding, Baseline
 from meshctl.services.analytics.recent import FrameView
 from meshctl.services.analytics.rules import Finding, evaluate_frame
-from meshctl.services.analytics.storage import AnalyticsStore
+from meshctl.services.analytics.storage import AnalyticsStore, FrameRecord
+from meshctl.services.analytics.writes import FrameWrites
 from meshctl.services.base import ServiceSettings
+from meshctl.services.db import TransactionRunner
 from meshctl.services.frames import (
     aggregate,
     enum_name,
@@ -97,6 +101,18 @@ class AnalyticsServicer:
         self.clock = clock
         self.baselines: dict[str, Baseline] = {}
         self._baseline_lock = asyncio.Lock()
+        self.writes = FrameWrites(
+            store,
+            view,
+            window=settings.analytics_commit_window_seconds,
+            max_batch=settings.analytics_commit_max_frames,
+            remember=settings.analytics_remembered_frames,
+        )
+
+    @property
+    def reads(self) -> FrameView | AnalyticsStore:
+        """Where reads go: the recent view (memory, else SQL), or SQL when there is none."""
+        return self.view or self.store
 
     async def _baseline(self, camera_id: str, before: float) -> Baseline:
         """The camera's baseline, rebuilt from stored frames the first time it is needed."""
@@ -116,16 +132,12 @@ class AnalyticsServicer:
                 self.baselines[camera_id] = baseline
             return baseline
 
-    async def ProcessDetections(
-        self, request: pb.ProcessDetectionsRequest, context: Any
-    ) -> apb.AnalysisResult:
-        frame = validate_frame(request)
-        ctx = current_context()
-        correlation_id = ctx.correlation_id if ctx else ""
+    async def _analyse(
+        self, frame: pb.Frame, correlation_id: str
+    ) -> tuple[FrameRecord, apb.AnalysisResult]:
+        """What to store of a frame, and its answer without violations and anomalies yet."""
         now = self.clock()
         ts = to_seconds(frame.timestamp) if frame.HasField("timestamp") else now
-        if not frame.frame_id:
-            frame.frame_id = uuid.uuid4().hex
         stats = frame_stats(frame, ts)
         result = apb.AnalysisResult(
             frame_id=frame.frame_id,
@@ -134,38 +146,49 @@ class AnalyticsServicer:
             average_speed_kmh=stats.speed_sum / stats.speed_samples if stats.speed_samples else 0,
             correlation_id=correlation_id,
         )
-        if await self.store.frame_exists(frame.frame_id):
-            # A redelivery (streaming retries at least once): answer as the first time.
-            result.violations.extend(await self.store.frame_violations(frame.frame_id))
-            return result
         limits = self.settings.speed_limits_kmh
         hits = evaluate_frame(frame, limits, self.settings.default_speed_limit_kmh)
         violations = [_violation(frame, ts, det, hit) for det, hit in hits]
         baseline = await self._baseline(frame.camera_id, ts)
         found = baseline.observe(ts, stats.vehicle_count, stats.speed_sum, stats.speed_samples)
         anomalies = [_anomaly(frame.camera_id, f, now) for f in found]
-        seq = await self.store.save(frame.frame_id, stats, violations, anomalies)
-        if seq is None:
-            result.violations.extend(await self.store.frame_violations(frame.frame_id))
-            return result
-        if self.view is not None:
-            self.view.stored(seq, stats)
-        result.violations.extend(violations)
-        result.anomalies.extend(anomalies)
-        return result
+        return FrameRecord(frame.frame_id, stats, violations, anomalies), result
+
+    async def ProcessDetections(
+        self, request: pb.ProcessDetectionsRequest, context: Any
+    ) -> apb.AnalysisResult:
+        frame = validate_frame(request)
+        ctx = current_context()
+        correlation_id = ctx.correlation_id if ctx else ""
+        if not frame.frame_id:
+            frame.frame_id = uuid.uuid4().hex
+        earlier = await self.writes.claim(frame.frame_id)
+        if earlier is not None:
+            # A redelivery (streaming retries at least once): answer as the first time.
+            if earlier.correlation_id == correlation_id:
+                return earlier
+            again = apb.AnalysisResult()
+            again.CopyFrom(earlier)
+            again.correlation_id = correlation_id
+            return again
+        try:
+            record, result = await self._analyse(frame, correlation_id)
+        except BaseException:
+            self.writes.abandon(frame.frame_id)
+            raise
+        return await self.writes.write(record, result)
 
     async def GetTrafficMetrics(
         self, request: pb.GetTrafficMetricsRequest, context: Any
     ) -> pb.GetTrafficMetricsResponse:
         cameras, start, end, bucket = metrics_query(request, self.clock())
-        source = self.view or self.store
-        rows = await source.frames(cameras, start, end)
+        rows = await self.reads.frames(cameras, start, end)
         return pb.GetTrafficMetricsResponse(metrics=aggregate(rows, start, end, bucket))
 
     async def GetActiveViolations(
         self, request: apb.GetActiveViolationsRequest, context: Any
     ) -> apb.GetActiveViolationsResponse:
-        violations = await self.store.active_violations(
+        violations = await self.reads.active_violations(
             request.camera_id, request.type, request.min_severity, max(request.limit, 0)
         )
         return apb.GetActiveViolationsResponse(violations=violations)
@@ -175,7 +198,7 @@ class AnalyticsServicer:
     ) -> apb.GetTrafficAnomaliesResponse:
         start, end = window_bounds(request.window, request.HasField("window"), self.clock())
         cameras = [request.camera_id] if request.camera_id else []
-        anomalies = await self.store.anomalies(
+        anomalies = await self.reads.anomalies(
             cameras, start, end, request.min_severity, max(request.limit, 0)
         )
         return apb.GetTrafficAnomaliesResponse(anomalies=anomalies)
@@ -186,10 +209,10 @@ class AnalyticsServicer:
         now = self.clock()
         start, end = window_bounds(request.window, request.HasField("window"), now)
         cameras = list(request.camera_ids)
-        rows = await self.store.frames(cameras, start, end)
+        rows = await self.reads.frames(cameras, start, end)
         total = totals(rows, start, end)
-        by_type, by_severity = await self.store.violation_counts(cameras, start, end)
-        anomalies = await self.store.anomalies(cameras, start, end, 0, 0)
+        by_type, by_severity = await self.reads.violation_counts(cameras, start, end)
+        anomalies = await self.reads.anomalies(cameras, start, end, 0, 0)
         report = apb.TrafficReport(
             report_id=uuid.uuid4().hex,
             window=pb.TimeWindow(start=to_timestamp(start), end=to_timestamp(end)),
@@ -217,6 +240,7 @@ class AnalyticsApp:
         self.settings = settings
         self.clock = clock
         self.engine: AsyncEngine | None = None
+        self.writer: TransactionRunner | None = None
         self.servicer: AnalyticsServicer | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
@@ -229,7 +253,8 @@ class AnalyticsApp:
 
     async def start(self) -> None:
         self.engine, sessions = await open_database(self.settings)
-        store = AnalyticsStore(sessions)
+        self.writer = TransactionRunner(self.engine)
+        store = AnalyticsStore(sessions, self.writer)
         s = self.settings
         view = None
         if s.analytics_recent_max_frames:
@@ -243,6 +268,11 @@ class AnalyticsApp:
         self.servicer = AnalyticsServicer(store, s, self.clock, view)
 
     async def stop(self) -> None:
+        if self.servicer is not None:
+            await self.servicer.writes.drain()
+        if self.writer is not None:
+            await self.writer.aclose()
+            self.writer = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
