@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,9 +37,12 @@ from meshbench import (
     PATH,
     AnalyticsFleet,
     closed_loop,
+    cpu_seconds,
     echo_servers,
     load_average,
+    loadtest,
     median,
+    show,
     timed,
 )
 
@@ -58,7 +59,6 @@ from meshctl.proto.its.v1 import common_pb2
 from meshctl.registry import ServiceRegistry, open_registry
 
 REDIS_URL = MeshSettings().redis_url
-MESHCTL = [sys.executable, "-m", "meshctl"]
 
 
 def verdict(ok: bool) -> str:
@@ -71,33 +71,6 @@ async def cleanup(prefix: str) -> None:
     for i in range(0, len(keys), 5000):
         await client.delete(*keys[i : i + 5000])
     await client.aclose()
-
-
-def loadtest(prefix: str, *args: str) -> dict[str, Any]:
-    """``meshctl loadtest ... -o json`` in its own process; its JSON and exit code."""
-    done = subprocess.run(
-        [*MESHCTL, "--redis-url", REDIS_URL, "--prefix", prefix, "loadtest", *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if not done.stdout:
-        raise SystemExit(f"loadtest failed: {done.stderr}")
-    data: dict[str, Any] = json.loads(done.stdout)
-    data["exit_code"] = done.returncode
-    data["stderr"] = done.stderr.strip()
-    return data
-
-
-def show(label: str, data: dict[str, Any]) -> None:
-    s = data["summary"]
-    lat = s["latency_ms"]
-    print(
-        f"{label}: {s['rps']:.0f} rps over {s['elapsed_s']:.1f} s, {s['ok']} ok, "
-        f"{s['failed']} failed, {s['not_started']} not started, {s['late']} late; "
-        f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, p99.9 {lat['p99.9']:.2f} ms, "
-        f"max {lat['max']:.2f} ms; exit {data['exit_code']} {data['stderr']}"
-    )
 
 
 # -- throughput ------------------------------------------------------------------
@@ -115,14 +88,14 @@ def throughput() -> None:
             for method, rate, floor in runs:
                 slo = f"p99<100ms,errors<=0,rps>={floor}"
                 data = loadtest(
-                    prefix, "analytics", method, "--rps", str(rate), "--duration", "30s",
+                    REDIS_URL, prefix, "analytics", method, "--rps", str(rate), "--duration", "30s",
                     "--warmup", "3s", "--slo", slo,
                 )  # fmt: skip
                 show(f"{method} at {rate} rps, slo {slo}", data)
                 print(f"  per instance: {data['summary']['endpoints']}")
             capacity(fleet, prefix)
             data = loadtest(
-                prefix, "analytics", "ProcessDetections", "-c", "8", "--duration", "10s",
+                REDIS_URL, prefix, "analytics", "ProcessDetections", "-c", "8", "--duration", "10s",
                 "--warmup", "1s",
             )  # fmt: skip
             show("ProcessDetections, closed loop, 8 in flight", data)
@@ -131,19 +104,16 @@ def throughput() -> None:
             asyncio.run(cleanup(prefix))
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def capacity(fleet: AnalyticsFleet, prefix: str) -> None:
     """Closed loop flat out: the most the machine does, and where each request's CPU goes."""
     servers = [proc.pid for proc in fleet.procs.values()]
-    before = sum(_cpu_seconds(pid) for pid in servers)
+    before = sum(cpu_seconds(pid) for pid in servers)
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    data = loadtest(prefix, "analytics", "GetTrafficMetrics", "-c", "64", "--duration", "10s")
+    data = loadtest(
+        REDIS_URL, prefix, "analytics", "GetTrafficMetrics", "-c", "64", "--duration", "10s"
+    )
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = sum(_cpu_seconds(pid) for pid in servers) - before
+    server_cpu = sum(cpu_seconds(pid) for pid in servers) - before
     client_cpu = (client_after.ru_utime + client_after.ru_stime) - (
         client_before.ru_utime + client_before.ru_stime
     )

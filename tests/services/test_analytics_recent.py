@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.analytics.service import AnalyticsApp, AnalyticsServicer
 from meshctl.services.frames import to_timestamp
 from meshctl.testing import FakeClock, temporary_database
-from tests.support.services import settings
+from tests.support.services import analytics_app as app
 
 T0 = 1_700_000_000.0
 
@@ -40,16 +37,6 @@ def metrics(camera: str = "", start: float | None = None, end: float | None = No
     if end is not None:
         request.window.end.CopyFrom(to_timestamp(end))
     return request
-
-
-@asynccontextmanager
-async def app(db: str, clock: FakeClock, **overrides: Any) -> AsyncIterator[AnalyticsApp]:
-    instance = AnalyticsApp(settings(db, **overrides), clock)
-    await instance.start()
-    try:
-        yield instance
-    finally:
-        await instance.stop()
 
 
 def parts(a: AnalyticsApp) -> tuple[AnalyticsServicer, AnalyticsServicer]:
@@ -164,13 +151,14 @@ async def test_restart_rebuilds_memory_from_sql(tmp_path: Path) -> None:
 def test_rows_committed_out_of_seq_order_are_picked_up_once() -> None:
     """PostgreSQL may commit seq 2 after seq 3: the gap is fetched again until it fills."""
     from meshctl.services.analytics.recent import GAP_WAIT, RecentFrames
+    from meshctl.services.analytics.storage import StoredFrame
     from meshctl.services.frames import FrameStats
 
     clock = FakeClock(T0)
     recent = RecentFrames(3600, 1000, clock)
 
-    def row(seq: int) -> tuple[int, FrameStats]:
-        return seq, FrameStats("cam", T0 - 10 + seq, vehicle_count=seq)
+    def row(seq: int) -> StoredFrame:
+        return StoredFrame(seq, FrameStats("cam", T0 - 10 + seq, vehicle_count=seq))
 
     def counts() -> list[int]:
         frames = recent.frames(["cam"], 0, T0)
@@ -179,7 +167,7 @@ def test_rows_committed_out_of_seq_order_are_picked_up_once() -> None:
 
     recent.add_stored([row(1), row(3)])  # 2 not committed yet
     assert (recent.cursor, recent.low_water) == (3, 1)
-    recent.add_own(*row(4))  # this replica's own write
+    recent.add_own(row(4))  # this replica's own write
     recent.add_stored([row(2), row(3), row(4)])  # the next fetch is from the gap on
     assert counts() == [1, 2, 3, 4]  # 2 arrived, 3 and 4 were not added twice
     assert recent.low_water == 4

@@ -1,25 +1,41 @@
-"""Recent frames held in memory so that metrics reads skip SQL.
+"""Recent frames, violations and anomalies held in memory so that reads skip SQL.
 
-``RecentFrames`` is pure: it holds per-camera frame stats ordered by
-``(ts, seq)`` (``seq`` is the frame row's insertion number, so both read paths
-add frames up in the same order and give bit-identical sums) and knows from
-which timestamp on it is complete. Every frame it does not hold (too old,
-evicted by the cap) raises ``complete_from`` just above that frame's time, so
-a query is answered from memory only when nothing it covers was dropped.
+``RecentFrames`` is pure: three :class:`Timeline` s hold the recent period's
+frame stats ordered by ``(ts, seq)`` (``seq`` is the frame row's insertion
+number, so both read paths add frames up in the same order and give
+bit-identical sums), violations by ``(detected_at, violation_id)`` and
+anomalies by ``(window_start, anomaly_id)``, the orders of the SQL queries.
+Each knows from which time on it is complete: every row it does not hold
+(too old, evicted by the cap) raises that time just above the row's. A read
+is answered from memory only when nothing it covers was dropped, and then
+exactly as SQL answers it; else SQL answers.
 
 ``FrameView`` keeps it in step with the database: own writes go in at once,
-other replicas' writes arrive through one indexed ``seq > cursor`` query at
-most every ``refresh_seconds``, which bounds how stale a replica can be.
+other replicas' frames with their violations and anomalies arrive through
+indexed ``seq > cursor`` queries at most every ``refresh_seconds``, which
+bounds how stale a replica can be.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from itertools import islice
+from typing import Any, ParamSpec, TypeVar
 
-from meshctl.services.analytics.storage import AnalyticsStore
+from meshctl.proto.its.v1 import common_pb2 as pb
+from meshctl.services.analytics.storage import (
+    DEFAULT_LIMIT,
+    AnalyticsStore,
+    AnomalyRow,
+    FrameRecord,
+    Held,
+    StoredFrame,
+    ViolationRow,
+    count_kinds,
+)
+from meshctl.services.analytics.timeline import Timeline
 from meshctl.services.frames import FrameStats
 
 # After a cap eviction hold this share of the cap, so evictions are rare.
@@ -29,9 +45,15 @@ GAP_WAIT = 30.0
 # A jump of the cursor larger than this is not scanned for gaps.
 _MAX_GAP_SCAN = 10_000
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class RecentFrames:
-    """Frames of the last ``retain_seconds``, at most ``max_frames``, by camera."""
+    """Frames of the last ``retain_seconds`` and what was found in them, by camera.
+
+    Each of frames, violations and anomalies is held ``max_frames`` at most.
+    """
 
     def __init__(
         self,
@@ -46,10 +68,9 @@ class RecentFrames:
         self.max_frames = max_frames
         self.clock = clock
         self.cursor = cursor  # highest seq taken from the database
-        self.complete_from = complete_from
-        self.count = 0
-        self._keys: dict[str, list[tuple[float, int]]] = {}
-        self._rows: dict[str, list[FrameStats]] = {}
+        self.frame_timeline: Timeline[FrameStats] = Timeline(complete_from)
+        self.violation_timeline: Timeline[pb.Violation] = Timeline(complete_from)
+        self.anomaly_timeline: Timeline[pb.Anomaly] = Timeline(complete_from)
         # Seqs held above the low-water mark (own writes and fetched rows), so
         # a row fetched twice is added once.
         self._seen: set[int] = set()
@@ -59,45 +80,52 @@ class RecentFrames:
         # does, hence the time limit.
         self._gaps: dict[int, float] = {}
 
-    def _drop(self, ts: float) -> None:
-        self.complete_from = max(self.complete_from, math.nextafter(ts, math.inf))
+    @property
+    def complete_from(self) -> float:
+        """Frames from this time on are all held."""
+        return self.frame_timeline.complete_from
 
-    def _add(self, seq: int, stats: FrameStats) -> None:
-        if stats.ts < max(self.complete_from, self.clock() - self.retain_seconds):
-            self._drop(stats.ts)
-            return
-        keys = self._keys.setdefault(stats.camera_id, [])
-        rows = self._rows.setdefault(stats.camera_id, [])
-        key = (stats.ts, seq)
-        i = bisect_left(keys, key)
-        keys.insert(i, key)
-        rows.insert(i, stats)
-        self.count += 1
-        if self.count > self.max_frames:
-            self._evict_to(int(self.max_frames * _EVICT_TO))
+    @property
+    def count(self) -> int:
+        return len(self.frame_timeline)
+
+    def _timelines(self) -> tuple[Timeline[Any], ...]:
+        return self.frame_timeline, self.violation_timeline, self.anomaly_timeline
+
+    def _add(self, frame: StoredFrame) -> None:
+        floor = self.clock() - self.retain_seconds
+        stats = frame.stats
+        self.frame_timeline.add(stats.camera_id, (stats.ts, frame.seq), stats, floor)
+        for v in frame.violations:
+            self.violation_timeline.add(v.camera_id, v.key, v.message, floor)
+        for a in frame.anomalies:
+            self.anomaly_timeline.add(a.camera_id, a.key, a.message, floor)
+        for timeline in self._timelines():
+            if len(timeline) > self.max_frames:
+                timeline.trim(int(self.max_frames * _EVICT_TO))
 
     @property
     def low_water(self) -> int:
         """Fetch rows above this seq: the cursor, or just below the oldest open gap."""
         return min(self._gaps, default=self.cursor + 1) - 1
 
-    def add_own(self, seq: int, stats: FrameStats) -> None:
-        """A frame this replica just stored (its row holds ``seq``)."""
-        if seq in self._seen:
+    def add_own(self, frame: StoredFrame) -> None:
+        """A frame this replica just stored."""
+        if frame.seq in self._seen:
             return
-        self._seen.add(seq)
-        self._gaps.pop(seq, None)
-        self._add(seq, stats)
+        self._seen.add(frame.seq)
+        self._gaps.pop(frame.seq, None)
+        self._add(frame)
 
-    def add_stored(self, rows: Iterable[tuple[int, FrameStats]]) -> None:
-        """Rows read from the database above :attr:`low_water`, in seq order."""
+    def add_stored(self, rows: Iterable[StoredFrame]) -> None:
+        """Frames read from the database above :attr:`low_water`, in seq order."""
         previous = self.cursor
-        for seq, stats in rows:
-            if seq not in self._seen:
-                self._seen.add(seq)
-                self._gaps.pop(seq, None)
-                self._add(seq, stats)
-            self.cursor = max(self.cursor, seq)
+        for frame in rows:
+            if frame.seq not in self._seen:
+                self._seen.add(frame.seq)
+                self._gaps.pop(frame.seq, None)
+                self._add(frame)
+            self.cursor = max(self.cursor, frame.seq)
         now = self.clock()
         if self.cursor - previous <= _MAX_GAP_SCAN:
             for seq in range(previous + 1, self.cursor):
@@ -108,44 +136,54 @@ class RecentFrames:
         self._seen = {seq for seq in self._seen if seq > floor}
 
     def expire(self) -> None:
-        """Drop frames older than the retained period."""
+        """Drop what is older than the retained period."""
         horizon = self.clock() - self.retain_seconds
-        if horizon < self.complete_from:
-            return
-        for camera, keys in self._keys.items():
-            n = bisect_left(keys, (horizon,))
-            if n:
-                self._drop(keys[n - 1][0])
-                del keys[:n]
-                del self._rows[camera][:n]
-                self.count -= n
+        for timeline in self._timelines():
+            timeline.drop_before(horizon)
 
-    def _evict_to(self, target: int) -> None:
-        times = sorted(ts for keys in self._keys.values() for ts, _ in keys)
-        cutoff = times[len(times) - target - 1]
-        self._drop(cutoff)
-        for camera, keys in self._keys.items():
-            n = bisect_left(keys, (self.complete_from,))
-            del keys[:n]
-            del self._rows[camera][:n]
-            self.count -= n
+    # Reads: as the AnalyticsStore methods of the same name, or None when memory may lack rows.
 
     def frames(self, cameras: Sequence[str], start: float, end: float) -> list[FrameStats] | None:
-        """Frames of ``cameras`` (all when empty) in ``[start, end)``; None if some were dropped."""
-        if start < self.complete_from:
+        """Frames of ``cameras`` (all when empty) in ``[start, end)``, in ``(ts, seq)`` order."""
+        return self.frame_timeline.items(cameras, start, end)
+
+    def active_violations(
+        self, camera_id: str, type_: int, min_severity: int, limit: int
+    ) -> list[pb.Violation] | None:
+        held = self.violation_timeline
+        newest = held.newest([camera_id] if camera_id else [], held.complete_from, math.inf)
+        if newest is None:
             return None
-        found: list[FrameStats] = []
-        for camera in cameras or list(self._keys):
-            keys = self._keys.get(camera)
-            if keys:
-                found.extend(
-                    self._rows[camera][bisect_left(keys, (start,)) : bisect_left(keys, (end,))]
-                )
-        return found
+        limit = limit or DEFAULT_LIMIT
+        matching = (
+            v
+            for v in newest
+            if not v.resolved
+            and (not type_ or v.type == type_)
+            and (not min_severity or v.severity >= min_severity)
+        )
+        found = list(islice(matching, limit))
+        # Fewer than asked for: older ones, no longer held, may match too.
+        return found if len(found) == limit or not held.complete_from else None
+
+    def anomalies(
+        self, cameras: Sequence[str], start: float, end: float, min_severity: int, limit: int
+    ) -> list[pb.Anomaly] | None:
+        newest = self.anomaly_timeline.newest(cameras, start, end)
+        if newest is None:
+            return None
+        matching = (a for a in newest if not min_severity or a.severity >= min_severity)
+        return list(islice(matching, limit or DEFAULT_LIMIT))
+
+    def violation_counts(
+        self, cameras: Sequence[str], start: float, end: float
+    ) -> tuple[dict[str, int], dict[str, int]] | None:
+        found = self.violation_timeline.items(cameras, start, end)
+        return None if found is None else count_kinds((v.type, v.severity, 1) for v in found)
 
 
 class FrameView:
-    """Frames for metrics: from memory when it holds the window, else from SQL."""
+    """Analytics' reads: from memory when it holds all they cover, else from SQL."""
 
     def __init__(self, store: AnalyticsStore, recent: RecentFrames, refresh_seconds: float) -> None:
         self.store = store
@@ -163,32 +201,69 @@ class FrameView:
         refresh_seconds: float,
         clock: Callable[[], float],
     ) -> FrameView:
-        """A view holding the recent frames stored so far."""
+        """A view holding the recent frames, violations and anomalies stored so far."""
         cursor = await store.last_seq()
         since = clock() - retain_seconds
-        rows = await store.newest_frames(since, cursor, max_frames)
-        complete_from = since if await store.has_frames_before(since, cursor) else 0.0
-        if rows and len(rows) == max_frames:
-            # More may share the oldest loaded time: hold only what is complete.
-            complete_from = math.nextafter(rows[-1][1].ts, math.inf)
+        bounds = since, cursor, max_frames
+        rows = await store.newest_frames(*bounds)
+        older = await store.has_frames_before(since, cursor)
         recent = RecentFrames(
-            retain_seconds, max_frames, clock, cursor=cursor, complete_from=complete_from
+            retain_seconds,
+            max_frames,
+            clock,
+            cursor=cursor,
+            complete_from=_complete_from(since, older, [row.stats.ts for row in rows], max_frames),
         )
-        for seq, stats in reversed(rows):
-            recent.add_own(seq, stats)
+        for frame in reversed(rows):
+            recent.add_own(frame)
+        # Violations and anomalies by their own time (not their frames'): exact bounds.
+        findings: list[tuple[Timeline[Any], list[Held[Any]], bool]] = [
+            (recent.violation_timeline, *await store.newest_findings(ViolationRow, *bounds)),
+            (recent.anomaly_timeline, *await store.newest_findings(AnomalyRow, *bounds)),
+        ]
+        for timeline, held, older_held in findings:
+            times = [h.key[0] for h in held]
+            timeline.complete_from = _complete_from(since, older_held, times, max_frames)
+            for h in reversed(held):
+                timeline.add(h.camera_id, h.key, h.message)
         return cls(store, recent, refresh_seconds)
 
-    def stored(self, seq: int, stats: FrameStats) -> None:
-        """Note a frame this replica wrote."""
-        self.recent.add_own(seq, stats)
+    def stored(self, seq: int, record: FrameRecord) -> None:
+        """Note a frame this replica wrote (its row holds ``seq``)."""
+        self.recent.add_own(StoredFrame.written(seq, record))
 
     async def frames(self, cameras: Sequence[str], start: float, end: float) -> list[FrameStats]:
-        """Frames of ``cameras`` in ``[start, end)``, ordered by time within each camera."""
+        """Frames of ``cameras`` in ``[start, end)``, in ``(ts, seq)`` order."""
+        return await self._read(self.recent.frames, self.store.frames, cameras, start, end)
+
+    async def active_violations(
+        self, camera_id: str, type_: int, min_severity: int, limit: int
+    ) -> list[pb.Violation]:
+        memory, sql = self.recent.active_violations, self.store.active_violations
+        return await self._read(memory, sql, camera_id, type_, min_severity, limit)
+
+    async def anomalies(
+        self, cameras: Sequence[str], start: float, end: float, min_severity: int, limit: int
+    ) -> list[pb.Anomaly]:
+        memory, sql = self.recent.anomalies, self.store.anomalies
+        return await self._read(memory, sql, cameras, start, end, min_severity, limit)
+
+    async def violation_counts(
+        self, cameras: Sequence[str], start: float, end: float
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        memory, sql = self.recent.violation_counts, self.store.violation_counts
+        return await self._read(memory, sql, cameras, start, end)
+
+    async def _read(
+        self,
+        memory: Callable[P, R | None],
+        sql: Callable[P, Awaitable[R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
         await self._refresh()
-        found = self.recent.frames(cameras, start, end)
-        if found is None:
-            return await self.store.frames(cameras, start, end)
-        return found
+        found = memory(*args, **kwargs)
+        return found if found is not None else await sql(*args, **kwargs)
 
     async def _refresh(self) -> None:
         if self.recent.clock() - self._refreshed < self.refresh_seconds:
@@ -200,3 +275,11 @@ class FrameView:
             self.recent.add_stored(await self.store.frames_after(self.recent.low_water))
             self.recent.expire()
             self._refreshed = now
+
+
+def _complete_from(since: float, older: bool, times: list[float], limit: int) -> float:
+    """Where a timeline loaded with the ``times`` of at most ``limit`` rows from ``since`` on,
+    newest first, is complete from; ``older``: rows before ``since`` exist."""
+    if times and len(times) == limit:
+        return math.nextafter(times[-1], math.inf)  # more may share the oldest loaded time
+    return since if older else 0.0
