@@ -6,6 +6,7 @@ for the SMS gateway, ``mailbox`` for the SMTP server.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -198,6 +199,22 @@ async def test_the_same_violation_alerts_once(sqlite_client: Client, sqlite_env:
     second = await sqlite_client("ProcessViolationAlert", violation("dup"))
     assert second.deduplicated and second.alert.alert_id == first.alert.alert_id
     assert len(sqlite_env.hooks) == 1
+
+
+async def test_alerts_raised_at_once_are_each_stored_once_and_delivered(
+    client: Client, env: Env
+) -> None:
+    requests = [violation(f"v-{i}", type=pb.VIOLATION_TYPE_ILLEGAL_PARKING) for i in range(12)]
+    replies = await asyncio.gather(
+        *(client("ProcessViolationAlert", r) for r in [*requests, requests[0], requests[0]])
+    )
+    firsts = [r for r in replies if not r.deduplicated]  # which copy of v-0 wins is open
+    assert len(firsts) == 12 and len({r.alert.alert_id for r in replies}) == 12
+    assert len({r.alert.alert_id for r in (replies[0], *replies[12:])}) == 1
+    assert all(channels_of(r.alert) == {WEBHOOK: SENT} for r in firsts)
+    assert sorted(h["source_id"] for h in env.hooks) == sorted(f"v-{i}" for i in range(12))
+    stats = await client("GetAlertStatistics", apb.GetAlertStatisticsRequest())
+    assert (stats.total_alerts, stats.failed_deliveries) == (12, 0)
 
 
 async def test_anomaly_severity_follows_its_z_score(sqlite_client: Client) -> None:

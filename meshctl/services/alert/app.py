@@ -53,6 +53,7 @@ class AlertApp:
         self._engine: AsyncEngine | None = None
         self._http: httpx.AsyncClient | None = None
         self._servicer: AlertServicer | None = None
+        self._store: AlertStore | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         if self._servicer is None:
@@ -62,13 +63,16 @@ class AlertApp:
     async def start(self) -> None:
         self._engine, sessions = await open_database(self._settings)
         self._http = httpx.AsyncClient(timeout=self._http_timeout)
-        store = AlertStore(sessions)
+        store = self._store = AlertStore(sessions)
         dispatcher = Dispatcher(
             store, self._channels(self._http), self._retry, self._clock, self._rng
         )
         self._servicer = AlertServicer(store, dispatcher, self._rules, self._defaults, self._clock)
 
     async def stop(self) -> None:
+        if self._store is not None:
+            await self._store.drain()
+            self._store = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None

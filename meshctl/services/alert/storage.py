@@ -1,10 +1,19 @@
-"""Alerts and their deliveries in SQL (SQLite or PostgreSQL), times as epoch seconds."""
+"""Alerts and their deliveries in SQL (SQLite or PostgreSQL), times as epoch seconds.
+
+New alerts and delivery attempts go through one :class:`GroupCommit`: those
+arriving close together share a transaction of bulk statements (alerts
+``INSERT ... ON CONFLICT DO NOTHING RETURNING``, their deliveries, one
+executemany ``UPDATE`` of attempts), and each caller returns once it has
+committed. An alert whose source alerted already is told by the insert
+skipping it.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -14,15 +23,18 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
+    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from meshctl.services.db import Base
+from meshctl.services.groupcommit import GroupCommit
+from meshctl.services.sql import insert_new
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 OPEN, ACKNOWLEDGED = "open", "acknowledged"
@@ -93,20 +105,54 @@ class AlertStats:
         return sum(c.failed for c in self.by_channel.values())
 
 
-class AlertStore:
-    """Reads and writes alerts through an async session factory."""
+def _columns(row: AlertRow | DeliveryRow) -> dict[str, Any]:
+    """Every column of ``row`` (all must be set, defaults are not applied) for a Core insert."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _NewAlert:
+    alert: dict[str, Any]
+    deliveries: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    values: dict[str, Any]
+
+
+_RECORD = update(DeliveryRow).where(DeliveryRow.delivery_id == bindparam("delivery"))
+
+
+class AlertStore:
+    """Reads and writes alerts through an async session factory; see the module docstring.
+
+    Args:
+        sessions: the service database.
+        window: seconds a write waits for others to share its transaction.
+        max_batch: writes in one transaction at most.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        window: float = 0.002,
+        max_batch: int = 256,
+    ) -> None:
         self._sessions = sessions
+        self._commits: GroupCommit[_NewAlert | _Attempt, bool] = GroupCommit(
+            self._write, window=window, max_batch=max_batch
+        )
 
     async def insert(self, alert: AlertRow) -> bool:
         """Store ``alert`` with its deliveries; False if its source already alerted."""
-        try:
-            async with self._sessions.begin() as session:
-                session.add(alert)
-        except IntegrityError:
-            return False
-        return True
+        deliveries = [_columns(d) for d in alert.deliveries]
+        return await self._commits.submit(_NewAlert(_columns(alert), deliveries))
+
+    async def drain(self) -> None:
+        """Return once every write submitted so far is committed (or failed)."""
+        await self._commits.drain()
 
     async def get(self, alert_id: str) -> AlertRow | None:
         async with self._sessions() as session:
@@ -118,8 +164,9 @@ class AlertStore:
             return (await session.scalars(query)).first()
 
     async def record_attempt(self, delivery: DeliveryRow) -> None:
-        """Persist the outcome the dispatcher wrote into ``delivery``."""
+        """Persist the outcome the dispatcher wrote into ``delivery``; returns once committed."""
         values = {
+            "delivery": delivery.delivery_id,
             "status": delivery.status,
             "attempts": delivery.attempts,
             "last_error": delivery.last_error,
@@ -127,9 +174,7 @@ class AlertStore:
             "delivered_at": delivery.delivered_at,
             "next_attempt_at": delivery.next_attempt_at,
         }
-        query = update(DeliveryRow).where(DeliveryRow.delivery_id == delivery.delivery_id)
-        async with self._sessions.begin() as session:
-            await session.execute(query.values(**values))
+        await self._commits.submit(_Attempt(values))
 
     async def due(self, now: float, alert_id: str | None, limit: int) -> Sequence[AlertRow]:
         """Alerts with a delivery whose next attempt is due, oldest first."""
@@ -196,3 +241,19 @@ class AlertStore:
                 counts = stats.by_channel.setdefault(channel, ChannelCounts())
                 setattr(counts, status, getattr(counts, status) + count)
         return stats
+
+    async def _write(self, batch: Sequence[_NewAlert | _Attempt]) -> list[bool]:
+        alerts = [w for w in batch if isinstance(w, _NewAlert)]
+        attempts = [w.values for w in batch if isinstance(w, _Attempt)]
+        stored: set[str] = set()
+        async with self._sessions.begin() as session:
+            conn = await session.connection()
+            if alerts:
+                new = insert_new(AlertRow, conn.dialect.name).returning(AlertRow.alert_id)
+                stored = set((await conn.execute(new, [w.alert for w in alerts])).scalars())
+                rows = [d for w in alerts if w.alert["alert_id"] in stored for d in w.deliveries]
+                if rows:
+                    await conn.execute(insert(DeliveryRow), rows)
+            if attempts:
+                await conn.execute(_RECORD, attempts)
+        return [isinstance(w, _Attempt) or w.alert["alert_id"] in stored for w in batch]

@@ -1,4 +1,15 @@
-"""The streaming gRPC service: validate, queue durably, forward to analytics, retry what failed."""
+"""The streaming gRPC service: validate, queue durably, forward to analytics, retry what failed.
+
+A frame is answered once its outcome is committed: FORWARDED once analytics
+answered and the status is stored, QUEUED (with the error) once the failed
+attempt is stored. A frame accepted is stored before it is forwarded; one left
+queued (analytics failed, or this process died) is sent again by the retry
+loop of any replica, from ``forward_timeout + FIRST_ATTEMPT_GRACE`` seconds
+after it was accepted: the first attempt has given up by then, so a retry
+does not race it.
+Analytics answers a frame id it has seen as the first time, so a resend
+neither loses nor doubles a frame.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +45,7 @@ from meshctl.services.streaming.storage import FORWARDED, QUEUED, FrameQueue
 
 SERVICE = spb.DESCRIPTOR.services_by_name["StreamingService"]
 log = logging.getLogger(__name__)
+FIRST_ATTEMPT_GRACE = 1.0  # seconds past the forward timeout before a retry may take a frame
 
 
 def backoff(attempts: int, initial: float, maximum: float) -> float:
@@ -80,7 +92,10 @@ class StreamingServicer:
         )
         stats = frame_stats(frame, to_seconds(frame.timestamp))
         payload = request.SerializeToString()
-        known = await self.queue.accept(frame.frame_id, stats, payload, ctx.correlation_id, now)
+        due_at = now + self.settings.forward_timeout + FIRST_ATTEMPT_GRACE
+        known = await self.queue.accept(
+            frame.frame_id, stats, payload, ctx.correlation_id, now, due_at
+        )
         if known is not None:  # a resend of a frame already accepted
             reply.status = (
                 spb.FRAME_STATUS_FORWARDED if known == FORWARDED else spb.FRAME_STATUS_QUEUED
@@ -92,7 +107,7 @@ class StreamingServicer:
             else:
                 reply.status = spb.FRAME_STATUS_FORWARDED
                 reply.analysis.CopyFrom(outcome)
-        reply.queue_depth = (await self.queue.counts()).get(QUEUED, 0)
+        reply.queue_depth = await self.queue.depth()
         return reply
 
     async def _forward(
@@ -200,7 +215,8 @@ class StreamingApp:
         forward = self.forward
         if forward is None:
             forward = self._owned_forwarder = MeshForwarder(self.settings)
-        self.servicer = StreamingServicer(FrameQueue(sessions), forward, self.settings, self.clock)
+        queue = FrameQueue(sessions, resync=self.settings.streaming_depth_resync_seconds)
+        self.servicer = StreamingServicer(queue, forward, self.settings, self.clock)
         self._retries = asyncio.create_task(self.servicer.run_retries())
 
     async def stop(self) -> None:
@@ -209,6 +225,8 @@ class StreamingApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retries
             self._retries = None
+        if self.servicer is not None:
+            await self.servicer.queue.drain()
         if self._owned_forwarder is not None:
             await self._owned_forwarder.aclose()
             self._owned_forwarder = None
