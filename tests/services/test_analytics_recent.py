@@ -6,8 +6,10 @@ import random
 from pathlib import Path
 
 from meshctl.proto.its.v1 import common_pb2 as pb
+from meshctl.services.analytics.recent import RecentFrames
 from meshctl.services.analytics.service import AnalyticsApp, AnalyticsServicer
-from meshctl.services.frames import to_timestamp
+from meshctl.services.analytics.storage import StoredFrame
+from meshctl.services.frames import FrameStats, to_timestamp
 from meshctl.testing import FakeClock, temporary_database
 from tests.support.services import analytics_app as app
 
@@ -178,3 +180,55 @@ def test_rows_committed_out_of_seq_order_are_picked_up_once() -> None:
     recent.add_stored([row(6)])
     assert recent.low_water == 6
     assert counts() == [1, 2, 3, 4, 6]
+
+
+
+def row(seq: int) -> StoredFrame:
+    return StoredFrame(seq, FrameStats("cam", T0 - 100 + seq, vehicle_count=seq))
+
+
+def held_counts(recent: RecentFrames) -> list[int]:
+    frames = recent.frames(["cam"], 0, T0)
+    assert frames is not None
+    return [f.vehicle_count for f in frames]
+
+
+def test_a_replica_alone_moves_its_cursor_past_its_own_writes() -> None:
+    """After a write-only load the next refresh has nothing to read back, and seen seqs
+    do not pile up."""
+    recent = RecentFrames(3600, 10_000, FakeClock(T0))
+    for seq in range(1, 51):
+        recent.add_own(row(seq))
+    assert (recent.cursor, recent.low_water) == (50, 50)
+    assert not any(seq in recent.known for seq in range(1, 51))
+    assert held_counts(recent) == list(range(1, 51))
+
+
+def test_interleaved_writers_hold_each_frame_once() -> None:
+    """Another replica's seq stops the cursor; a fetch skips this one's own rows, and a row
+    a refresh read before its writer noted it is not held twice."""
+    recent = RecentFrames(3600, 10_000, FakeClock(T0))
+    recent.add_own(row(1))
+    recent.add_own(row(3))  # 2 is another replica's, not committed yet
+    assert (recent.cursor, recent.low_water) == (1, 1)
+    assert 3 in recent.known and 1 not in recent.known
+    recent.add_stored([row(2)], through=3)  # the fetch left 3 out as known
+    assert (recent.cursor, recent.low_water) == (3, 3)
+    assert held_counts(recent) == [1, 2, 3]
+    recent.add_stored([row(4)])  # committed by this replica, read by a refresh first
+    recent.add_own(row(4))
+    assert held_counts(recent) == [1, 2, 3, 4]
+
+
+async def test_a_refresh_reads_only_rows_it_does_not_hold(tmp_path: Path) -> None:
+    """frames_after leaves the known seqs out but reports the highest seq it saw."""
+    rng = random.Random(3)
+    clock = FakeClock(T0 + 3600)
+    async with temporary_database("sqlite", tmp_path) as db, app(db, clock) as a:
+        memory, _ = parts(a)
+        for _ in range(20):
+            await memory.ProcessDetections(frame("c1", T0 + rng.uniform(0, 3600), rng), None)
+        through, rows = await memory.store.frames_after(0, known=set(range(1, 16)))
+        assert through == 20
+        assert [r.seq for r in rows] == [16, 17, 18, 19, 20]
+        assert await memory.store.frames_after(20) == (20, [])

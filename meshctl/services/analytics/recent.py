@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from itertools import islice
 from typing import Any, ParamSpec, TypeVar
 
@@ -109,23 +109,45 @@ class RecentFrames:
         """Fetch rows above this seq: the cursor, or just below the oldest open gap."""
         return min(self._gaps, default=self.cursor + 1) - 1
 
-    def add_own(self, frame: StoredFrame) -> None:
-        """A frame this replica just stored."""
-        if frame.seq in self._seen:
+    @property
+    def known(self) -> Container[int]:
+        """Seqs above :attr:`low_water` held already: a fetch need not read them."""
+        return self._seen
+
+    def _take(self, frame: StoredFrame, low_water: int) -> None:
+        """Hold ``frame`` unless it is held already: seen, or at or below ``low_water``."""
+        if frame.seq <= low_water or frame.seq in self._seen:
             return
         self._seen.add(frame.seq)
         self._gaps.pop(frame.seq, None)
         self._add(frame)
 
-    def add_stored(self, rows: Iterable[StoredFrame]) -> None:
-        """Frames read from the database above :attr:`low_water`, in seq order."""
-        previous = self.cursor
+    def add_loaded(self, frame: StoredFrame) -> None:
+        """A frame of the initial load (at or below the cursor it started with)."""
+        self._add(frame)
+
+    def add_own(self, frame: StoredFrame) -> None:
+        """A frame this replica just stored (a refresh may have read it first)."""
+        self._take(frame, self.low_water)
+        # Alone, a replica writes consecutive seqs: the cursor moves past them, and the next
+        # refresh has nothing to read. Interleaved with another's, it stops at theirs.
+        while self.cursor + 1 in self._seen:
+            self.cursor += 1
+            if not self._gaps:
+                self._seen.discard(self.cursor)
+
+    def add_stored(self, rows: Iterable[StoredFrame], through: int | None = None) -> None:
+        """Frames read from the database above :attr:`low_water`, in seq order.
+
+        ``through``: the highest seq that read saw, rows it left out as :attr:`known`
+        included (by default the last row's).
+        """
+        previous, low_water = self.cursor, self.low_water
         for frame in rows:
-            if frame.seq not in self._seen:
-                self._seen.add(frame.seq)
-                self._gaps.pop(frame.seq, None)
-                self._add(frame)
+            self._take(frame, low_water)
             self.cursor = max(self.cursor, frame.seq)
+        if through is not None:
+            self.cursor = max(self.cursor, through)
         now = self.clock()
         if self.cursor - previous <= _MAX_GAP_SCAN:
             for seq in range(previous + 1, self.cursor):
@@ -215,7 +237,7 @@ class FrameView:
             complete_from=_complete_from(since, older, [row.stats.ts for row in rows], max_frames),
         )
         for frame in reversed(rows):
-            recent.add_own(frame)
+            recent.add_loaded(frame)
         # Violations and anomalies by their own time (not their frames'): exact bounds.
         findings: list[tuple[Timeline[Any], list[Held[Any]], bool]] = [
             (recent.violation_timeline, *await store.newest_findings(ViolationRow, *bounds)),
@@ -272,7 +294,8 @@ class FrameView:
             now = self.recent.clock()
             if now - self._refreshed < self.refresh_seconds:
                 return  # another caller refreshed while this one waited
-            self.recent.add_stored(await self.store.frames_after(self.recent.low_water))
+            through, rows = await self.store.frames_after(self.recent.low_water, self.recent.known)
+            self.recent.add_stored(rows, through)
             self.recent.expire()
             self._refreshed = now
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +30,8 @@ from meshctl.services.frames import FrameStats, enum_name, to_seconds, to_timest
 from meshctl.services.sql import insert_new
 
 DEFAULT_LIMIT = 100
+# Rows named in one IN (...): far below every database's limit on bound parameters.
+_ROWS_PER_QUERY = 500
 M = TypeVar("M", pb.Violation, pb.Anomaly)
 
 
@@ -246,9 +248,22 @@ class StoredFrame:
         return cls(
             seq,
             record.stats,
-            [ViolationRow(**ViolationRow.values(v)).held() for v in record.violations],
+            [_held_as_stored(v) for v in record.violations],
             [AnomalyRow(**AnomalyRow.values(a, record.frame_id)).held() for a in record.anomalies],
         )
+
+
+def _held_as_stored(v: pb.Violation) -> Held[pb.Violation]:
+    """``v`` as a read gives it back, without building a row (every frame has violations).
+
+    Its other fields come back from their columns unchanged; its time goes through a float
+    column, so where that moves the timestamp the row's own message is used.
+    """
+    detected = to_seconds(v.detected_at)
+    stamp = to_timestamp(detected)
+    if stamp != v.detected_at or stamp != v.evidence.captured_at or v.resolved:
+        return ViolationRow(**ViolationRow.values(v)).held()
+    return Held(v.camera_id, (detected, v.violation_id), v)
 
 
 F = TypeVar("F", "ViolationRow", "AnomalyRow")
@@ -340,23 +355,30 @@ class AnalyticsStore:
             query = query.where(FrameRow.camera_id.in_(camera_ids))
         return [row.stats() for row in await self._all(query.order_by(FrameRow.ts, FrameRow.seq))]
 
-    async def frames_after(self, seq: int) -> list[StoredFrame]:
-        """Frames stored after row ``seq`` with their violations and anomalies, in seq order."""
+    async def frames_after(
+        self, seq: int, known: Container[int] = ()
+    ) -> tuple[int, list[StoredFrame]]:
+        """The highest row seq after ``seq`` (``seq`` when none), and the frames stored after
+        it whose seq is not ``known``, with their violations and anomalies, in seq order.
+
+        Seqs first (an index-only read), then only the rows wanted: a replica does not read
+        back the frames it wrote itself.
+        """
         async with self.sessions() as session:
-            query = select(FrameRow).where(FrameRow.seq > seq).order_by(FrameRow.seq)
-            frames = {row.frame_id: StoredFrame(row.seq, row.stats())
-                      for row in await session.scalars(query)}  # fmt: skip
-            if not frames:
-                return []
-            # Those of frames committed after the frames were read come with them next time.
-            fetched = FrameRow.seq.between(seq + 1, next(reversed(frames.values())).seq)
-            for v in await session.scalars(_of_frames(ViolationRow, fetched)):
-                if (frame := frames.get(v.frame_id)) is not None:
-                    frame.violations.append(v.held())
-            for a in await session.scalars(_of_frames(AnomalyRow, fetched)):
-                if (frame := frames.get(a.frame_id)) is not None:
-                    frame.anomalies.append(a.held())
-        return list(frames.values())
+            seqs = select(FrameRow.seq).where(FrameRow.seq > seq).order_by(FrameRow.seq)
+            found = list(await session.scalars(seqs))
+            wanted = [s for s in found if s not in known]
+            frames: dict[str, StoredFrame] = {}
+            for i in range(0, len(wanted), _ROWS_PER_QUERY):
+                chunk = FrameRow.seq.in_(wanted[i : i + _ROWS_PER_QUERY])
+                query = select(FrameRow).where(chunk).order_by(FrameRow.seq)
+                frames.update((row.frame_id, StoredFrame(row.seq, row.stats()))
+                              for row in await session.scalars(query))  # fmt: skip
+                for v in await session.scalars(_of_frames(ViolationRow, chunk)):
+                    frames[v.frame_id].violations.append(v.held())
+                for a in await session.scalars(_of_frames(AnomalyRow, chunk)):
+                    frames[a.frame_id].anomalies.append(a.held())
+        return (found[-1] if found else seq), list(frames.values())
 
     async def newest_frames(self, since: float, up_to_seq: int, limit: int) -> list[StoredFrame]:
         """At most ``limit`` frames from ``since`` on (rows up to ``up_to_seq``), newest first.
