@@ -5,6 +5,7 @@ Pure functions over ``its.v1`` messages, shared by streaming and analytics.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ def enum_name(enum: object, value: int, prefix: str) -> str:
     return name.removeprefix(prefix).lower()
 
 
+@functools.cache
 def class_name(value: int) -> str:
     return enum_name(common_pb2.VehicleClass, value, "VEHICLE_CLASS_")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +36,7 @@ from meshctl.services.frames import (
     validate_frame,
     window_bounds,
 )
+from meshctl.services.ids import new_id
 from meshctl.services.rpc import service_handler
 from meshctl.services.sql import open_database
 
@@ -45,7 +45,7 @@ SERVICE = apb.DESCRIPTOR.services_by_name["AnalyticsService"]
 
 def _violation(frame: pb.Frame, ts: float, det: pb.Detection, hit: Finding) -> pb.Violation:
     return pb.Violation(
-        violation_id=uuid.uuid4().hex,
+        violation_id=new_id(),
         type=hit.type,  # type: ignore[arg-type]
         severity=hit.severity,  # type: ignore[arg-type]
         camera_id=frame.camera_id,
@@ -67,7 +67,7 @@ def _violation(frame: pb.Frame, ts: float, det: pb.Detection, hit: Finding) -> p
 def _anomaly(camera_id: str, found: AnomalyFinding, now: float) -> pb.Anomaly:
     kind = enum_name(pb.AnomalyType, found.type, "ANOMALY_TYPE_").replace("_", " ")
     return pb.Anomaly(
-        anomaly_id=uuid.uuid4().hex,
+        anomaly_id=new_id(),
         type=found.type,  # type: ignore[arg-type]
         severity=found.severity,  # type: ignore[arg-type]
         camera_id=camera_id,
@@ -161,7 +161,7 @@ class AnalyticsServicer:
         ctx = current_context()
         correlation_id = ctx.correlation_id if ctx else ""
         if not frame.frame_id:
-            frame.frame_id = uuid.uuid4().hex
+            frame.frame_id = new_id()
         earlier = await self.writes.claim(frame.frame_id)
         if earlier is not None:
             # A redelivery (streaming retries at least once): answer as the first time.
@@ -214,7 +214,7 @@ class AnalyticsServicer:
         by_type, by_severity = await self.reads.violation_counts(cameras, start, end)
         anomalies = await self.reads.anomalies(cameras, start, end, 0, 0)
         report = apb.TrafficReport(
-            report_id=uuid.uuid4().hex,
+            report_id=new_id(),
             window=pb.TimeWindow(start=to_timestamp(start), end=to_timestamp(end)),
             camera_ids=sorted({row.camera_id for row in rows}),
             frame_count=total.frames,

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from meshctl.services.frames import (
     to_timestamp,
     validate_frame,
 )
+from meshctl.services.ids import new_id
 from meshctl.services.rpc import service_handler
 from meshctl.services.sql import open_database
 from meshctl.services.streaming.forwarder import AnalyticsForwarder, MeshForwarder
@@ -83,7 +83,7 @@ class StreamingServicer:
         frame = validate_frame(request)
         now = self.clock()
         if not frame.frame_id:
-            frame.frame_id = uuid.uuid4().hex
+            frame.frame_id = new_id()
         if not frame.HasField("timestamp"):
             frame.timestamp.CopyFrom(to_timestamp(now))
         ctx = current_context() or CorrelationContext.new()
