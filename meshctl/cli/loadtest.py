@@ -204,8 +204,10 @@ def _execute(plan: LoadPlan, settings: MeshSettings, label: str = "") -> RunResu
     progress = _Progress(label) if sys.stderr.isatty() else None
     try:
         if plan.workers == 1:
+            from meshctl.core import heap
             from meshctl.loadtest.workers import run_local
 
+            heap.settle()  # its own collections would add to the latencies it measures
             result = run(run_local(plan, settings, progress.update if progress else None))
         else:
             from meshctl.loadtest.workers import run_processes

@@ -16,6 +16,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
 from meshctl.config import MeshSettings
+from meshctl.core import heap
 from meshctl.core.breaker import CircuitBreakerConfig
 from meshctl.core.stats import LatencyHistogram
 from meshctl.errors import InvalidRequestError, MeshError
@@ -123,6 +124,7 @@ def _worker_main(
     go: MpEvent,
 ) -> None:
     """A worker process: run its share and report back; errors travel as messages."""
+    heap.settle()  # the worker's own collections would add to the latencies it measures
     try:
         result = asyncio.run(_worker(plan, settings, worker, messages, go))
     except MeshError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 
 from meshctl.catalog import DEFAULT_PORTS, builder
 from meshctl.config import resolve_settings
+from meshctl.core import heap
 from meshctl.errors import MeshError
 from meshctl.registry import open_registry
 from meshctl.services.base import ServiceSettings
@@ -65,6 +66,7 @@ async def run_service(
     registry = open_registry(settings)
 
     def ready(bound: int) -> None:
+        heap.settle()  # serving from here on: start-up's objects stay out of collections
         print(f"{app.name} listening on {host}:{bound}", file=sys.stderr, flush=True)
 
     try:
