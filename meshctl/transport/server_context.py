@@ -30,8 +30,15 @@ def _context_from_metadata(metadata: Any) -> CorrelationContext:
 class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
     """Runs each unary-unary handler inside the context its caller sent in metadata.
 
-    Streaming handlers pass through unchanged: the platform's services are unary.
+    The wrapped handler is built once per method (every call of a method gets the
+    same handler from the server's generic handlers) and reads the context from
+    each call's own metadata. Streaming handlers pass through unchanged: the
+    platform's services are unary.
     """
+
+    def __init__(self) -> None:
+        # Only methods the server has: names of unknown ones come from callers.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -40,22 +47,30 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        # The stubs describe sync handlers; on a grpc.aio server they are coroutines.
-        inner = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
-        ctx = _context_from_metadata(handler_call_details.invocation_metadata)
+        wrapped = self._wrapped[method] = _with_context(handler)
+        return wrapped
 
-        async def with_context(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            with use_context(ctx):
-                return await inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            with_context,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+def _with_context(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    # The stubs describe sync handlers; on a grpc.aio server they are coroutines.
+    inner = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
+
+    async def with_context(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        with use_context(_context_from_metadata(context.invocation_metadata())):
+            return await inner(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        with_context,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 class CorrelationMiddleware:

@@ -92,12 +92,13 @@ async def test_grpc_app_registers_answers_health_reflection_and_sees_context(
                 reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
                 assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
-            ctx = CorrelationContext.new("corr-host-1")
             stub = streaming_pb2_grpc.StreamingServiceStub(channel)
-            reply = await stub.HealthCheck(
-                streaming_pb2.HealthCheckRequest(), metadata=tuple(ctx.to_headers().items())
-            )
-            assert reply.status == f"corr-host-1 {ctx.trace_id}"
+            for n in (1, 2):  # the second call of a method sees its own context
+                ctx = CorrelationContext.new(f"corr-host-{n}")
+                reply = await stub.HealthCheck(
+                    streaming_pb2.HealthCheckRequest(), metadata=tuple(ctx.to_headers().items())
+                )
+                assert reply.status == f"corr-host-{n} {ctx.trace_id}"
 
         def listed() -> list[str]:
             sync_channel = grpc.insecure_channel(f"127.0.0.1:{port}")
