@@ -126,6 +126,11 @@ class TransactionRunner:
             event.listen(self._sync, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
 
+    @property
+    def sync_engine(self) -> sqlalchemy.Engine:
+        """The engine whose connections run the transactions (for event listeners)."""
+        return self._sync or self.engine.sync_engine
+
     async def run(self, body: Callable[[Connection], T]) -> T:
         """``body(connection)`` inside a transaction, committed when it returns."""
         if self._thread is None:

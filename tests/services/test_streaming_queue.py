@@ -12,6 +12,7 @@ from sqlalchemy import event
 from meshctl.proto.its.v1 import analytics_pb2 as apb
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.proto.its.v1 import streaming_pb2 as spb
+from meshctl.services.db import TransactionRunner
 from meshctl.services.frames import FrameStats
 from meshctl.services.sql import open_database
 from meshctl.services.streaming.service import StreamingServicer
@@ -24,13 +25,15 @@ from tests.support.services import T0, cars, frame, settings
 async def queue_on(db: str, **options: Any) -> AsyncIterator[tuple[FrameQueue, list[str]]]:
     """A frame queue on ``db``, and a list that gets an entry for each transaction committed."""
     engine, sessions = await open_database(settings(db))
+    writer = TransactionRunner(engine)
     commits: list[str] = []
-    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append("commit"))
-    queue = FrameQueue(sessions, **options)
+    event.listen(writer.sync_engine, "commit", lambda _conn: commits.append("commit"))
+    queue = FrameQueue(sessions, writer, **options)
     try:
         yield queue, commits
     finally:
         await queue.drain()
+        await writer.aclose()
         await engine.dispose()
 
 

@@ -29,6 +29,7 @@ from meshctl.proto.its.v1 import analytics_pb2 as apb
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.proto.its.v1 import streaming_pb2 as spb
 from meshctl.services.base import ServiceSettings
+from meshctl.services.db import TransactionRunner
 from meshctl.services.frames import (
     aggregate,
     frame_stats,
@@ -201,6 +202,7 @@ class StreamingApp:
         self.forward = forward
         self.clock = clock
         self.engine: AsyncEngine | None = None
+        self.writer: TransactionRunner | None = None
         self.servicer: StreamingServicer | None = None
         self._owned_forwarder: MeshForwarder | None = None
         self._retries: asyncio.Task[None] | None = None
@@ -215,7 +217,9 @@ class StreamingApp:
         forward = self.forward
         if forward is None:
             forward = self._owned_forwarder = MeshForwarder(self.settings)
-        queue = FrameQueue(sessions, resync=self.settings.streaming_depth_resync_seconds)
+        self.writer = TransactionRunner(self.engine)
+        resync = self.settings.streaming_depth_resync_seconds
+        queue = FrameQueue(sessions, self.writer, resync=resync)
         self.servicer = StreamingServicer(queue, forward, self.settings, self.clock)
         self._retries = asyncio.create_task(self.servicer.run_retries())
 
@@ -230,6 +234,9 @@ class StreamingApp:
         if self._owned_forwarder is not None:
             await self._owned_forwarder.aclose()
             self._owned_forwarder = None
+        if self.writer is not None:
+            await self.writer.aclose()
+            self.writer = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None

@@ -16,12 +16,14 @@ every ``resync`` seconds (another replica's frames show within that time).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Connection,
     Float,
     Integer,
     LargeBinary,
@@ -31,10 +33,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from meshctl.services.db import Base
+from meshctl.services.db import Base, TransactionRunner
 from meshctl.services.frames import FrameStats
 from meshctl.services.groupcommit import GroupCommit
 from meshctl.services.sql import insert_new
@@ -113,7 +115,8 @@ class FrameQueue:
     """Accepts frames durably and tracks which analytics has processed; see the module docstring.
 
     Args:
-        sessions: the service database.
+        sessions: the service database, for reads.
+        writer: runs each write transaction in one hand-off.
         window: seconds a write waits for others to share its transaction.
         max_batch: writes in one transaction at most.
         resync: seconds the in-memory depth goes without a count from SQL at most.
@@ -122,12 +125,14 @@ class FrameQueue:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        writer: TransactionRunner,
         *,
         window: float = 0.002,
         max_batch: int = 256,
         resync: float = 1.0,
     ) -> None:
         self.sessions = sessions
+        self.writer = writer
         self.resync = resync
         self._depth = 0
         self._synced_at: float | None = None  # loop time of the last count; None: never
@@ -241,13 +246,9 @@ class FrameQueue:
             if isinstance(w, _Failed)
         ]
         sync = self._stale() or any(isinstance(w, _Sync) for w in batch)
-        async with self.sessions.begin() as session:
-            conn = await session.connection()
-            new, stored = await self._insert(conn, accepts)
-            moved = (await conn.execute(_FORWARD, {"ids": forwarded})).rowcount if forwarded else 0
-            if failed:
-                await conn.execute(_FAIL, failed)
-            counted = await conn.scalar(_QUEUED_COUNT) if sync else None
+        new, stored, moved, counted = await self.writer.run(
+            functools.partial(_transaction, accepts, forwarded, failed, sync)
+        )
         # Committed: move the depth by what this transaction did, or to the count it read.
         if counted is None:
             self._depth += len(new) - moved
@@ -264,19 +265,33 @@ class FrameQueue:
                 results.append(stored.get(frame_id, QUEUED))
         return results
 
-    @staticmethod
-    async def _insert(
-        conn: AsyncConnection, rows: list[dict[str, Any]]
-    ) -> tuple[set[str], dict[str, str]]:
-        """Insert ``rows``: the ids stored now, and the status of those stored before."""
-        if not rows:
-            return set(), {}
-        insert = insert_new(QueuedFrame, conn.dialect.name, "frame_id")
-        new = set((await conn.execute(insert.returning(QueuedFrame.frame_id), rows)).scalars())
-        clashed = {row["frame_id"] for row in rows} - new
-        if not clashed:
-            return new, {}
-        query = select(QueuedFrame.frame_id, QueuedFrame.status).where(
-            QueuedFrame.frame_id.in_(clashed)
-        )
-        return new, {frame_id: status for frame_id, status in await conn.execute(query)}
+
+def _transaction(
+    accepts: list[dict[str, Any]],
+    forwarded: list[str],
+    failed: list[dict[str, Any]],
+    sync: bool,
+    conn: Connection,
+) -> tuple[set[str], dict[str, str], int, int | None]:
+    """The statements of one :meth:`FrameQueue._write`: the ids stored now, the status of those
+    stored before, how many frames moved to forwarded, and the queued count if ``sync``."""
+    new, stored = _insert(conn, accepts)
+    moved = conn.execute(_FORWARD, {"ids": forwarded}).rowcount if forwarded else 0
+    if failed:
+        conn.execute(_FAIL, failed)
+    return new, stored, moved, conn.scalar(_QUEUED_COUNT) if sync else None
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> tuple[set[str], dict[str, str]]:
+    """Insert ``rows``: the ids stored now, and the status of those stored before."""
+    if not rows:
+        return set(), {}
+    insert = insert_new(QueuedFrame, conn.dialect.name, "frame_id")
+    new = set(conn.execute(insert.returning(QueuedFrame.frame_id), rows).scalars())
+    clashed = {row["frame_id"] for row in rows} - new
+    if not clashed:
+        return new, {}
+    query = select(QueuedFrame.frame_id, QueuedFrame.status).where(
+        QueuedFrame.frame_id.in_(clashed)
+    )
+    return new, {frame_id: status for frame_id, status in conn.execute(query)}
