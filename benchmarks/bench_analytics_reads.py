@@ -80,7 +80,7 @@ def seeded_rows(frames: int, now: float, seed: int = 1) -> tuple[list[dict[str, 
 
 
 async def seed(url: str, frames: int) -> None:
-    engine, sessions = await open_database(ServiceSettings(database_url=url))
+    engine, sessions = await open_database(ServiceSettings(database_url=url), "analytics")
     rows = seeded_rows(frames, time.time())
     async with sessions.begin() as session:
         for table, values in zip((FrameRow, ViolationRow, AnomalyRow), rows, strict=True):

@@ -76,8 +76,9 @@ def plan_infrastructure(env: Mapping[str, str]) -> InfraPlan:
 
 
 def embedded_database_url(run_dir: Path) -> str:
-    """The SQLite file in the run directory that the services share without a database given."""
-    return f"sqlite+aiosqlite:///{run_dir / 'mesh.db'}"
+    """The services' SQLite files in the run directory without a database given: one each
+    (``{service}`` is each service's name), so no service waits for another's write lock."""
+    return f"sqlite+aiosqlite:///{run_dir / '{service}.db'}"
 
 
 @dataclass(frozen=True, slots=True)

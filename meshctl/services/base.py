@@ -27,6 +27,14 @@ class ServiceSettings(MeshSettings):
 
     model_config = SettingsConfigDict(env_prefix="MESH_", extra="ignore")
 
+    def database_url_of(self, service: str) -> str:
+        """Where ``service`` keeps its data: ``database_url`` with ``{service}`` replaced.
+
+        ``sqlite+aiosqlite:///run/{service}.db`` gives each service a file of its own, so
+        one service's write transactions never wait for another's lock on a shared file.
+        """
+        return self.database_url.replace("{service}", service)
+
     database_schema: str | None = Field(
         None, description="PostgreSQL schema holding the service tables (default: the search path)"
     )

@@ -11,10 +11,10 @@ from meshctl.services.db import Base, create_engine, create_tables, session_fact
 
 
 async def open_database(
-    settings: ServiceSettings,
+    settings: ServiceSettings, service: str
 ) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """An engine on ``settings.database_url`` (inside ``database_schema`` if set), tables made."""
-    engine = create_engine(settings.database_url)
+    """An engine on ``service``'s database (inside ``database_schema`` if set), tables made."""
+    engine = create_engine(settings.database_url_of(service))
     if settings.database_schema:
         engine = engine.execution_options(schema_translate_map={None: settings.database_schema})
     await create_tables(engine)

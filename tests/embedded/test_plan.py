@@ -86,7 +86,7 @@ def test_processes_are_named_per_replica_and_point_at_the_mesh():
 
 
 def test_the_embedded_database_lives_in_the_run_dir(tmp_path: Path):
-    assert embedded_database_url(tmp_path) == f"sqlite+aiosqlite:///{tmp_path}/mesh.db"
+    assert embedded_database_url(tmp_path) == f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db"
 
 
 def test_restarts_back_off_exponentially_up_to_a_bound():

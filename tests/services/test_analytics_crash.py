@@ -84,7 +84,7 @@ async def test_frames_answered_before_a_sigkill_are_stored_exactly_once(
     assert process.returncode is not None
     assert len(sent) > len(answered)  # some frames were in flight when it died
 
-    engine, sessions = await open_database(settings(database_url))
+    engine, sessions = await open_database(settings(database_url), "analytics")
     try:
         async with sessions() as session:
             frames = dict((await session.execute(

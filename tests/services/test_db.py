@@ -1,6 +1,7 @@
 """Engines and tables: SQLite settings, replicas racing to create tables, the schema, writes."""
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 
@@ -46,7 +47,7 @@ async def test_sqlite_connections_use_wal_normal_sync_and_a_busy_timeout(tmp_pat
 
 
 async def test_a_transaction_runs_whole_on_the_writer_and_commits(database_url: str):
-    engine, _ = await open_database(settings(database_url))
+    engine, _ = await open_database(settings(database_url), "analytics")
     writer = TransactionRunner(engine)
     threads: list[str] = []
 
@@ -92,7 +93,7 @@ async def test_tables_go_into_the_configured_schema(tmp_path: Path):
         try:
             async with admin.begin() as conn:
                 await conn.execute(text('CREATE SCHEMA "svc"'))
-            engine, _ = await open_database(settings(url, database_schema="svc"))
+            engine, _ = await open_database(settings(url, database_schema="svc"), "analytics")
             await engine.dispose()
             async with admin.connect() as conn:
                 names = await conn.run_sync(lambda s: inspect(s).get_table_names(schema="svc"))
@@ -100,3 +101,14 @@ async def test_tables_go_into_the_configured_schema(tmp_path: Path):
         finally:
             await admin.dispose()
     assert "race_probe" in names and public == []
+
+
+async def test_a_service_placeholder_gives_each_service_its_own_file(tmp_path: Path) -> None:
+    template = f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db"
+    for service in ("analytics", "streaming"):
+        engine, _ = await open_database(settings(template), service)
+        await engine.dispose()
+    files = await asyncio.to_thread(os.listdir, tmp_path)
+    assert sorted(f for f in files if f.endswith(".db")) == ["analytics.db", "streaming.db"]
+    shared = "postgresql+asyncpg://db/mesh"
+    assert settings(shared).database_url_of("alert") == shared

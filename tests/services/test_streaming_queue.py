@@ -24,7 +24,7 @@ from tests.support.services import T0, cars, frame, settings
 @asynccontextmanager
 async def queue_on(db: str, **options: Any) -> AsyncIterator[tuple[FrameQueue, list[str]]]:
     """A frame queue on ``db``, and a list that gets an entry for each transaction committed."""
-    engine, sessions = await open_database(settings(db))
+    engine, sessions = await open_database(settings(db), "streaming")
     writer = TransactionRunner(engine)
     commits: list[str] = []
     event.listen(writer.sync_engine, "commit", lambda _conn: commits.append("commit"))

@@ -61,7 +61,7 @@ class AlertApp:
         server.add_generic_rpc_handlers((service_handler(SERVICE, self._servicer),))
 
     async def start(self) -> None:
-        self._engine, sessions = await open_database(self._settings)
+        self._engine, sessions = await open_database(self._settings, self.name)
         self._http = httpx.AsyncClient(timeout=self._http_timeout)
         store = self._store = AlertStore(sessions)
         dispatcher = Dispatcher(

@@ -252,7 +252,7 @@ class AnalyticsApp:
         return self.servicer
 
     async def start(self) -> None:
-        self.engine, sessions = await open_database(self.settings)
+        self.engine, sessions = await open_database(self.settings, self.name)
         self.writer = TransactionRunner(self.engine)
         store = AnalyticsStore(sessions, self.writer)
         s = self.settings

@@ -60,7 +60,7 @@ class AuthConfig:
     def from_settings(cls, settings: ServiceSettings) -> AuthConfig:
         """The auth options of the services' shared settings (``auth_dev_mode`` included)."""
         return cls(
-            database_url=settings.database_url,
+            database_url=settings.database_url_of("auth"),
             jwt_secret=resolve_secret(settings.jwt_secret, dev_mode=settings.auth_dev_mode),
             admin_user=settings.admin_user,
             admin_password=settings.admin_password,

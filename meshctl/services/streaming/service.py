@@ -213,7 +213,7 @@ class StreamingApp:
         server.add_generic_rpc_handlers((service_handler(SERVICE, self.servicer),))
 
     async def start(self) -> None:
-        self.engine, sessions = await open_database(self.settings)
+        self.engine, sessions = await open_database(self.settings, self.name)
         forward = self.forward
         if forward is None:
             forward = self._owned_forwarder = MeshForwarder(self.settings)
