@@ -41,8 +41,14 @@ def to_timestamp(seconds: float) -> Timestamp:
     return ts
 
 
+@functools.cache
+def _enum_values(enum: object) -> frozenset[int]:
+    return frozenset(enum.values())  # type: ignore[attr-defined]
+
+
 def _enum_ok(enum: object, value: int) -> bool:
-    return value in enum.values()  # type: ignore[attr-defined]
+    # values() builds a list each time: three checks per detection add up
+    return value in _enum_values(enum)
 
 
 def _check_id(value: str, field_name: str, *, required: bool) -> None:
