@@ -65,7 +65,9 @@ class ServiceInstances(tuple[ServiceEndpoint, ...]):
 class RegistrySnapshot(dict[str, list[ServiceEndpoint]]):
     """Every service's live instances by name, and what the read skipped (``problems``)."""
 
-    def __init__(self, views: Iterable[tuple[str, list[ServiceEndpoint]]], problems: list[Problem]):
+    def __init__(
+        self, views: Iterable[tuple[str, list[ServiceEndpoint]]], problems: list[Problem]
+    ) -> None:
         super().__init__(sorted(views))
         self.problems = problems
 

@@ -168,15 +168,8 @@ class RegistryWatcher(AsyncLifecycle):
         if {ep.instance_id for ep in current} <= self._gone.get(name, set()):
             return False  # every instance was announced gone: the service is really empty
         now = self._clock()
-        since = self._held.setdefault(name, now)
-        if now - since >= self.fail_static_for:
-            log.warning(
-                "Registry still has no instance of %s after %.0f s; dropping its last view",
-                name,
-                now - since,
-            )
-            return False
-        if since == now:
+        if name not in self._held:
+            self._held[name] = now
             log.warning(
                 "Registry answered no instance of %s unannounced; serving its last %d "
                 "for up to %g s while they register again",
@@ -184,6 +177,14 @@ class RegistryWatcher(AsyncLifecycle):
                 len(current),
                 self.fail_static_for,
             )
+        since = self._held[name]
+        if now - since >= self.fail_static_for:
+            log.warning(
+                "Registry still has no instance of %s after %.0f s; dropping its last view",
+                name,
+                now - since,
+            )
+            return False
         return True
 
     def _mark_dirty(self, names: set[str] | list[str]) -> None:
