@@ -88,6 +88,21 @@ return {reports, problems}
 """
 )
 
+# Update the forced mark and broadcast the command atomically; the sender
+# replaces a mark of the wrong type. KEYS: forced marks. ARGV: what to do with
+# the mark ('set', 'clear', 'clear_all' or ''), service, mark JSON, channel,
+# command JSON -> how many clients received the command
+SEND_COMMAND = (
+    PRELUDE
+    + """
+repair(KEYS, {'hash'}, {})
+if ARGV[1] == 'set' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+elseif ARGV[1] == 'clear' then redis.call('HDEL', KEYS[1], ARGV[2])
+elseif ARGV[1] == 'clear_all' then redis.call('DEL', KEYS[1]) end
+return redis.call('PUBLISH', ARGV[4], ARGV[5])
+"""
+)
+
 
 class Reports(list[dict[str, Any]]):
     """Live client reports, and the ones skipped (``problems``)."""
@@ -157,7 +172,7 @@ async def send_command(
 
     A command for a whole service (or, but for ``force_open``, every
     service) from no particular client updates the forced mark in the same
-    transaction as the broadcast.
+    script as the broadcast.
 
     Returns one ``{client_id, name, changes}`` per client that answered within
     ``wait`` seconds (every client that received the command answers, even
@@ -172,18 +187,19 @@ async def send_command(
         "instance_id": instance_id,
         "client_id": client_id,
     }
+    mark = ""
+    if not instance_id and not client_id:
+        if action == "force_open" and service:
+            mark = "set"
+        elif service:
+            mark = "clear"
+        elif action != "force_open":
+            mark = "clear_all"
+    args = [mark, service or "", json.dumps({"at": time.time()}), control_channel(prefix)]
     with translated(describe(redis)):
-        async with redis.pipeline(transaction=True) as pipe:
-            if not instance_id and not client_id:
-                if action == "force_open" and service:
-                    pipe.hset(forced_key(prefix), service, json.dumps({"at": time.time()}))
-                elif service:
-                    pipe.hdel(forced_key(prefix), service)
-                elif action != "force_open":
-                    pipe.delete(forced_key(prefix))
-            pipe.publish(control_channel(prefix), json.dumps(command))
-            replies = await pipe.execute()
-        receivers = int(replies[-1])
+        receivers = int(
+            await redis.eval(SEND_COMMAND, 1, forced_key(prefix), *args, json.dumps(command))
+        )
         answers: list[dict[str, Any]] = []
         deadline = time.monotonic() + wait
         while len(answers) < receivers:

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.registry import HealthMonitor, ServiceRegistry
-from meshctl.registry.control import parse_command, read_reports
+from meshctl.registry.control import parse_command, read_reports, send_command
 from meshctl.registry.keys import forced_key, report_keys, service_keys, services_key
 from meshctl.registry.scripts import MAX_RECORD_BYTES
 from meshctl.registry.snapshot import SnapshotReader
@@ -162,3 +162,15 @@ def test_garbage_commands_are_refused_and_logged_short(caplog: pytest.LogCapture
     assert all(len(r.getMessage()) < 400 for r in caplog.records)
     assert "1000001 bytes" in caplog.records[0].getMessage()
     assert parse_command(json.dumps({"id": "1", "action": "reset", "service": "a"})) is not None
+
+
+async def test_commands_replace_a_wrong_typed_forced_mark(
+    registry: ServiceRegistry, client: aioredis.Redis, endpoint: Make
+):
+    await registry.register_service("analytics", endpoint())
+    await client.set(forced_key(registry.prefix), "open")
+
+    assert await send_command(client, registry.prefix, "force_open", service="analytics") == []
+    assert (await registry.view("analytics")).forced_open
+    await send_command(client, registry.prefix, "reset", service="analytics", wait=0.1)
+    assert not (await registry.view("analytics")).forced_open
