@@ -82,6 +82,15 @@ def breaker_result(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
+def registry_data_result(problems: Sequence[object]) -> list[dict[str, Any]]:
+    """A warning listing the registry entries that reads skipped as unreadable, if any."""
+    if not problems:
+        return []
+    shown = "; ".join(str(p) for p in problems[:5]) + ("; ..." if len(problems) > 5 else "")
+    detail = f"{len(problems)} unreadable registry entries skipped: {shown}"
+    return [result("registry-data", "warn", detail, "fix or delete those keys (docs/registry.md)")]
+
+
 async def check_broker(settings: MeshSettings) -> dict[str, Any]:
     """Connect to the broker and read its topic list."""
     from meshctl.errors import BrokerUnavailableError
@@ -142,7 +151,9 @@ async def run_checks(settings: MeshSettings) -> tuple[list[dict[str, Any]], bool
         where = f"registry reachable at {settings.redis_url} (prefix {settings.prefix}): {found}"
         results = [result("registry", "pass", where), await check_broker(settings)]
         results += await check_services(registry, views)
-        results.append(breaker_result(await read_reports(registry.redis, registry.prefix)))
+        reports = await read_reports(registry.redis, registry.prefix)
+        results.append(breaker_result(reports))
+        results += registry_data_result([*views.problems, *reports.problems])
         return results, True
     finally:
         await registry.aclose()

@@ -12,6 +12,7 @@ the mark with the service's instances, so a client that starts later, or a
 one-shot ``meshctl call``, obeys the operator without another read.
 
 The key names are in ``keys.py``; this module is their only reader and writer.
+What is read back is checked (``reports.py``) before anyone uses or logs it.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from meshctl.registry.connection import describe, translated
 from meshctl.registry.keys import ack_key, control_channel, forced_key, report_keys
+from meshctl.registry.problems import Problem, ProblemLog, brief, from_script
+from meshctl.registry.reports import MAX_REPORT_BYTES, check_message, check_report
+from meshctl.registry.scripts import PRELUDE
 
 logger = logging.getLogger(__name__)
 
@@ -39,53 +43,100 @@ REPORT_TTL = 5.0
 ACK_TTL = 60
 """Seconds an answer list lives, so a sender that gave up leaves nothing behind."""
 
-# Store a report and its expiry atomically, stamped by the server's clock.
-PUBLISH_REPORT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+MAX_REPORT_TTL = 3600.0
+"""Longest a report may live; later expiry scores are junk and removed."""
+
+# Store a report and its expiry atomically, stamped by the server's clock; the
+# writer replaces a key of the wrong type.
+PUBLISH_REPORT = (
+    PRELUDE
+    + """
+repair(KEYS, {'hash', 'zset'}, {})
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('ZADD', KEYS[2], fmt(clock() + tonumber(ARGV[3])), ARGV[1])
 return 1
 """
+)
 
-# Live reports only; lapsed ones are removed on the way.
-READ_REPORTS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-if #dead > 0 then
-  redis.call('HDEL', KEYS[1], unpack(dead))
-  redis.call('ZREM', KEYS[2], unpack(dead))
+# Live reports only, oversized ones left out; lapsed ones and junk expiry scores
+# are removed on the way. -> {reports, problems}
+READ_REPORTS = (
+    PRELUDE
+    + f"local MAX_REPORT_TTL, MAX_REPORT = {MAX_REPORT_TTL}, {MAX_REPORT_BYTES}\n"
+    + """
+local problems = {}
+if not (typed(KEYS[1], 'hash', problems) and typed(KEYS[2], 'zset', problems)) then
+  return {{}, problems}
 end
-local live = redis.call('ZRANGEBYSCORE', KEYS[2], now, '+inf')
-if #live == 0 then return {} end
-return redis.call('HMGET', KEYS[1], unpack(live))
+local now = clock()
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+local junk = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. fmt(now + MAX_REPORT_TTL), '+inf')
+for _, id in ipairs(junk) do
+  problem(problems, KEYS[2], id, 'expiry is no time a report TTL gives; removed')
+  dead[#dead + 1] = id
+end
+forget(KEYS[2], {KEYS[1]}, dead)
+local live = redis.call('ZRANGE', KEYS[2], 0, -1)
+local reports = hmget(KEYS[1], live)
+for i, report in ipairs(reports) do
+  if report and #report > MAX_REPORT then
+    problem(problems, KEYS[1], live[i], 'report of ' .. #report .. ' bytes')
+    reports[i] = false
+  end
+end
+return {reports, problems}
 """
+)
+
+# Update the forced mark and broadcast the command atomically; the sender
+# replaces a mark of the wrong type. KEYS: forced marks. ARGV: what to do with
+# the mark ('set', 'clear', 'clear_all' or ''), service, mark JSON, channel,
+# command JSON -> how many clients received the command
+SEND_COMMAND = (
+    PRELUDE
+    + """
+repair(KEYS, {'hash'}, {})
+if ARGV[1] == 'set' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+elseif ARGV[1] == 'clear' then redis.call('HDEL', KEYS[1], ARGV[2])
+elseif ARGV[1] == 'clear_all' then redis.call('DEL', KEYS[1]) end
+return redis.call('PUBLISH', ARGV[4], ARGV[5])
+"""
+)
 
 
-def parse_reports(raw: Sequence[Any] | None) -> list[dict[str, Any]]:
-    """Client reports from ``READ_REPORTS``' reply; unreadable ones are skipped with a warning."""
+class Reports(list[dict[str, Any]]):
+    """Live client reports, and the ones skipped (``problems``)."""
+
+    def __init__(self, reports: Iterable[dict[str, Any]], problems: list[Problem]) -> None:
+        super().__init__(reports)
+        self.problems = problems
+
+
+_problem_log = ProblemLog()
+
+
+def parse_reports(reply: Sequence[Any] | None, prefix: str) -> Reports:
+    """Client reports from ``READ_REPORTS``' reply; bad ones are skipped and listed."""
+    raw, script_problems = reply or ((), ())
+    problems = from_script(script_problems)
+    hash_key = report_keys(prefix)[0]
     reports = []
-    for item in raw or ():
+    for item in raw:
         if item is None:
             continue
         try:
-            report = json.loads(item)
-        except ValueError:
-            logger.warning("skipping a client report that is not JSON")
-            continue
-        if isinstance(report, dict) and "client_id" in report:
-            reports.append(report)
-        else:
-            logger.warning("skipping a malformed client report")
-    return reports
+            reports.append(check_report(item))
+        except ValueError as exc:
+            problems.append(Problem(hash_key, "", str(exc)))
+    _problem_log.report(problems)
+    return Reports(reports, problems)
 
 
-async def read_reports(redis: aioredis.Redis, prefix: str) -> list[dict[str, Any]]:
+async def read_reports(redis: aioredis.Redis, prefix: str) -> Reports:
     """Every live client's report, in one round trip."""
     with translated(describe(redis)):
-        raw = await redis.eval(READ_REPORTS, 2, *report_keys(prefix))
-    return parse_reports(raw)
+        reply = await redis.eval(READ_REPORTS, 2, *report_keys(prefix))
+    return parse_reports(reply, prefix)
 
 
 def validate_command(action: str, service: str | None, instance_id: str | None) -> None:
@@ -99,12 +150,12 @@ def validate_command(action: str, service: str | None, instance_id: str | None) 
 def parse_command(raw: bytes | str) -> dict[str, Any] | None:
     """A command message as sent by ``send_command``, or None (and a warning) if malformed."""
     try:
-        command = json.loads(raw)
+        command = check_message(raw, "command")
         validate_command(command["action"], command.get("service"), command.get("instance_id"))
-    except (ValueError, KeyError, TypeError):
-        logger.warning("ignoring a malformed control command: %r", raw)
+    except ValueError as exc:
+        logger.warning("ignoring a malformed control command (%s): %s", exc, brief(raw))
         return None
-    return command if isinstance(command, dict) else None
+    return command
 
 
 async def send_command(
@@ -121,7 +172,7 @@ async def send_command(
 
     A command for a whole service (or, but for ``force_open``, every
     service) from no particular client updates the forced mark in the same
-    transaction as the broadcast.
+    script as the broadcast.
 
     Returns one ``{client_id, name, changes}`` per client that answered within
     ``wait`` seconds (every client that received the command answers, even
@@ -136,18 +187,19 @@ async def send_command(
         "instance_id": instance_id,
         "client_id": client_id,
     }
+    mark = ""
+    if not instance_id and not client_id:
+        if action == "force_open" and service:
+            mark = "set"
+        elif service:
+            mark = "clear"
+        elif action != "force_open":
+            mark = "clear_all"
+    args = [mark, service or "", json.dumps({"at": time.time()}), control_channel(prefix)]
     with translated(describe(redis)):
-        async with redis.pipeline(transaction=True) as pipe:
-            if not instance_id and not client_id:
-                if action == "force_open" and service:
-                    pipe.hset(forced_key(prefix), service, json.dumps({"at": time.time()}))
-                elif service:
-                    pipe.hdel(forced_key(prefix), service)
-                elif action != "force_open":
-                    pipe.delete(forced_key(prefix))
-            pipe.publish(control_channel(prefix), json.dumps(command))
-            replies = await pipe.execute()
-        receivers = int(replies[-1])
+        receivers = int(
+            await redis.eval(SEND_COMMAND, 1, forced_key(prefix), *args, json.dumps(command))
+        )
         answers: list[dict[str, Any]] = []
         deadline = time.monotonic() + wait
         while len(answers) < receivers:
@@ -158,9 +210,9 @@ async def send_command(
             if item is None:
                 break
             try:
-                answers.append(json.loads(item[1]))
-            except ValueError:
-                logger.warning("skipping an answer that is not JSON for command %s", command_id)
+                answers.append(check_message(item[1], "answer"))
+            except ValueError as exc:
+                logger.warning("skipping an answer to command %s: %s", command_id, exc)
         await redis.delete(ack_key(prefix, command_id))
     return answers
 
@@ -187,7 +239,7 @@ class ControlChannel:
                 *report_keys(self.prefix),
                 client_id,
                 json.dumps(report),
-                str(ttl),
+                str(min(ttl, MAX_REPORT_TTL)),
             )
 
     async def withdraw_report(self, client_id: str) -> None:

@@ -13,6 +13,9 @@ from meshctl.registry.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
+OUTAGE_RETRY = 1.0
+"""Seconds between beats while Redis is unreachable, so a restarted Redis is refilled at once."""
+
 
 class Registrar(Protocol):
     """What keeping an instance registered needs of a registry."""
@@ -31,8 +34,10 @@ class KeepAlive(AsyncLifecycle):
 
     A heartbeat that finds the record gone (lapsed, or deleted by someone)
     registers it again. While Redis is unreachable, failures are logged, not
-    raised, and the next beat tries again: a service keeps running through a
-    registry outage and reappears when Redis returns. Entering does not fail
+    raised, and the next beat tries again within ``OUTAGE_RETRY`` seconds: a
+    service keeps running through a registry outage and reappears as soon as
+    Redis returns (empty, after a restart, the heartbeat finds its record
+    gone and registers it again). Entering does not fail
     either; ``registered`` says whether the instance is currently known to be in.
     """
 
@@ -96,5 +101,5 @@ class KeepAlive(AsyncLifecycle):
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(min(self.interval, OUTAGE_RETRY) if self._outage else self.interval)
             await self.beat()

@@ -13,7 +13,6 @@ Changes are announced on ``{prefix}:events`` as
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Self
@@ -32,34 +31,52 @@ from meshctl.registry.keys import (
     service_keys,
     services_key,
 )
+from meshctl.registry.problems import Problem, ProblemLog, from_script, text
+from meshctl.registry.records import Parsed, parse_record
 
 log = logging.getLogger(__name__)
 
-# What the discovery script returns for one service: ids, records, states and
-# the forced mark (None when unset); the snapshot script's rows lack the mark.
+# What the discovery script returns for one service: ids, records, states, the
+# forced mark (None when unset) and problems; the snapshot script's rows have
+# only the first three.
 RawView = list[Any]
 
 
 class ServiceInstances(tuple[ServiceEndpoint, ...]):
-    """A service's live instances, and whether an operator forced its breaker open mesh-wide."""
+    """A service's live instances, whether an operator forced its breaker open
+    mesh-wide, and what the read skipped (``problems``)."""
 
     forced_open: bool
+    problems: tuple[Problem, ...]
 
     def __new__(
-        cls, endpoints: Iterable[ServiceEndpoint] = (), *, forced_open: bool = False
+        cls,
+        endpoints: Iterable[ServiceEndpoint] = (),
+        *,
+        forced_open: bool = False,
+        problems: Iterable[Problem] = (),
     ) -> Self:
         view = super().__new__(cls, endpoints)
         view.forced_open = forced_open
+        view.problems = tuple(problems)
         return view
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+class RegistrySnapshot(dict[str, list[ServiceEndpoint]]):
+    """Every service's live instances by name, and what the read skipped (``problems``)."""
+
+    def __init__(
+        self, views: Iterable[tuple[str, list[ServiceEndpoint]]], problems: list[Problem]
+    ) -> None:
+        super().__init__(sorted(views))
+        self.problems = problems
 
 
 def _check_ttl(ttl: float) -> None:
-    if not ttl > 0:
-        raise InvalidRequestError(f"ttl must be a positive number of seconds, not {ttl!r}")
+    if not 0 < ttl <= scripts.MAX_TTL:
+        raise InvalidRequestError(
+            f"ttl must be a number of seconds in (0, {scripts.MAX_TTL}], not {ttl!r}"
+        )
 
 
 def _check_name(name: str) -> None:
@@ -89,7 +106,8 @@ class ServiceRegistry:
         self._set_health = self.redis.register_script(scripts.SET_HEALTH)
         self._discover = self.redis.register_script(scripts.DISCOVER)
         self._snapshot = self.redis.register_script(scripts.SNAPSHOT)
-        self._parsed: dict[str, dict[tuple[Any, Any], ServiceEndpoint | None]] = {}
+        self._parsed: dict[str, dict[tuple[Any, Any, Any], Parsed]] = {}
+        self.problem_log = ProblemLog()
 
     def _args(self, name: str, *rest: str | float) -> list[str | float]:
         return [self.events_channel, name, *rest]
@@ -115,7 +133,8 @@ class ServiceRegistry:
             name, endpoint.instance_id, endpoint.to_json(), ttl, endpoint.health_status.value
         )
         with translated(self.url):
-            now = await self._register(keys=service_keys(self.prefix, name), args=args)
+            now, problems = await self._register(keys=service_keys(self.prefix, name), args=args)
+        self.problem_log.report(from_script(problems))
         endpoint.registered_at = float(now)
         return endpoint.instance_id
 
@@ -154,7 +173,7 @@ class ServiceRegistry:
         Endpoints are shared between calls while their record is unchanged:
         treat them as read-only.
         """
-        return self.build_view(name, await self.fetch_view(name))
+        return list(self.to_view(name, await self.fetch_view(name)))
 
     async def view(self, name: str) -> ServiceInstances:
         """The live instances of ``name`` with the service's forced mark, in one round trip."""
@@ -163,21 +182,34 @@ class ServiceRegistry:
     async def list_services(self) -> list[str]:
         """Names of the services with at least one live instance, sorted."""
         with translated(self.url):
-            rows = await self._snapshot(
+            rows, problems = await self._snapshot(
                 keys=[services_key(self.prefix)],
                 args=[self.events_channel, service_base(self.prefix), "0"],
             )
-        return sorted(_text(row[0]) for row in rows)
+        self.problem_log.report(from_script(problems))
+        return sorted(text(row[0]) for row in rows)
 
-    async def snapshot(self) -> dict[str, list[ServiceEndpoint]]:
-        """Every service's live instances, in one round trip."""
+    async def snapshot(self) -> RegistrySnapshot:
+        """Every service's live instances, in one round trip; a bad service is left out."""
         with translated(self.url):
-            rows = await self._snapshot(
+            reply = await self._snapshot(
                 keys=[services_key(self.prefix)],
                 args=[self.events_channel, service_base(self.prefix), "1"],
             )
-        views = {_text(row[0]): self.build_view(_text(row[0]), row[1:]) for row in rows}
-        return dict(sorted(views.items()))
+        return self.read_snapshot(reply)
+
+    def read_snapshot(self, reply: Sequence[Any]) -> RegistrySnapshot:
+        """A snapshot from the snapshot script's reply (``snapshot.py`` sends it pipelined)."""
+        rows, script_problems = reply
+        problems = from_script(script_problems)
+        self.problem_log.report(problems)
+        views = []
+        for row in rows:
+            name = text(row[0])
+            endpoints, skipped = self.build_view(name, row[1:])
+            views.append((name, endpoints))
+            problems += skipped
+        return RegistrySnapshot(views, problems)
 
     def keep_alive(
         self, endpoint: ServiceEndpoint, ttl: float = 60, interval: float | None = None
@@ -207,53 +239,28 @@ class ServiceRegistry:
 
     def to_view(self, name: str, raw: RawView) -> ServiceInstances:
         """A view from ``fetch_view``'s answer."""
-        forced = len(raw) > 3 and raw[3] is not None
-        return ServiceInstances(self.build_view(name, raw), forced_open=forced)
+        problems = from_script(raw[4])
+        self.problem_log.report(problems)
+        endpoints, skipped = self.build_view(name, raw)
+        forced = raw[3] is not None
+        return ServiceInstances(endpoints, forced_open=forced, problems=problems + skipped)
 
-    def build_view(self, name: str, raw: Sequence[Any]) -> list[ServiceEndpoint]:
-        """Endpoints from a raw view, skipping (with a warning) records that do not parse.
+    def build_view(
+        self, name: str, raw: Sequence[Any]
+    ) -> tuple[list[ServiceEndpoint], list[Problem]]:
+        """Endpoints from a raw view, and the records that did not parse (skipped).
 
         Parsing dominates discovery of big services, so each distinct
-        (record, state) pair is parsed once and its endpoint reused until it changes.
+        (instance, record, state) is parsed once and its outcome reused until it changes.
         """
         if not raw or not raw[0]:
             self._parsed.pop(name, None)
-            return []
+            return [], []
         known = self._parsed.get(name, {})
-        parsed: dict[tuple[Any, Any], ServiceEndpoint | None] = {}
-        for instance_id, record, state in zip(raw[0], raw[1], raw[2], strict=True):
-            pair = (record, state)
-            parsed[pair] = known[pair] if pair in known else self._parse(name, instance_id, pair)
+        parsed: dict[tuple[Any, Any, Any], Parsed] = {}
+        for entry in zip(raw[0], raw[1], raw[2], strict=True):
+            parsed[entry] = known.get(entry) or parse_record(self.prefix, name, *entry)
         self._parsed[name] = parsed
-        return [endpoint for endpoint in parsed.values() if endpoint is not None]
-
-    def _parse(
-        self, name: str, instance_id: bytes | str, pair: tuple[Any, Any]
-    ) -> ServiceEndpoint | None:
-        """One endpoint with its health state overlaid, or None (and a warning) if unreadable."""
-        record, state = pair
-        iid = _text(instance_id)
-        try:
-            if record is None:
-                raise ValueError("record is missing")
-            endpoint = ServiceEndpoint.from_json(record)
-            if endpoint.key != (name, iid):
-                raise ValueError(f"record describes {endpoint.key}")
-            if state is not None:
-                _apply_state(endpoint, json.loads(state))
-        except (ValueError, TypeError) as exc:
-            key = service_keys(self.prefix, name).records
-            log.warning("Skipping unreadable registry record %s[%s]: %s", key, iid, exc)
-            return None
-        return endpoint
-
-
-def _apply_state(endpoint: ServiceEndpoint, state: Any) -> None:
-    """Overlay the health state (status, last check, registration time) on a record."""
-    if not isinstance(state, dict):
-        raise ValueError("health state is not a JSON object")
-    endpoint.health_status = HealthStatus(state.get("status", HealthStatus.UNKNOWN))
-    if "last_check" in state:
-        endpoint.last_check = float(state["last_check"])
-    if "registered_at" in state:
-        endpoint.registered_at = float(state["registered_at"])
+        problems = [problem for _, problem in parsed.values() if problem is not None]
+        self.problem_log.report(problems)
+        return [endpoint for endpoint, _ in parsed.values() if endpoint is not None], problems

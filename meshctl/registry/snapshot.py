@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -19,16 +19,19 @@ from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.registry.connection import translated
 from meshctl.registry.control import READ_REPORTS, parse_reports
 from meshctl.registry.keys import report_keys, service_base, services_key
+from meshctl.registry.problems import Problem
 from meshctl.registry.redis_registry import ServiceRegistry
 from meshctl.registry.scripts import SNAPSHOT
 
 
 @dataclass(frozen=True, slots=True)
 class MeshSnapshot:
-    """Every service's live instances (by name) and every live mesh client's report."""
+    """Every service's live instances (by name), every live mesh client's report,
+    and what the read skipped as unreadable (``problems``)."""
 
     services: Mapping[str, Sequence[ServiceEndpoint]]
     reports: Sequence[Mapping[str, Any]]
+    problems: Sequence[Problem] = field(default_factory=tuple)
 
 
 def _sha(script: str) -> str:
@@ -49,13 +52,10 @@ class SnapshotReader:
     async def read(self) -> MeshSnapshot:
         """The mesh now; RegistryUnavailableError if Redis is away."""
         with translated(self.registry.url):
-            rows, raw_reports = await self._round_trip()
-        services = {
-            name: self.registry.build_view(name, row[1:])
-            for row in rows or ()
-            if (name := _text(row[0]))
-        }
-        return MeshSnapshot(dict(sorted(services.items())), parse_reports(raw_reports))
+            services_reply, reports_reply = await self._round_trip()
+        services = self.registry.read_snapshot(services_reply)
+        reports = parse_reports(reports_reply, self.registry.prefix)
+        return MeshSnapshot(services, reports, (*services.problems, *reports.problems))
 
     async def _round_trip(self) -> list[Any]:
         results = await self._send()
@@ -83,7 +83,3 @@ class SnapshotReader:
             pipe.evalsha(self._scripts[1][0], 2, *report_keys(prefix))
             results: list[Any] = await pipe.execute(raise_on_error=False)
         return results
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -107,7 +107,8 @@ async def test_commands_for_another_client_are_ignored(platform: Platform, mesh,
 async def test_garbage_reports_are_skipped(mesh, redis_client, key_prefix, caplog):
     await mesh.control.publish()
     await redis_client.hset(f"{key_prefix}:clients", "junk", b"\xff not json")
-    await redis_client.zadd(f"{key_prefix}:clients:expiry", {"junk": 9_999_999_999})
+    seconds, _ = await redis_client.time()  # a live expiry: later than a report lives is junk
+    await redis_client.zadd(f"{key_prefix}:clients:expiry", {"junk": seconds + 60})
     reports = await read_reports(redis_client, key_prefix)
     assert [r["client_id"] for r in reports] == [mesh.control.client_id]
     assert "not JSON" in caplog.text

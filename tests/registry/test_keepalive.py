@@ -9,9 +9,11 @@ from collections.abc import Callable
 import pytest
 
 from meshctl.core.endpoint import ServiceEndpoint
-from meshctl.registry import ServiceRegistry
+from meshctl.errors import RegistryUnavailableError
+from meshctl.registry import KeepAlive, ServiceRegistry
+from meshctl.registry.keepalive import OUTAGE_RETRY
 from meshctl.registry.keys import service_keys
-from meshctl.testing import closed_port
+from meshctl.testing import TcpProxy, closed_port
 
 Make = Callable[..., ServiceEndpoint]
 
@@ -63,3 +65,48 @@ async def test_logs_instead_of_raising_while_redis_is_unreachable(
     # one warning for the outage, however many beats fail, and one for the deregistration
     assert len(warnings) == 2
     assert "Connection refused" in warnings[0]
+
+
+class Observed:
+    """A registry that tells when a heartbeat failed and when a registration went through."""
+
+    def __init__(self, registry: ServiceRegistry) -> None:
+        self.registry = registry
+        self.beat_failed = asyncio.Event()
+        self.registered = asyncio.Event()
+
+    async def register_service(self, name: str, endpoint: ServiceEndpoint, ttl: float = 60) -> str:
+        instance_id = await self.registry.register_service(name, endpoint, ttl)
+        self.registered.set()
+        return instance_id
+
+    async def heartbeat(self, name: str, instance_id: str, ttl: float = 60) -> bool:
+        try:
+            return await self.registry.heartbeat(name, instance_id, ttl)
+        except RegistryUnavailableError:
+            self.beat_failed.set()
+            raise
+
+    async def deregister_service(self, name: str, instance_id: str) -> bool:
+        return await self.registry.deregister_service(name, instance_id)
+
+
+@pytest.mark.redis
+async def test_registers_again_within_a_second_of_redis_coming_back_empty(
+    redis_client, key_prefix: str, endpoint: Make
+):
+    interval = 2.0  # beats two seconds apart, but a second apart while Redis is away
+    loop = asyncio.get_running_loop()
+    async with TcpProxy(redis_client.connection_pool.connection_kwargs["port"]) as proxy:
+        proxied = ServiceRegistry(proxy.redis_url, prefix=key_prefix)
+        observed = Observed(proxied)
+        async with KeepAlive(observed, endpoint(), ttl=60, interval=interval):
+            observed.registered.clear()
+            await proxy.stop()
+            await asyncio.wait_for(observed.beat_failed.wait(), interval + 1)
+            await redis_client.delete(*service_keys(key_prefix, "analytics")[:3])
+            await proxy.start()
+            started = loop.time()
+            await asyncio.wait_for(observed.registered.wait(), interval + 1)
+            assert loop.time() - started < OUTAGE_RETRY + 0.5
+        await proxied.aclose()

@@ -163,20 +163,36 @@ async def test_garbage_records_are_skipped_with_a_warning(
 ):
     good = endpoint()
     await registry.register_service("analytics", good)
-    bad_json, bad_fields, bad_state = endpoint(), endpoint(), endpoint()
-    for ep in (bad_json, bad_fields, bad_state):
+    bad_json, bad_fields, bad_weight, bad_state = endpoint(), endpoint(), endpoint(), endpoint()
+    for ep in (bad_json, bad_fields, bad_weight, bad_state):
         await registry.register_service("analytics", ep)
     keys = service_keys(registry.prefix, "analytics")
     await client.hset(keys.records, bad_json.instance_id, "{not json")
     await client.hset(keys.records, bad_fields.instance_id, json.dumps({"host": "x"}))
+    infinite = bad_weight.to_json().replace('"weight":1.0', '"weight":Infinity')
+    await client.hset(keys.records, bad_weight.instance_id, infinite)
     await client.hset(keys.state, bad_state.instance_id, json.dumps({"status": "dreadful"}))
 
     with caplog.at_level(logging.WARNING, logger="meshctl.registry"):
-        assert await registry.discover_services("analytics") == [good]
+        view = await registry.view("analytics")
 
+    # a bad health state leaves the instance in, its health unknown
+    assert set(view) == {good, bad_state}
+    assert next(ep for ep in view if ep == bad_state).health_status is HealthStatus.UNKNOWN
+    assert {(p.key, p.member) for p in view.problems} == {
+        *((keys.records, ep.instance_id) for ep in (bad_json, bad_fields, bad_weight)),
+        (keys.state, bad_state.instance_id),
+    }
     warned = " ".join(r.getMessage() for r in caplog.records)
-    for ep in (bad_json, bad_fields, bad_state):
+    for ep in (bad_json, bad_fields, bad_weight):
         assert f"{keys.records}[{ep.instance_id}]" in warned
+    assert f"{keys.state}[{bad_state.instance_id}]" in warned
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="meshctl.registry"):
+        again = await registry.view("analytics")
+    assert again.problems == view.problems
+    assert caplog.records == []  # each problem is logged once, however often it is read
 
 
 async def test_unchanged_records_are_not_parsed_again(registry: ServiceRegistry, endpoint: Make):
@@ -229,11 +245,12 @@ async def test_changes_are_announced(
 async def test_discovers_a_thousand_instances(registry: ServiceRegistry, client, endpoint: Make):
     keys = service_keys(registry.prefix, "analytics")
     eps = [endpoint(port=1 + i) for i in range(1000)]
+    seconds, _ = await client.time()
     # Written directly in one pipeline: this test is about reading them back.
     async with client.pipeline(transaction=True) as pipe:
         for ep in eps:
             pipe.hset(keys.records, ep.instance_id, ep.to_json())
-            pipe.zadd(keys.expiry, {ep.instance_id: 4e9})
+            pipe.zadd(keys.expiry, {ep.instance_id: seconds + 600})
         pipe.sadd(keys.services, "analytics")
         await pipe.execute()
 
@@ -246,6 +263,8 @@ async def test_discovers_a_thousand_instances(registry: ServiceRegistry, client,
 async def test_bad_input_is_refused(registry: ServiceRegistry, endpoint: Make, ttl: float):
     with pytest.raises(InvalidRequestError, match="ttl"):
         await registry.register_service("analytics", endpoint(), ttl=ttl)
+    with pytest.raises(InvalidRequestError, match="ttl"):
+        await registry.register_service("analytics", endpoint(), ttl=2 * 86_400)
     with pytest.raises(InvalidRequestError, match="belongs to service 'analytics'"):
         await registry.register_service("alert", endpoint())
     with pytest.raises(InvalidRequestError, match="empty"):

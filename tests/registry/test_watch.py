@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry import CachedRegistry, RegistryWatcher, ServiceRegistry
-from meshctl.testing import TcpProxy, closed_port
+from meshctl.registry.keys import service_keys
+from meshctl.testing import FakeClock, TcpProxy, closed_port
 
 Make = Callable[..., ServiceEndpoint]
 
@@ -117,3 +119,78 @@ async def test_starts_stale_when_redis_is_unreachable(nowhere: ServiceRegistry):
         with pytest.raises(RegistryUnavailableError, match="Connection refused"):
             await watcher.get("analytics")
     assert watch_tasks() == []
+
+
+async def test_an_unannounced_empty_answer_is_held_for_a_bounded_time(
+    registry: ServiceRegistry, endpoint: Make
+):
+    clock = FakeClock()
+    ep = endpoint()
+    await registry.register_service("analytics", ep)
+    watcher = RegistryWatcher(registry, fail_static_for=45, clock=clock)
+    view = await watcher.get("analytics")
+    await registry.redis.delete(*service_keys(registry.prefix, "analytics")[:3])  # as a flush
+
+    await watcher.refresh("analytics")
+    assert await watcher.get("analytics") is view and watcher.fail_static("analytics")
+    clock.advance(44)
+    await watcher.refresh("analytics")
+    assert watcher.peek("analytics") is view and watcher.held == {"analytics": 44}
+
+    clock.advance(1)
+    await watcher.refresh("analytics")
+    assert watcher.peek("analytics") == () and not watcher.fail_static("analytics")
+
+
+async def test_a_view_held_ends_when_the_instances_return(
+    registry: ServiceRegistry, endpoint: Make
+):
+    first, second = endpoint(), endpoint()
+    await registry.register_service("analytics", first)
+    watcher = RegistryWatcher(registry, clock=FakeClock())
+    await watcher.get("analytics")
+    await registry.redis.delete(*service_keys(registry.prefix, "analytics")[:3])
+    await watcher.refresh("analytics")
+    assert watcher.fail_static("analytics")
+
+    await registry.register_service("analytics", second)
+    await watcher.refresh("analytics")
+    assert watcher.peek("analytics") == (second,) and watcher.held == {}
+
+
+async def test_fail_static_can_be_turned_off(registry: ServiceRegistry, endpoint: Make):
+    await registry.register_service("analytics", endpoint())
+    watcher = RegistryWatcher(registry, fail_static_for=0)
+    await watcher.get("analytics")
+    await registry.redis.delete(*service_keys(registry.prefix, "analytics")[:3])
+    await watcher.refresh("analytics")
+    assert watcher.peek("analytics") == ()
+
+
+async def test_an_announced_departure_empties_the_view_at_once(
+    registry: ServiceRegistry, endpoint: Make
+):
+    a, b = endpoint(), endpoint()
+    await registry.register_service("analytics", a)
+    await registry.register_service("analytics", b)
+    async with RegistryWatcher(registry, refresh_interval=NEVER) as watcher:
+        first = await watcher.get("analytics")
+        await registry.deregister_service("analytics", a.instance_id)
+        second = await changed(watcher, "analytics", first)
+        await registry.deregister_service("analytics", b.instance_id)
+        assert await changed(watcher, "analytics", second) == ()
+        assert not watcher.fail_static("analytics")
+
+
+async def test_malformed_and_oversized_events_do_not_stop_the_listener(
+    registry: ServiceRegistry, endpoint: Make, caplog: pytest.LogCaptureFixture
+):
+    async with RegistryWatcher(registry, refresh_interval=NEVER) as watcher:
+        view = await watcher.get("analytics")
+        with caplog.at_level(logging.DEBUG, logger="meshctl.registry"):
+            for data in (b"x" * 100_000, b"[1]", b'{"service": 5}', b"\xff"):
+                await registry.redis.publish(registry.events_channel, data)
+            ep = endpoint()
+            await registry.register_service("analytics", ep)
+            assert await changed(watcher, "analytics", view) == (ep,)
+    assert all(len(r.getMessage()) < 400 for r in caplog.records)
