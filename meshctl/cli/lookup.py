@@ -8,6 +8,8 @@ live instance is a failed check (exit 1, "No endpoints found for service X").
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from meshctl.core.endpoint import ServiceEndpoint
@@ -60,9 +62,18 @@ async def explain_no_endpoints(registry: ServiceRegistry, service: str) -> None:
         return
     if service in reported_services(await read_reports(registry.redis, registry.prefix)):
         return
-    live = await registry.list_services()
-    listing = ", ".join(live) if live else "none"
-    raise UnknownServiceError(f"unknown service {service!r} (registered: {listing})")
+    raise unknown_service(service, await registry.list_services(), listed="registered")
+
+
+def unknown_service(
+    service: str, known: Iterable[str], *, listed: str = "known"
+) -> UnknownServiceError:
+    """The error for a name nothing knows, suggesting the closest ``known`` names (difflib)."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(service, names, n=3, cutoff=0.6)
+    guess = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
+    listing = ", ".join(names) if names else "none"
+    return UnknownServiceError(f"unknown service {service!r}{guess} ({listed}: {listing})")
 
 
 def pick_endpoint(endpoints: list[ServiceEndpoint], address: str) -> ServiceEndpoint | None:
