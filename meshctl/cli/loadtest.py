@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meshctl.cli.output import emit, render, use_color
+from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import EXIT_FAILED, fail, run, state
 from meshctl.errors import InvalidRequestError
 
@@ -272,6 +273,7 @@ def build_plan(service: str, method: str, **opts: Any) -> LoadPlan:
     from meshctl.loadtest.schedule import Schedule, parse_duration, parse_ramp
     from meshctl.loadtest.template import load_lines
 
+    seconds("--timeout", opts["timeout"])
     if opts["rps"] is not None and opts["ramp"] is not None:
         raise InvalidRequestError("give --rps or --ramp, not both")
     schedule = None

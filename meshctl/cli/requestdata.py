@@ -131,8 +131,10 @@ def printable(text: str) -> str:
 
 def seconds(option: str, value: float, *, zero: bool = False) -> float:
     """A timeout or wait: finite, positive (or zero when allowed), at most ``MAX_SECONDS``."""
-    low = "not be negative" if zero else "be more than 0 seconds"
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+    if not math.isfinite(value):
+        raise InvalidRequestError(f"invalid {option} {value:g}: must be a finite number of seconds")
+    if value < 0 or (value == 0 and not zero):
+        low = "not be negative" if zero else "be more than 0 seconds"
         raise InvalidRequestError(f"invalid {option} {value:g}: must {low}")
     if value > MAX_SECONDS:
         raise InvalidRequestError(

@@ -167,7 +167,10 @@ async def test_call_errors_exit_1_with_the_spec_texts(platform, meshctl):
             ("analytics", "GetTrafficMetrics", "-H", "x\na=b"),
             "error: invalid -H 'x\\na=b': expected KEY=VALUE",
         ),
-        (("analytics", "GetTrafficMetrics", "--timeout", "inf"), "error: invalid --timeout inf"),
+        (
+            ("analytics", "GetTrafficMetrics", "--timeout", "inf"),
+            "error: invalid --timeout inf: must be a finite number of seconds",
+        ),
         (
             ("analytics", "GetTrafficMetrics", "--timeout", "1e10"),
             "error: invalid --timeout 1e+10: at most 86400 seconds (a day)",
@@ -284,3 +287,20 @@ def test_pure_helpers(tmp_path):
         sibling.metadata,
     )
     assert direct_endpoint("auth", "10.0.0.1:8000", False, [sibling]) is sibling
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("loadtest", "analytics", "GetTrafficMetrics", "--timeout", "inf", "--requests", "1"),
+        ("top", "--once", "--interval", "nan"),
+        ("workflow", "run", "camera-frame", "--timeout", "1e10"),
+        ("breakers", "open", "analytics", "--wait", "inf"),
+    ],
+)
+def test_other_commands_refuse_durations_no_clock_holds(meshctl_without_redis, args):
+    result = meshctl_without_redis(*args)
+    assert result.exit_code == 2, result.output
+    option = next(a for a in args if a in ("--timeout", "--interval", "--wait"))
+    assert result.stderr.startswith(f"error: invalid {option} ")
+    assert len(result.stderr.splitlines()) == 1
