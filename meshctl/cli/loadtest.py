@@ -171,7 +171,9 @@ def loadtest(
         _load_all(ctx, plan, objectives, output)
         return
     baseline = _load_baseline(compare) if compare is not None else None
-    result = _execute(plan, state(ctx).resolve().settings)
+    settings = state(ctx).resolve().settings
+    run(_preflight(settings, service))
+    result = _execute(plan, settings)
     summary = result.summary()
     checks = evaluate(objectives, summary)
     comparison = compare_results(baseline.summary(), summary) if baseline else None
@@ -198,6 +200,19 @@ def _refuse_with_all(method: str | None, **one_method_options: Any) -> None:
         raise InvalidRequestError(
             f"{', '.join(given)} apply to one METHOD; --all sends each method its sample request"
         )
+
+
+async def _preflight(settings: MeshSettings, service: str) -> None:
+    """Refuse to load what cannot answer: Redis away (exit 3), an unknown name (2), no
+    instance (1); otherwise every request would fail and the run would say only that."""
+    from meshctl.cli.lookup import service_endpoints
+    from meshctl.registry import open_registry
+
+    registry = open_registry(settings)
+    try:
+        await service_endpoints(registry, service)
+    finally:
+        await registry.aclose()
 
 
 def _execute(plan: LoadPlan, settings: MeshSettings, label: str = "") -> RunResult:
