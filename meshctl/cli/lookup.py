@@ -60,17 +60,20 @@ async def explain_no_endpoints(registry: ServiceRegistry, service: str) -> None:
 
     if service in SERVICE_NAMES:
         return
-    if service in reported_services(await read_reports(registry.redis, registry.prefix)):
+    reported = reported_services(await read_reports(registry.redis, registry.prefix))
+    if service in reported:
         return
-    raise unknown_service(service, await registry.list_services(), listed="registered")
+    live = await registry.list_services()
+    raise unknown_service(service, live, listed="registered", suggest=[*SERVICE_NAMES, *reported])
 
 
 def unknown_service(
-    service: str, known: Iterable[str], *, listed: str = "known"
+    service: str, known: Iterable[str], *, listed: str = "known", suggest: Iterable[str] = ()
 ) -> UnknownServiceError:
-    """The error for a name nothing knows, suggesting the closest ``known`` names (difflib)."""
+    """The error for a name nothing knows: the ``known`` names, and the closest of them
+    and of ``suggest`` (difflib) as a guess."""
     names = sorted(set(known))
-    close = difflib.get_close_matches(service, names, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(service, sorted({*names, *suggest}), n=3, cutoff=0.6)
     guess = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
     listing = ", ".join(names) if names else "none"
     return UnknownServiceError(f"unknown service {service!r}{guess} ({listed}: {listing})")

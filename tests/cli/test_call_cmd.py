@@ -131,6 +131,10 @@ async def test_call_errors_exit_1_with_the_spec_texts(platform, meshctl):
     ("args", "message"),
     [
         (("ghost", "Anything"), "error: unknown service 'ghost' (registered: analytics)"),
+        (
+            ("alrt", "Anything"),
+            "error: unknown service 'alrt'; did you mean 'alert'? (registered: analytics)",
+        ),
         (("analytics", "NoSuch"), "error: analytics has no method NoSuch (methods: GenerateReport"),
         (("analytics", "GetTrafficMetrics", "-d", "{"), "error: invalid JSON in -d at line 1"),
         (("analytics", "GetTrafficMetrics", "-d", "[1]"), "error: -d must be a JSON object"),
