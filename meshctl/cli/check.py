@@ -15,8 +15,9 @@ configured), 2 for bad arguments.
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -29,6 +30,7 @@ from meshctl.cli.checks import (
     report,
     result,
     service_result,
+    waiting_line,
 )
 from meshctl.cli.output import OutputFormat, OutputOption, emit
 from meshctl.cli.runner import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, CliState, fail, run, state
@@ -147,10 +149,14 @@ async def run_checks(
 
 
 async def check_until(
-    cli: CliState, expected: Mapping[str, int], wait: float
+    cli: CliState,
+    expected: Mapping[str, int],
+    wait: float,
+    on_retry: Callable[[list[dict[str, Any]], float], None] | None = None,
 ) -> tuple[list[dict[str, Any]], int, float, int]:
     """Run the checks until they pass or ``wait`` seconds are spent; the last results,
-    their exit code, the seconds waited and the number of attempts."""
+    their exit code, the seconds waited and the number of attempts. ``on_retry`` hears
+    of each failed round that is tried again, with the seconds left."""
     import asyncio
 
     started = time.monotonic()
@@ -163,6 +169,8 @@ async def check_until(
         waited = time.monotonic() - started
         if code == EXIT_OK or waited + POLL_INTERVAL > wait:
             return results, code, waited, attempts
+        if on_retry is not None:
+            on_retry(results, wait - waited)
         await asyncio.sleep(POLL_INTERVAL)
 
 
@@ -204,7 +212,12 @@ def check(
     """
     expected = parse_expectations(services or [])
     seconds = parse_wait(wait)
-    results, code, waited, attempts = run(check_until(state(ctx), expected, seconds))
+
+    def show(results: list[dict[str, Any]], left: float) -> None:
+        typer.echo(waiting_line(results, left), err=True)
+
+    progress = show if sys.stderr.isatty() else None  # quiet in pipes and under CI
+    results, code, waited, attempts = run(check_until(state(ctx), expected, seconds, progress))
     if output is OutputFormat.TABLE:
         typer.echo(check_lines(results), nl=False)
     else:

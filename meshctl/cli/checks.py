@@ -101,6 +101,12 @@ def report(
     }
 
 
+def waiting_line(results: Sequence[Mapping[str, Any]], left: float) -> str:
+    """What a terminal shows while ``--wait`` tries again."""
+    failing = failed(results)
+    return f"waiting ({left:.0f}s left): {len(failing)} failing, first: {failing[0]['detail']}"
+
+
 def check_lines(results: Sequence[Mapping[str, Any]]) -> str:
     """The table view: a symbol and the detail per check, an indented hint under failures."""
     lines = []

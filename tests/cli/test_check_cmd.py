@@ -14,6 +14,7 @@ from meshctl.cli.checks import (
     report,
     result,
     service_result,
+    waiting_line,
 )
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.errors import InvalidRequestError
@@ -225,3 +226,6 @@ def test_pure_results():
         "version": 1, "passed": False, "exit_code": 1, "failed": 1, "elapsed_seconds": 2.0,
         "attempts": 3, "checks": [result("b", "fail", "bad", "fix")],
     }  # fmt: skip
+    assert waiting_line([result("r", "pass", "ok"), result("b", "fail", "bad")], 41.6) == (
+        "waiting (42s left): 1 failing, first: bad"
+    )
