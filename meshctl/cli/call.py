@@ -157,7 +157,11 @@ def call(
     ] = None,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="Metadata / HTTP header KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--header",
+            "-H",
+            help="Metadata / HTTP header KEY=VALUE (repeatable; printable ASCII, no -bin keys).",
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds for the whole call.")] = 30.0,
     strategy: Annotated[
