@@ -172,7 +172,7 @@ def loadtest(
         return
     baseline = _load_baseline(compare) if compare is not None else None
     settings = state(ctx).resolve().settings
-    run(_preflight(settings, service))
+    run(_preflight(ctx, service))
     result = _execute(plan, settings)
     summary = result.summary()
     checks = evaluate(objectives, summary)
@@ -202,17 +202,14 @@ def _refuse_with_all(method: str | None, **one_method_options: Any) -> None:
         )
 
 
-async def _preflight(settings: MeshSettings, service: str) -> None:
+async def _preflight(ctx: typer.Context, service: str) -> None:
     """Refuse to load what cannot answer: Redis away (exit 3), an unknown name (2), no
     instance (1); otherwise every request would fail and the run would say only that."""
     from meshctl.cli.lookup import service_endpoints
-    from meshctl.registry import open_registry
+    from meshctl.cli.services import command_registry
 
-    registry = open_registry(settings)
-    try:
+    async with command_registry(ctx) as registry:
         await service_endpoints(registry, service)
-    finally:
-        await registry.aclose()
 
 
 def _execute(plan: LoadPlan, settings: MeshSettings, label: str = "") -> RunResult:

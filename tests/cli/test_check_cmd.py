@@ -158,7 +158,7 @@ async def test_wait_polls_until_the_expected_service_answers(platform, meshctl):
 
 
 def test_wait_gives_up_with_the_last_results(meshctl):
-    done = meshctl("check", "ghost", "--wait", "1500ms", "-o", "json")
+    done = meshctl("check", "ghost", "--wait", "3s", "-o", "json")
     assert done.exit_code == 1
     verdict = json.loads(done.stdout)
     assert not verdict["passed"] and verdict["attempts"] >= 2
