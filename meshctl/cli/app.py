@@ -31,6 +31,8 @@ app = typer.Typer(
     cls=MeshGroup,
     help="Operate a service mesh: discover, call, break, trace, load-test and watch it.",
     no_args_is_help=True,
+    # Subcommands inherit -h from the root context.
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -50,9 +52,24 @@ app.command()(top)
 app.command()(demo)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"meshctl {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print meshctl's version and exit.",
+        ),
+    ] = False,
     context: Annotated[
         str | None,
         typer.Option(

@@ -1,8 +1,9 @@
 """``meshctl breakers``: every breaker of every mesh client, and commands to steer them.
 
 Reads the reports mesh clients publish in Redis (one round trip) and sends
-commands on the control channel, printing what each client changed. Row
-building and change lines are pure.
+commands on the control channel, printing what each client changed. A
+command's service and ``--instance`` prefix are checked first
+(``breaker_target``). Row building and change lines are pure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from meshctl.cli.breaker_target import check_service, read_targets, resolve_instance
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit, render
+from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import fail, run
 from meshctl.cli.services import command_registry
 from meshctl.core.units import format_age
@@ -26,6 +29,7 @@ app = typer.Typer(
 COLUMNS = (
     Column("client"),
     Column("service"),
+    Column("instance_id", "INSTANCE"),
     Column("endpoint"),
     Column("state"),
     Column("failures"),
@@ -89,21 +93,28 @@ def change_lines(answers: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-async def _reports(ctx: typer.Context) -> list[dict[str, Any]]:
+async def _reports(ctx: typer.Context, service: str | None = None) -> list[dict[str, Any]]:
+    """Every client's report; first, when ``service`` is named, check that it is known."""
     from meshctl.registry.control import read_reports
 
     async with command_registry(ctx) as registry:
+        if service is not None:
+            check_service(service, (await read_targets(registry, None)).services)
         return await read_reports(registry.redis, registry.prefix)
 
 
 @app.callback()
-def _default(ctx: typer.Context) -> None:
+def _default(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
     """Show every mesh client's circuit breakers; reset, open or close them.
 
     With no command, `meshctl breakers` is `meshctl breakers status`.
     """
     if ctx.invoked_subcommand is None:
-        status(ctx)
+        status(ctx, output=output)
+    elif getattr(ctx.get_parameter_source("output"), "name", None) == "COMMANDLINE":
+        raise InvalidRequestError(
+            f"-o goes after the command: `meshctl breakers {ctx.invoked_subcommand} -o {output}`"
+        )
 
 
 @app.command("status")
@@ -125,11 +136,11 @@ def status(
     import time
 
     if watch:
-        if not interval > 0 or count < 0:
-            raise InvalidRequestError("--interval must be positive and --count not negative")
-        _watch(ctx, service, interval, count, output)
+        if count < 0:
+            raise InvalidRequestError(f"invalid --count {count}: must not be negative")
+        _watch(ctx, service, seconds("--interval", interval), count, output)
         return
-    rows = breaker_rows(run(_reports(ctx)), time.time(), service)
+    rows = breaker_rows(run(_reports(ctx, service)), time.time(), service)
     emit(rows, output, columns=COLUMNS)
 
 
@@ -149,7 +160,8 @@ def _watch(
     async def loop(live: Live) -> None:
         done = 0
         while True:
-            rows = breaker_rows(await _reports(ctx), time.time(), service)
+            named = service if done == 0 else None  # the name is checked once
+            rows = breaker_rows(await _reports(ctx, named), time.time(), service)
             stamp = time.strftime("%H:%M:%S")
             body = render(rows, output, columns=COLUMNS, color=use_color())
             live.update(Text.from_ansi(f"breakers at {stamp} (Ctrl-C to stop)\n{body}"))
@@ -171,18 +183,23 @@ def _command(
     ctx: typer.Context,
     action: str,
     service: str | None,
-    instance_id: str | None,
+    instance: str | None,
     wait: float,
     output: OutputFormat,
 ) -> None:
-    """Send one command to every client and print what changed."""
+    """Check the names, send one command to every client and print what changed."""
     from meshctl.registry.control import send_command
 
-    if not wait > 0:
-        raise InvalidRequestError(f"invalid --wait {wait:g}: must be more than 0 seconds")
+    seconds("--wait", wait)
 
     async def send() -> tuple[str, list[dict[str, Any]]]:
         async with command_registry(ctx) as registry:
+            targets = await read_targets(registry, service)
+            instance_id = None
+            if service is not None:
+                check_service(service, targets.services)
+                if instance is not None:
+                    instance_id = resolve_instance(service, instance, targets.instances)
             answers = await send_command(
                 registry.redis, registry.prefix, action,
                 service=service, instance_id=instance_id, wait=wait,
@@ -190,28 +207,46 @@ def _command(
             return registry.prefix, answers
 
     prefix, answers = run(send())
-    if not answers and action == "force_open" and instance_id is None:
-        # The mark is in Redis all the same: every client obeys it when it starts.
-        typer.echo(
-            f"no mesh client is running under prefix {prefix!r}; {service} stays forced open "
-            "for every client that starts, until `meshctl breakers reset` or `close`",
-            err=True,
-        )
-        return
     if not answers:
-        fail(
-            f"no mesh client answered the {action} command under prefix {prefix!r}",
-            hint="only running mesh clients hold breakers; see `meshctl breakers status`",
-        )
-    if output is OutputFormat.TABLE:
+        _no_client(action, service, instance, prefix, output)
+    elif output is OutputFormat.TABLE:
         typer.echo("\n".join(change_lines(answers)))
     else:
         emit(answers, output)
 
 
+def _no_client(
+    action: str, service: str | None, instance: str | None, prefix: str, output: OutputFormat
+) -> None:
+    """No client answered: what still holds, and whether that is what was asked."""
+    if action == "force_open" and instance is not None:
+        fail(
+            f"no mesh client answered the force_open command under prefix {prefix!r}",
+            hint="only running mesh clients hold endpoint breakers; see `meshctl breakers status`",
+        )
+    if action == "force_open":
+        # The mark is in Redis all the same: every client obeys it when it starts.
+        message = (
+            f"no mesh client is running under prefix {prefix!r}; {service} stays forced open "
+            "for every client that starts, until `meshctl breakers reset` or `close`"
+        )
+    else:
+        # No client holds a breaker, and the forced mark went with the command.
+        message = (
+            f"nothing to {action}: no mesh client is running under prefix {prefix!r}, "
+            "so every breaker is closed"
+        )
+    typer.echo(message, err=True)
+    if output is not OutputFormat.TABLE:
+        emit([], output)
+
+
 ServiceArgument = Annotated[str, typer.Argument(metavar="SERVICE", help="The service.")]
 InstanceOption = Annotated[
-    str | None, typer.Option("--instance", help="Only this instance's endpoint breaker.")
+    str | None,
+    typer.Option(
+        "--instance", help="Only this instance's endpoint breaker (any unique prefix of its id)."
+    ),
 ]
 WaitOption = Annotated[float, typer.Option(help="Seconds to wait for clients to answer.")]
 

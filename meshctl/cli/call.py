@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from meshctl.cli.output import OutputFormat, OutputOption, emit
-from meshctl.cli.requestdata import parse_headers, read_object
+from meshctl.cli.output import OutputFormat, OutputOption, emit, flatten
+from meshctl.cli.requestdata import parse_headers, read_object, seconds, text_value
 from meshctl.cli.runner import run, state
 from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.errors import InvalidRequestError
@@ -41,13 +41,26 @@ def verbose_lines(result: CallResult) -> list[str]:
     return lines
 
 
+def reply_rows(data: Any) -> list[dict[str, Any]]:
+    """A reply as KEY/VALUE rows for people: one per leaf, nested fields as paths, in order."""
+    return [{"key": key, "value": value} for key, value in flatten(data).items()]
+
+
+def emit_reply(data: Any, output: OutputFormat) -> None:
+    """The reply as data for JSON/YAML, as one row per field for a table."""
+    if output is OutputFormat.TABLE:
+        emit(reply_rows(data), output, columns=("key", "value"))
+    else:
+        emit(data, output)
+
+
 def request_metadata(headers: list[str], token: str | None) -> dict[str, str]:
     """``-H`` pairs plus ``authorization: Bearer T`` for ``--token``."""
     metadata = parse_headers(headers)
     if token is not None:
         if not token.strip():
             raise InvalidRequestError("invalid --token: it is empty")
-        metadata["authorization"] = f"Bearer {token.strip()}"
+        metadata["authorization"] = f"Bearer {text_value('--token', token.strip())}"
     return metadata
 
 
@@ -144,7 +157,11 @@ def call(
     ] = None,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="Metadata / HTTP header KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--header",
+            "-H",
+            help="Metadata / HTTP header KEY=VALUE (repeatable; printable ASCII, no -bin keys).",
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds for the whole call.")] = 30.0,
     strategy: Annotated[
@@ -187,10 +204,8 @@ def call(
     failure, error status), 2 bad input (JSON, unknown service or method, a
     field of the wrong type), 3 the registry is unreachable.
     """
-    if not timeout > 0:
-        raise InvalidRequestError(f"invalid --timeout {timeout:g}: must be more than 0 seconds")
-    if trace_wait < 0:
-        raise InvalidRequestError(f"invalid --trace-wait {trace_wait:g}: must not be negative")
+    seconds("--timeout", timeout)
+    seconds("--trace-wait", trace_wait, zero=True)
     request = read_object(data) if data is not None else None
     metadata = request_metadata(header or [], token)
     settings = state(ctx).resolve().settings
@@ -204,7 +219,8 @@ def call(
         from meshctl.core.context import CorrelationContext
 
         try:
-            context = CorrelationContext.new(correlation_id.strip())
+            value = text_value("--correlation-id", correlation_id.strip())
+            context = CorrelationContext.new(value)
         except ValueError as exc:
             raise InvalidRequestError(f"invalid --correlation-id: {exc}") from None
 
@@ -229,7 +245,7 @@ def call(
             typer.echo(f"request:        the sample request of {service}/{method}", err=True)
         for line in verbose_lines(result):
             typer.echo(line, err=True)
-    emit(result.data, output)
+    emit_reply(result.data, output)
     if trace:
         from meshctl.cli.events import event_line
 

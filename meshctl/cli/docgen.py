@@ -25,7 +25,9 @@ HEADER = """\
 # meshctl command reference
 
 Generated from the command's own help by `scripts/gen-docs`; do not edit by
-hand. Every command that prints data takes `-o table|json|yaml`.
+hand. Every command that prints data takes `-o table|json|yaml`; every
+command takes `-h` as well as `--help`, and `meshctl --version` prints the
+version.
 
 ## Exit codes
 
@@ -34,7 +36,7 @@ hand. Every command that prints data takes `-o table|json|yaml`.
 | 0 | ok |
 | 1 | the checked thing failed (call error, SLO missed, check failed, no instance) |
 | 2 | bad usage or bad input (flags, arguments, config file) |
-| 3 | infrastructure unreachable (Redis, Kafka) |
+| 3 | infrastructure unreachable (Redis, Kafka), or no mesh to check (`check`) |
 
 Errors are one `error: ...` line on stderr, with a `hint: ...` line where
 one helps; `--debug` adds the traceback.
@@ -57,7 +59,8 @@ shows a subset of the same rows.
 - `services health [NAME]`: `[{"service", "healthy", "total", "status"}]`,
   `status` one of `ok`, `degraded`, `down` (no healthy instance: exit 1).
 - `call SERVICE METHOD`: the reply itself (JSON by default; `-v` and
-  `--trace` write to stderr so stdout stays the reply).
+  `--trace` write to stderr so stdout stays the reply); `-o table` shows one
+  KEY/VALUE row per field, nested fields as paths (`alert.deliveries[0].channel`).
 - `describe SERVICE`: `[{"service", "grpc_service", "method", "path",
   "request_type", "response_type", "streaming"}]`; for an HTTP service
   `[{"service", "method", "route"}]`.
@@ -70,13 +73,16 @@ shows a subset of the same rows.
   "window_requests", "trips", "opened_at", "open_for", "half_open_in"}]`;
   `scope` is `service` or `endpoint`.
 - `breakers reset|open|close`: `[{"client_id", "name", "changes": [{"breaker",
-  "from", "to"}]}]`, one per client that answered.
+  "from", "to"}]}]`, one per client that answered (`[]` when none runs).
 - `events tail`: one JSON object per line, `{"event_id", "event_type",
   "source", "occurred_at", "correlation_id", "trace_id", "data", "topic",
   "partition", "offset", "malformed", "error"}`; YAML is one document per event.
 - `events publish`: the same object without `malformed`/`error`, plus `timestamp_ms`.
-- `check`: `[{"check", "status", "detail", "hint"}]`, `status` one of `pass`,
-  `warn`, `fail`.
+- `check`: `{"version": 1, "passed", "exit_code", "failed",
+  "elapsed_seconds", "attempts", "checks": [{"check", "status", "detail",
+  "hint"}]}`; `status` one of `pass`, `warn`, `fail`; a `service:NAME` check
+  adds `"service", "healthy", "instances", "expected"` (`expected` null for a
+  service not named on the command line). See docs/operations.md.
 - `top --once`: `{"at", "clients", "services": [{"service", "breaker",
   "healthy", "total", "callers", "callees", "requests", "rps",
   "success_rate", "p50_ms", "p95_ms", "p99_ms", "active", "errors",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meshctl.cli.output import emit, render, use_color
+from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import EXIT_FAILED, fail, run, state
 from meshctl.errors import InvalidRequestError
 
@@ -170,7 +171,9 @@ def loadtest(
         _load_all(ctx, plan, objectives, output)
         return
     baseline = _load_baseline(compare) if compare is not None else None
-    result = _execute(plan, state(ctx).resolve().settings)
+    settings = state(ctx).resolve().settings
+    run(_preflight(ctx, service))
+    result = _execute(plan, settings)
     summary = result.summary()
     checks = evaluate(objectives, summary)
     comparison = compare_results(baseline.summary(), summary) if baseline else None
@@ -197,6 +200,16 @@ def _refuse_with_all(method: str | None, **one_method_options: Any) -> None:
         raise InvalidRequestError(
             f"{', '.join(given)} apply to one METHOD; --all sends each method its sample request"
         )
+
+
+async def _preflight(ctx: typer.Context, service: str) -> None:
+    """Refuse to load what cannot answer: Redis away (exit 3), an unknown name (2), no
+    instance (1); otherwise every request would fail and the run would say only that."""
+    from meshctl.cli.lookup import service_endpoints
+    from meshctl.cli.services import command_registry
+
+    async with command_registry(ctx) as registry:
+        await service_endpoints(registry, service)
 
 
 def _execute(plan: LoadPlan, settings: MeshSettings, label: str = "") -> RunResult:
@@ -274,6 +287,7 @@ def build_plan(service: str, method: str, **opts: Any) -> LoadPlan:
     from meshctl.loadtest.schedule import Schedule, parse_duration, parse_ramp
     from meshctl.loadtest.template import load_lines
 
+    seconds("--timeout", opts["timeout"])
     if opts["rps"] is not None and opts["ramp"] is not None:
         raise InvalidRequestError("give --rps or --ramp, not both")
     schedule = None

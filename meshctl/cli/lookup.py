@@ -8,6 +8,8 @@ live instance is a failed check (exit 1, "No endpoints found for service X").
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from meshctl.core.endpoint import ServiceEndpoint
@@ -58,11 +60,23 @@ async def explain_no_endpoints(registry: ServiceRegistry, service: str) -> None:
 
     if service in SERVICE_NAMES:
         return
-    if service in reported_services(await read_reports(registry.redis, registry.prefix)):
+    reported = reported_services(await read_reports(registry.redis, registry.prefix))
+    if service in reported:
         return
     live = await registry.list_services()
-    listing = ", ".join(live) if live else "none"
-    raise UnknownServiceError(f"unknown service {service!r} (registered: {listing})")
+    raise unknown_service(service, live, listed="registered", suggest=[*SERVICE_NAMES, *reported])
+
+
+def unknown_service(
+    service: str, known: Iterable[str], *, listed: str = "known", suggest: Iterable[str] = ()
+) -> UnknownServiceError:
+    """The error for a name nothing knows: the ``known`` names, and the closest of them
+    and of ``suggest`` (difflib) as a guess."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(service, sorted({*names, *suggest}), n=3, cutoff=0.6)
+    guess = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
+    listing = ", ".join(names) if names else "none"
+    return UnknownServiceError(f"unknown service {service!r}{guess} ({listed}: {listing})")
 
 
 def pick_endpoint(endpoints: list[ServiceEndpoint], address: str) -> ServiceEndpoint | None:

@@ -53,7 +53,12 @@ class Column:
 
 
 def format_cell(value: Any) -> str:
-    """How one value reads in a table: ``-`` for nothing, lists and maps spelled out."""
+    """How one value reads in a table: ``-`` for nothing, lists and maps spelled out.
+
+    A list or map nested in another is written as compact JSON, never as a
+    Python repr, so ``failed=[]`` and ``sent=["webhook"]`` read the same to
+    anyone.
+    """
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
@@ -61,10 +66,40 @@ def format_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, Mapping):
-        return ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "-"
+        return ",".join(f"{k}={_nested(v)}" for k, v in sorted(value.items())) or "-"
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value) or "-"
+        return ",".join(_nested(v) for v in value) or "-"
     return str(value)
+
+
+def _nested(value: Any) -> str:
+    """A value inside a list or map: scalars as cells, collections as compact JSON."""
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return format_cell(value)
+
+
+def flatten(data: Any, path: str = "") -> dict[str, Any]:
+    """Nested maps and lists as one map of ``a.b[0].c`` paths to scalar leaves.
+
+    An empty list or map stays as one leaf (shown ``-``), so every field of a
+    reply keeps a row; a bare scalar is ``{"value": it}``, and an empty reply
+    has no row at all.
+    """
+    if isinstance(data, Mapping) and data:
+        items: list[tuple[str, Any]] = [
+            (f"{path}.{k}" if path else str(k), v) for k, v in data.items()
+        ]
+    elif isinstance(data, list | tuple) and data:
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(data)]
+    elif path or isinstance(data, Mapping | list | tuple):
+        return {path: data} if path else {}
+    else:
+        return {"value": data}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(flatten(value, key))
+    return flat
 
 
 def render(

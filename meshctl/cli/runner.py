@@ -35,6 +35,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
+REGISTRY_HINT = "start one with `meshctl up`, or point at yours with --redis-url or MESH_REDIS_URL"
+
 
 @dataclass(slots=True)
 class CliState:
@@ -86,7 +88,7 @@ def hint_for(exc: BaseException) -> str | None:
     if isinstance(explicit, str):
         return explicit
     if isinstance(exc, RegistryUnavailableError):
-        return "start one with `meshctl up`, or point at yours with --redis-url or MESH_REDIS_URL"
+        return REGISTRY_HINT
     if isinstance(exc, BrokerUnavailableError):
         return "start one with `meshctl up`, or point at yours with --kafka or MESH_KAFKA_BOOTSTRAP"
     return None

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
+from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import run, state
-from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings
@@ -50,8 +50,7 @@ def top(
     With --once, print one snapshot without the UI: two fetches one interval
     apart, so request rates are known.
     """
-    if not interval > 0:
-        raise InvalidRequestError(f"invalid --interval {interval:g}: must be more than 0 seconds")
+    seconds("--interval", interval)
     settings = state(ctx).resolve().settings
     if once:
         view = run(snapshot(settings, interval))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meshctl.cli.output import Column, OutputFormat, OutputOption, format_cell, render, use_color
+from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import EXIT_UNREACHABLE, report, run, state
 from meshctl.errors import InvalidRequestError
 
@@ -72,14 +73,18 @@ def step_line(step: StepResult) -> str:
     )
 
 
-def render_result(data: Mapping[str, Any], fmt: OutputFormat | str, *, color: bool = False) -> str:
-    """A run's result: every key for JSON/YAML; the steps and a summary for a table."""
+def render_result(
+    data: Mapping[str, Any], fmt: OutputFormat | str, *, color: bool = False, steps: bool = True
+) -> str:
+    """A run's result: every key for JSON/YAML; the steps (unless ``steps`` is
+    false: they were shown as they ran) and a summary for a table."""
     if OutputFormat(fmt) is not OutputFormat.TABLE:
         return render(data, fmt)
     rows = [
         {**s, "call": f"{s['service']}/{s['method']}", "detail": step_detail(s)}
         for s in data["steps"]
     ]
+    table = render(rows, fmt, columns=STEP_COLUMNS, color=color) if steps else ""
     events = ", ".join(e["event_type"] for e in data["events"]) or "none"
     summary = [
         f"workflow {data['workflow']}: {data['status']}"
@@ -87,7 +92,7 @@ def render_result(data: Mapping[str, Any], fmt: OutputFormat | str, *, color: bo
         f"correlation id: {data['correlation_id']}  trace id: {data['trace_id']}",
         f"duration: {data['duration'] * 1000:.1f}ms  events: {events}",
     ]
-    return render(rows, fmt, columns=STEP_COLUMNS, color=color) + "\n".join(summary) + "\n"
+    return table + "\n".join(summary) + "\n"
 
 
 @app.command("list")
@@ -141,14 +146,16 @@ def run_workflow(
     """
     from meshctl.orchestrator import get_workflow
 
-    if not timeout > 0:
-        raise InvalidRequestError(f"invalid --timeout {timeout:g}: must be more than 0 seconds")
+    seconds("--timeout", timeout)
     params = parse_params(ctx.args)
     get_workflow(name).parse(params)  # bad parameters fail before anything connects
     settings = state(ctx).resolve().settings
     progress = sys.stderr.isatty()  # quiet in pipes and under CI
     result = run(_run_workflow(settings, name, params, timeout, progress))
-    typer.echo(render_result(result.to_dict(), output, color=use_color()), nl=False)
+    # Steps already printed on this terminal as they completed are not repeated.
+    shown = progress and sys.stdout.isatty()
+    text = render_result(result.to_dict(), output, color=use_color(), steps=not shown)
+    typer.echo(text, nl=False)
     spooled = sum(1 for e in result.events if e["spooled"])
     if spooled:
         report(

@@ -11,9 +11,11 @@ import json
 
 import pytest
 
+from meshctl.cli.breaker_target import check_service, resolve_instance
 from meshctl.cli.breakers import breaker_rows, change_lines
 from meshctl.cli.services import endpoint_breaker_states, worst_state
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.errors import InvalidRequestError
 from meshctl.testing import closed_port
 
 pytestmark = pytest.mark.redis
@@ -59,11 +61,19 @@ async def test_status_shows_open_breakers_and_reset_closes_them(platform, mesh, 
     assert 0 <= rows[1]["open_for"] < 10
     table = (await invoke(meshctl, "breakers")).stdout.splitlines()
     assert table[0].split() == [
-        "CLIENT", "SERVICE", "ENDPOINT", "STATE", "FAILURES", "ERROR", "%", "TRIPS",
+        "CLIENT", "SERVICE", "INSTANCE", "ENDPOINT", "STATE", "FAILURES", "ERROR", "%", "TRIPS",
         "OPENED", "HALF-OPEN", "IN",
     ]  # fmt: skip
-    assert table[1].split()[:4] == ["test-client", "analytics", "(service)", "open"]
-    assert table[2].split()[:4] == ["test-client", "analytics", dead.address, "open"]
+    assert table[1].split()[:5] == ["test-client", "analytics", "-", "(service)", "open"]
+    assert table[2].split()[:5] == [
+        "test-client", "analytics", dead.instance_id, dead.address, "open",
+    ]  # fmt: skip
+    # The group alone takes -o like `breakers status` does.
+    grouped = json.loads((await invoke(meshctl, "breakers", "-o", "json")).stdout)
+    assert [(r["instance_id"], r["endpoint"], r["state"]) for r in grouped] == [
+        (None, "(service)", "open"),
+        (dead.instance_id, dead.address, "open"),
+    ]
     assert (
         json.loads((await invoke(meshctl, "breakers", "status", "alert", "-o", "json")).stdout)
         == []
@@ -109,13 +119,54 @@ async def test_watch_redraws_until_its_count(platform, mesh, meshctl):
     assert "breakers at " in watched.stdout and "analytics" in watched.stdout
 
 
-def test_no_client_answering_exits_1_with_a_hint(meshctl):
-    result = meshctl("breakers", "reset", "--all", "--wait", "0.2")
-    assert result.exit_code == 1
-    error, hint = result.stderr.splitlines()
-    assert error.startswith("error: no mesh client answered the reset command under prefix")
-    assert hint.startswith("hint: only running mesh clients hold breakers")
+@pytest.mark.parametrize("target", [["--all"], ["analytics"]])
+def test_reset_with_no_client_running_has_nothing_to_do_and_exits_0(meshctl, target):
+    result = meshctl("breakers", "reset", *target, "--wait", "0.2")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("nothing to reset: no mesh client is running under prefix")
+    assert result.stderr.endswith("so every breaker is closed\n")
+    as_json = meshctl("breakers", "reset", *target, "--wait", "0.2", "-o", "json")
+    assert json.loads(as_json.stdout) == []
     assert meshctl("breakers", "status").stdout == "No resources found.\n"
+
+
+def test_force_open_of_an_instance_with_no_client_exits_1(meshctl):
+    registered = meshctl("services", "register", "analytics", "127.0.0.1:50999", "-o", "json")
+    assert registered.exit_code == 0, registered.output
+    instance_id = json.loads(registered.stdout)[0]["instance_id"]
+    prefix = instance_id[:4]
+    result = meshctl("breakers", "open", "analytics", "--instance", prefix, "--wait", "0.2")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: no mesh client answered the force_open command")
+    # An instance command leaves no mesh-wide mark: a call is not refused by a breaker.
+    called = meshctl("call", "analytics", "GetTrafficMetrics", "--timeout", "1")
+    assert "Circuit breaker open" not in called.stderr
+
+
+async def test_instance_prefix_steers_only_that_endpoints_breaker(platform, mesh, meshctl):
+    dead = await trip_analytics(platform, mesh)
+    reset = await invoke(
+        meshctl, "breakers", "reset", "analytics", "--instance", dead.instance_id[:4]
+    )
+    assert reset.exit_code == 0, reset.output
+    assert reset.stdout == (f"{mesh.control.client_id}: analytics@{dead.address} open → closed\n")
+    states = {s["scope"]: s["state"] for s in mesh.breakers.snapshots()}
+    assert states == {"service": "open", "endpoint": "closed"}
+
+
+def test_names_are_checked_before_a_command_goes_out():
+    check_service("analytics", {"analytics"})
+    with pytest.raises(InvalidRequestError, match=r"did you mean 'alert' or 'alerts'\?"):
+        check_service("alertt", {"alert", "alerts", "auth"})
+    ids = ["7f3c01aa0000", "7f3c02bb0000", "a1b2c3d4e5f6"]
+    assert resolve_instance("s", "a1", ids) == "a1b2c3d4e5f6"
+    assert resolve_instance("s", "7f3c01aa0000", ids) == "7f3c01aa0000"
+    with pytest.raises(InvalidRequestError, match="7f3c is ambiguous: 7f3c01aa0000, 7f3c02bb0000"):
+        resolve_instance("s", "7f3c", ids)
+    with pytest.raises(InvalidRequestError, match="no instance of s has an id starting 'zz'"):
+        resolve_instance("s", "zz", ids)
+    with pytest.raises(InvalidRequestError, match="empty"):
+        resolve_instance("s", " ", ids)
 
 
 def test_force_open_with_no_client_running_is_remembered_for_clients_to_come(meshctl):
@@ -125,7 +176,7 @@ def test_force_open_with_no_client_running_is_remembered_for_clients_to_come(mes
     called = meshctl("call", "analytics", "GetTrafficMetrics", "-d", "{}")
     assert called.exit_code == 1
     assert called.stderr.startswith("error: Circuit breaker open for analytics")
-    assert meshctl("breakers", "reset", "analytics", "--wait", "0.2").exit_code == 1  # no client
+    assert meshctl("breakers", "reset", "analytics", "--wait", "0.2").exit_code == 0  # no client
     called = meshctl("call", "analytics", "GetTrafficMetrics", "-d", "{}")
     assert "Circuit breaker open" not in called.stderr  # no instance: not the breaker any more
 
@@ -137,7 +188,19 @@ def test_force_open_with_no_client_running_is_remembered_for_clients_to_come(mes
         (("reset", "analytics", "--all"), "error: name a SERVICE or give --all (not both)"),
         (("reset", "--all", "--instance", "i1"), "error: --instance needs a SERVICE"),
         (("open", "analytics", "--wait", "0"), "error: invalid --wait 0"),
-        (("status", "--watch", "--interval", "0"), "error: --interval must be positive"),
+        (("status", "--watch", "--interval", "0"), "error: invalid --interval 0"),
+        (("status", "--watch", "--count", "-1"), "error: invalid --count -1"),
+        (("open", "analytics", "--wait", "inf"), "error: invalid --wait inf"),
+        (
+            ("open", "analytcs"),
+            "error: unknown service 'analytcs'; did you mean 'analytics'? "
+            "(known: alert, analytics, auth, streaming)",
+        ),
+        (("reset", "nosuchsvc"), "error: unknown service 'nosuchsvc' (known: alert,"),
+        (("close", "nosuchsvc"), "error: unknown service 'nosuchsvc' (known: alert,"),
+        (("status", "nosuchsvc"), "error: unknown service 'nosuchsvc' (known: alert,"),
+        (("open", "analytics", "--instance", "7f3c"), "error: no instance of analytics has an id"),
+        (("-o", "json", "status"), "error: -o goes after the command"),
     ],
 )
 def test_bad_usage_exits_2(meshctl, args, message):

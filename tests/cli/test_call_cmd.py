@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import sys
 
 import pytest
 import yaml
 
 from meshctl.cli.app import app
-from meshctl.cli.call import direct_endpoint, request_metadata
-from meshctl.cli.requestdata import parse_headers, read_data, read_object
+from meshctl.cli.call import direct_endpoint, reply_rows, request_metadata
+from meshctl.cli.requestdata import json_depth, parse_headers, read_data, read_object, seconds
 from meshctl.core.context import CorrelationContext
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import InvalidRequestError
@@ -129,6 +131,10 @@ async def test_call_errors_exit_1_with_the_spec_texts(platform, meshctl):
     ("args", "message"),
     [
         (("ghost", "Anything"), "error: unknown service 'ghost' (registered: analytics)"),
+        (
+            ("alrt", "Anything"),
+            "error: unknown service 'alrt'; did you mean 'alert'? (registered: analytics)",
+        ),
         (("analytics", "NoSuch"), "error: analytics has no method NoSuch (methods: GenerateReport"),
         (("analytics", "GetTrafficMetrics", "-d", "{"), "error: invalid JSON in -d at line 1"),
         (("analytics", "GetTrafficMetrics", "-d", "[1]"), "error: -d must be a JSON object"),
@@ -145,6 +151,39 @@ async def test_call_errors_exit_1_with_the_spec_texts(platform, meshctl):
         (("analytics", "GetTrafficMetrics", "--timeout", "0"), "error: invalid --timeout 0"),
         (("analytics", "GetTrafficMetrics", "--endpoint", "nowhere"), "error: invalid address"),
         (("analytics", "GetTrafficMetrics", "--trace"), "error: --trace reads events from Kafka"),
+        (
+            ("analytics", "GetTrafficMetrics", "-d", "[" * 10_000 + "]" * 10_000),
+            "error: invalid JSON in -d: nested deeper than 100 levels",
+        ),
+        (
+            ("analytics", "GetTrafficMetrics", "-H", "x-a=b\r\nc"),
+            "error: invalid -H x-a: '\\r' is not allowed; values are printable ASCII only",
+        ),
+        (
+            ("analytics", "GetTrafficMetrics", "--correlation-id", "ab\r\ncd"),
+            "error: invalid --correlation-id: '\\r' is not allowed",
+        ),
+        (
+            ("analytics", "GetTrafficMetrics", "-H", "x-foo-bin=aGVsbG8="),
+            "error: invalid -H x-foo-bin: binary (-bin) metadata is not supported",
+        ),
+        (
+            ("analytics", "GetTrafficMetrics", "-H", "x\na=b"),
+            "error: invalid -H 'x\\na=b': expected KEY=VALUE",
+        ),
+        (
+            ("analytics", "GetTrafficMetrics", "--timeout", "inf"),
+            "error: invalid --timeout inf: must be a finite number of seconds",
+        ),
+        (
+            ("analytics", "GetTrafficMetrics", "--timeout", "1e10"),
+            "error: invalid --timeout 1e+10: at most 86400 seconds (a day)",
+        ),
+        (("analytics", "GetTrafficMetrics", "--timeout", "nan"), "error: invalid --timeout nan"),
+        (
+            ("analytics", "GetTrafficMetrics", "--trace-wait", "-1"),
+            "error: invalid --trace-wait -1: must not be negative",
+        ),
     ],
 )
 async def test_bad_input_exits_2_with_one_line(platform, meshctl, args, message):
@@ -153,8 +192,46 @@ async def test_bad_input_exits_2_with_one_line(platform, meshctl, args, message)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(message)
     assert len(result.stderr.splitlines()) == 1
+    assert "unexpected" not in result.stderr
     if "confidence" in args[-1]:
         assert "confidence" in result.stderr
+
+
+async def test_a_header_gRPC_would_refuse_leaves_no_core_log_lines(platform, redis_url, key_prefix):
+    """gRPC's C core logs to the process's own stderr, so only a real process shows it."""
+    await platform.start("analytics")
+    args = ["--redis-url", redis_url, "--prefix", key_prefix, "call", "analytics"]
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "meshctl", *args, "GetTrafficMetrics", "-H", "x-a=b\r\nc",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await done.communicate()
+    assert (done.returncode, out) == (2, b"")
+    assert err.decode().splitlines() == [
+        "error: invalid -H x-a: '\\r' is not allowed; values are printable ASCII only"
+    ]
+
+
+async def test_table_reply_is_one_row_per_field(platform, meshctl):
+    await platform.start("alert")
+    sent = await invoke(meshctl, "call", "alert", "SendAlert", "-o", "table")
+    assert sent.exit_code == 0, sent.output
+    lines = sent.stdout.splitlines()
+    assert lines[0].split() == ["KEY", "VALUE"]
+    keys = [line.split()[0] for line in lines[1:]]
+    assert "alert.alert_id" in keys and "{" not in sent.stdout and "'" not in sent.stdout
+
+
+def test_reply_rows_spell_nested_fields_as_paths():
+    reply = {"violations": [{"violation_id": "v-1", "resolved": False, "tags": []}], "n": 2}
+    assert reply_rows(reply) == [
+        {"key": "violations[0].violation_id", "value": "v-1"},
+        {"key": "violations[0].resolved", "value": False},
+        {"key": "violations[0].tags", "value": []},
+        {"key": "n", "value": 2},
+    ]
+    assert reply_rows({}) == []
+    assert reply_rows("ok") == [{"key": "value", "value": "ok"}]
 
 
 def test_unreachable_registry_exits_3(meshctl_without_redis):
@@ -195,6 +272,12 @@ def test_pure_helpers(tmp_path):
     with pytest.raises(InvalidRequestError, match="must be a JSON object, not a string"):
         read_object('"x"')
     assert parse_headers(["X-A=1", "b: two"]) == {"x-a": "1", "b": "two"}
+    assert json_depth([[1], {"a": {"b": []}}]) == 4 and json_depth(7) == 0
+    assert read_data("[" * 100 + "]" * 100) is not None
+    assert seconds("--wait", 0, zero=True) == 0 and seconds("--wait", 86_400) == 86_400
+    for bad in (0.0, -1.0, math.inf, math.nan, 86_401.0):
+        with pytest.raises(InvalidRequestError):
+            seconds("--wait", bad)
     assert request_metadata([], "tok") == {"authorization": "Bearer tok"}
     with pytest.raises(InvalidRequestError, match="empty"):
         request_metadata([], " ")
@@ -208,3 +291,20 @@ def test_pure_helpers(tmp_path):
         sibling.metadata,
     )
     assert direct_endpoint("auth", "10.0.0.1:8000", False, [sibling]) is sibling
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("loadtest", "analytics", "GetTrafficMetrics", "--timeout", "inf", "--requests", "1"),
+        ("top", "--once", "--interval", "nan"),
+        ("workflow", "run", "camera-frame", "--timeout", "1e10"),
+        ("breakers", "open", "analytics", "--wait", "inf"),
+    ],
+)
+def test_other_commands_refuse_durations_no_clock_holds(meshctl_without_redis, args):
+    result = meshctl_without_redis(*args)
+    assert result.exit_code == 2, result.output
+    option = next(a for a in args if a in ("--timeout", "--interval", "--wait"))
+    assert result.stderr.startswith(f"error: invalid {option} ")
+    assert len(result.stderr.splitlines()) == 1

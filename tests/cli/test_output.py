@@ -81,6 +81,11 @@ def test_unknown_format_is_refused():
         (2.50, "2.5"),
         ({"b": 1, "a": 2}, "a=2,b=1"),
         ([1, 2], "1,2"),
+        (
+            {"deduplicated": False, "failed": [], "sent": ["webhook"]},
+            'deduplicated=no,failed=[],sent=["webhook"]',
+        ),
+        ([{"violation_id": "v-1", "resolved": False}], '{"violation_id":"v-1","resolved":false}'),
     ],
 )
 def test_cells_read_naturally(value, text):

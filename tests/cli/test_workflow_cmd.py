@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshctl.cli.workflow import step_line
+from meshctl.cli.workflow import render_result, step_line
 from meshctl.orchestrator import StepResult
 from meshctl.samples import sample_frame
 from meshctl.testing import Platform, WebhookReceiver
@@ -145,3 +145,43 @@ def test_a_progress_line_names_the_step_its_endpoint_and_outcome():
         "degraded  process detections  streaming/ProcessDetections @ 127.0.0.1:5001"
         "  12.5ms  analytics unreachable"
     )
+
+
+RESULT = {
+    "workflow": "camera-frame",
+    "status": "completed",
+    "detail": None,
+    "correlation_id": "corr-1",
+    "trace_id": "t" * 32,
+    "duration": 0.0421,
+    "events": [{"event_type": "alert.sent", "spooled": False}],
+    "steps": [
+        {
+            "name": "send alert",
+            "service": "alert",
+            "method": "ProcessViolationAlert",
+            "outcome": "ok",
+            "endpoint": "127.0.0.1:5003",
+            "duration": 0.0125,
+            "error": None,
+            "summary": {"deduplicated": False, "failed": [], "sent": ["webhook"]},
+        }
+    ],
+}
+
+
+def test_the_result_table_reads_without_python_reprs():
+    table = render_result(RESULT, "table")
+    assert 'deduplicated=no,failed=[],sent=["webhook"]' in table
+    assert "False" not in table and "['" not in table
+    assert table.splitlines()[-3:] == [
+        "workflow camera-frame: completed",
+        f"correlation id: corr-1  trace id: {'t' * 32}",
+        "duration: 42.1ms  events: alert.sent",
+    ]
+
+
+def test_steps_shown_as_they_ran_are_not_repeated():
+    once = render_result(RESULT, "table", steps=False)
+    assert once.splitlines()[0] == "workflow camera-frame: completed"
+    assert "send alert" not in once and "send alert" in render_result(RESULT, "table")
