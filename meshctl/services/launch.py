@@ -66,8 +66,8 @@ async def run_service(
     registry = open_registry(settings)
 
     def ready(bound: int) -> None:
-        heap.settle()  # serving from here on: start-up's objects stay out of collections
         print(f"{app.name} listening on {host}:{bound}", file=sys.stderr, flush=True)
+        heap.settle()  # serving from here on: start-up's objects stay out of collections
 
     try:
         await serve(

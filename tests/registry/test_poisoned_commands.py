@@ -60,7 +60,7 @@ async def test_listing_top_breakers_and_check_answer(
     assert json.loads(breakers.stdout) == []
 
     check = await meshctl(redis_url, key_prefix, "check", "-o", "json")
-    data = json.loads(check.stdout)
+    data = json.loads(check.stdout)["checks"]
     [warning] = [r for r in data if r["check"] == "registry-data"]
     assert warning["status"] == "warn"
     assert f"{service_keys(key_prefix, 'x').expiry}: is a string, not a zset" in warning["detail"]
