@@ -74,12 +74,19 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+# What a database says when another creator got there first (see create_tables).
+_RACED = ("already exists", "duplicate key", "database is locked")
+
+
 async def create_tables(engine: AsyncEngine, *, attempts: int = 5) -> None:
     """Create every table registered on ``Base`` that does not exist yet.
 
     Replicas of a service start together on one database; when another one
     creates a table between our check and our CREATE, the database says it
-    already exists, and the next round finds it and moves on.
+    already exists, and the next round finds it and moves on. On SQLite the
+    check's read transaction cannot become a write one once another
+    connection wrote: SQLite answers "database is locked" at once, without
+    its busy wait, and the next round starts afresh too.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -88,9 +95,10 @@ async def create_tables(engine: AsyncEngine, *, attempts: int = 5) -> None:
             return
         except DBAPIError as exc:
             text = str(exc.orig).lower()
-            raced = "already exists" in text or "duplicate key" in text
+            raced = any(sign in text for sign in _RACED)
             if not raced or attempt == attempts:
                 raise
+            await asyncio.sleep(0.05 * attempt)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
