@@ -2,10 +2,13 @@
 
 Publishing waits for ``acks=all``. While the broker is unreachable (or the
 spool still holds older events, so order is kept) events are appended to
-the spool instead and a background task probes the broker and drains the
-spool in order, deleting records only once the broker has acknowledged
-them. Idempotent production is tried first; brokers that refuse it (Tansu
-answers InitProducerId with an error) get a plain acks=all producer.
+the bus's own spool instead, and a background task probes the broker and
+replays the spool in order once it is back (``replay.py``: nothing of one
+spool is sent twice). The spool is private to the process unless a durable
+``spool_dir`` is named; see ``spooldir.py``. An outage is logged as a start,
+periodic summaries and a recovery (``outage.py``). Idempotent production is
+tried first; brokers that refuse it (Tansu answers InitProducerId with an
+error) get a plain acks=all producer.
 """
 
 from __future__ import annotations
@@ -29,20 +32,17 @@ from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_
 from .client import TopicManager, is_transient, kafka_producer
 from .consumer import KafkaSubscription
 from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
+from .outage import OutageLog, quiet_connection_noise
 from .partitioner import cached_partitioner
+from .replay import Replayer
 from .spool import Spool, SpooledRecord
+from .spooldir import SpoolInUseError, SpoolLock, default_spool_root, private_spool_dir
 from .tail import KafkaTail
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger(__name__)
-
-
-def default_spool_dir(client_id: str) -> Path:
-    """``$XDG_CACHE_HOME/meshctl/spool/<client_id>`` (``~/.cache`` by default)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "meshctl" / "spool" / client_id
 
 
 class KafkaEventBus(AsyncLifecycle):
@@ -52,14 +52,17 @@ class KafkaEventBus(AsyncLifecycle):
         bootstrap: ``host:port[,host:port...]`` of the brokers.
         topic_prefix: topics are ``<prefix>.<event_type>``; the DLQ is ``<prefix>.dlq``.
         single_topic: put every event type on this one topic instead.
-        client_id: Kafka client id, also names the default spool directory.
-        spool_dir: where events wait while the broker is away.
+        client_id: Kafka client id, also the start of the private spool's name.
+        spool_dir: a durable spool directory to use (and lock) instead of a private one;
+            when another process holds it, the bus says so and spools privately.
+        spool_root: where private spools are made (default ``~/.cache/meshctl/spool``).
         spool_max_bytes: spool bound; beyond it publish raises SpoolFullError.
         fire_and_forget: publish returns once the event is buffered in memory.
         buffer_size: events the fire-and-forget buffer holds before publish waits.
         partitions: partitions of topics this bus creates.
         publish_timeout: seconds a send may wait for the broker before spooling.
         probe_interval: seconds between reconnection attempts while spooling.
+        summary_interval: seconds between "still unreachable" lines in an outage.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class KafkaEventBus(AsyncLifecycle):
         client_id: str = "meshctl",
         source: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
+        spool_root: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = 64 * 1024 * 1024,
         fire_and_forget: bool = False,
         buffer_size: int = 10_000,
@@ -78,6 +82,7 @@ class KafkaEventBus(AsyncLifecycle):
         publish_timeout: float = 5.0,
         probe_interval: float = 1.0,
         linger_ms: int = 5,
+        summary_interval: float = 30.0,
     ) -> None:
         if buffer_size < 1 or partitions < 1 or publish_timeout <= 0 or probe_interval <= 0:
             raise ValueError("buffer_size, partitions and timeouts must be positive")
@@ -86,33 +91,39 @@ class KafkaEventBus(AsyncLifecycle):
         self.client_id = client_id
         self.source = source or client_id
         self.fire_and_forget = fire_and_forget
-        self.spool = Spool(spool_dir or default_spool_dir(client_id), spool_max_bytes)
+        self.outage = OutageLog(bootstrap, summary_interval=summary_interval)
+        self._spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self._spool_root = Path(spool_root) if spool_root is not None else default_spool_root()
+        self._spool_max_bytes = spool_max_bytes
+        self._spool: Spool | None = None
+        self._spool_lock: SpoolLock | None = None
         self.idempotent: bool | None = None  # learnt from the broker on first connect
         self._topics = TopicManager(bootstrap, partitions=partitions, client_id=client_id)
         self._publish_timeout_ms = int(publish_timeout * 1000)
         self._probe_interval = probe_interval
         self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
-        self._spooling = bool(self.spool)  # a spool left by an earlier run is replayed first
-        self._lock = asyncio.Lock()
+        self._spooling = False
+        self._replayer: Replayer | None = None
         self._wake = asyncio.Event()
         self._buffer: asyncio.Queue[SpooledRecord] = asyncio.Queue(buffer_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[KafkaSubscription] = []
 
     async def start(self) -> None:
-        """Connect; an unreachable broker is not an error (events spool until it is back)."""
+        """Take a spool and connect; an unreachable broker is not an error (events spool)."""
+        self._open_spool()
         try:
             await self._connect()
         except KafkaError as exc:
-            log.warning("Kafka broker at %s unreachable, spooling events: %s", self.bootstrap, exc)
+            self.outage.failed(exc, spooled=self.spool.pending_bytes)
             self._spooling = True
         self._tasks.append(asyncio.create_task(self._drain_forever(), name="meshctl-spool-drain"))
         if self.fire_and_forget:
             self._tasks.append(asyncio.create_task(self._flush_forever(), name="meshctl-flush"))
 
     async def stop(self) -> None:
-        """Flush buffered events (to the broker or the spool), then disconnect."""
+        """Flush buffered events (to the broker or the spool), disconnect, let the spool go."""
         for sub in self._subscriptions:
             await sub.stop()
         self._subscriptions.clear()
@@ -123,9 +134,48 @@ class KafkaEventBus(AsyncLifecycle):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._replayer is not None:
+            await self._replayer.close()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        self.outage.close()
+        self._close_spool()
+
+    @property
+    def spool(self) -> Spool:
+        """The spool this bus holds (from ``start`` to ``stop``)."""
+        if self._spool is None:
+            raise RuntimeError("the bus has no spool until it is started")
+        return self._spool
+
+    def _open_spool(self) -> None:
+        if self._spool is not None:
+            return
+        lock: SpoolLock | None = None
+        if self._spool_dir is not None:
+            try:
+                lock = SpoolLock(self._spool_dir)
+            except SpoolInUseError as exc:
+                log.warning("%s; spooling to a private spool instead", exc)
+        lock = lock or SpoolLock(private_spool_dir(self._spool_root, self.client_id))
+        self._spool_lock = lock
+        self._spool = Spool(lock.directory, self._spool_max_bytes)
+        self._replayer = Replayer(self._spool, self._topics, self._send)
+        self._spooling = bool(self._spool)  # a spool left by an earlier run is replayed first
+
+    def _close_spool(self) -> None:
+        if self._spool is None or self._spool_lock is None:
+            return
+        spool, lock = self._spool, self._spool_lock
+        self._spool = self._spool_lock = self._replayer = None
+        if spool:
+            log.warning(
+                "%d bytes of events are left in spool %s; `meshctl events drain` sends them",
+                spool.pending_bytes,
+                spool.directory,
+            )
+        lock.release(discard=not spool and lock.directory != self._spool_dir)
 
     @property
     def spooling(self) -> bool:
@@ -160,7 +210,7 @@ class KafkaEventBus(AsyncLifecycle):
             except KafkaError as exc:
                 if not is_transient(exc):
                     raise InvalidRequestError(f"broker rejected the event: {exc}") from exc
-                log.warning("Kafka broker at %s unreachable, spooling: %s", self.bootstrap, exc)
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
             else:
                 return replace(
                     event,
@@ -226,9 +276,11 @@ class KafkaEventBus(AsyncLifecycle):
             )
             try:
                 # The idempotence probe's refusal is expected and logged by us at INFO;
-                # aiokafka would also log it as an ERROR on every start.
+                # aiokafka would also log it as an ERROR on every start. A failure to
+                # connect is reported by the caller, through the outage log.
                 with _quiet(_SENDER_LOG) if idempotent else contextlib.nullcontext():
-                    await producer.start()
+                    with quiet_connection_noise():
+                        await producer.start()
             except KafkaError as exc:
                 await producer.stop()
                 if is_transient(exc) or not idempotent:
@@ -259,15 +311,25 @@ class KafkaEventBus(AsyncLifecycle):
                 await self._send([record])
                 return
             except KafkaError as exc:
-                log.warning("dead-letter publish failed, spooling: %s", exc)
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
         await self._to_spool([record])
 
     async def _to_spool(self, records: list[SpooledRecord]) -> None:
-        async with self._lock:
-            self.spool.append(records)
-            self._spooling = True
+        self.spool.append(records)
+        self._spooling = True
         self._topics.forget()
         self._wake.set()
+
+    async def drain(self) -> int:
+        """Replay the spool now; returns the records sent (raises while the broker is away)."""
+        await self._connect()
+        self.outage.recovered()
+        assert self._replayer is not None, "start() gives the bus its spool"
+        sent = await self._replayer.drain()
+        if self._spooling and not self.spool:
+            self._spooling = False
+            log.info("spool drained; publishing to %s again", self.bootstrap)
+        return sent
 
     async def _drain_forever(self) -> None:
         while True:
@@ -277,33 +339,9 @@ class KafkaEventBus(AsyncLifecycle):
             if not self._spooling:
                 continue
             try:
-                await self._drain()
+                await self.drain()
             except (KafkaError, OSError) as exc:
-                log.debug("broker at %s still unreachable: %s", self.bootstrap, exc)
-
-    async def _drain(self) -> None:
-        """Replay the spool oldest first; stop spooling once it is empty."""
-        while True:
-            async with self._lock:
-                self.spool.seal()
-                batch = self.spool.oldest()
-                if batch is None:
-                    self._spooling = False
-                    log.info("spool drained; publishing to %s again", self.bootstrap)
-                    return
-            path, records = batch
-            producer = await self._connect()
-            await self._topics.ensure({r.topic for r in records})
-            futures = [
-                await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failures = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
-            delivered = failures[0] if failures else len(records)
-            async with self._lock:
-                self.spool.consume(path, delivered)
-            if failures:
-                raise results[failures[0]]
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
 
     async def _flush_forever(self) -> None:
         """Move buffered events to the broker in batches; what fails goes to the spool."""
@@ -323,7 +361,7 @@ class KafkaEventBus(AsyncLifecycle):
                 await self._send(records)
                 return
             except KafkaError as exc:
-                log.warning("Kafka broker at %s unreachable, spooling: %s", self.bootstrap, exc)
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
         try:
             await self._to_spool(records)
         except Exception:
