@@ -1,4 +1,4 @@
-"""``meshctl events``: tail events (by correlation id, by type) and publish one.
+"""``meshctl events``: tail events (by correlation id, by type), publish one, drain spools.
 
 Tails print each event as it arrives: a line per event for people, one JSON
 object per line (keys sorted) for scripts, or a YAML document per event. A
@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -202,3 +203,55 @@ def publish(
     row.pop("malformed")
     row.pop("error")
     emit(row, output)
+
+
+DRAIN_COLUMNS = ("spool", "status", "sent")
+
+
+@app.command("drain")
+def drain(
+    ctx: typer.Context,
+    spools: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--spool",
+            help="A spool directory to drain (repeatable). Default: every spool under "
+            "$XDG_CACHE_HOME/meshctl/spool that no live process holds.",
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Send the events that spools of exited processes still hold, now the broker is back.
+
+    A spool a live process holds is left to it (status busy); each event of a
+    spool is sent once, even after an earlier drain was interrupted. Exits 0
+    when every spool it could take was emptied, 2 for a --spool that is not a
+    directory, 3 when the broker is unreachable.
+    """
+    for directory in spools or []:
+        if not directory.is_dir():
+            raise InvalidRequestError(f"invalid --spool {directory}: not a directory")
+    settings = state(ctx).resolve().settings
+
+    async def go() -> list[dict[str, Any]]:
+        from meshctl.events.spooldir import SpoolInUseError, default_spool_root, spool_dirs
+
+        rows: list[dict[str, Any]] = []
+        async with command_bus(settings) as bus:
+            await bus.start()
+            try:
+                if bus.spooling:
+                    raise _unreachable(settings)
+                for directory in spools or spool_dirs(default_spool_root()):
+                    try:
+                        rows.append(
+                            {"spool": str(directory), "status": "drained",
+                             "sent": await bus.adopt(directory)}
+                        )  # fmt: skip
+                    except SpoolInUseError:
+                        rows.append({"spool": str(directory), "status": "busy", "sent": 0})
+            finally:
+                await bus.stop()
+        return rows
+
+    emit(run(go()), output, columns=DRAIN_COLUMNS)

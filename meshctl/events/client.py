@@ -18,6 +18,8 @@ from aiokafka.errors import KafkaError
 
 from meshctl.errors import BrokerUnavailableError
 
+from .outage import quiet_connection_noise
+
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
@@ -66,7 +68,8 @@ async def probe_broker(bootstrap: str, *, client_id: str, timeout: float) -> Non
     """
     consumer = kafka_consumer(bootstrap, client_id)
     try:
-        with kafka_errors(bootstrap, "checking it"):
+        # The error raised says the broker is away; aiokafka's own line would repeat it.
+        with kafka_errors(bootstrap, "checking it"), quiet_connection_noise():
             async with asyncio.timeout(timeout):
                 await consumer.start()
                 await consumer.topics()

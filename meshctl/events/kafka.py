@@ -29,7 +29,7 @@ from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import InvalidRequestError
 
 from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_start
-from .client import TopicManager, is_transient, kafka_producer
+from .client import TopicManager, is_transient, kafka_errors, kafka_producer
 from .consumer import KafkaSubscription
 from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
 from .outage import OutageLog, quiet_connection_noise
@@ -322,14 +322,31 @@ class KafkaEventBus(AsyncLifecycle):
 
     async def drain(self) -> int:
         """Replay the spool now; returns the records sent (raises while the broker is away)."""
-        await self._connect()
-        self.outage.recovered()
+        await self._connect()  # an old producer is returned as is, even with the broker away
         assert self._replayer is not None, "start() gives the bus its spool"
         sent = await self._replayer.drain()
+        self.outage.recovered()
         if self._spooling and not self.spool:
             self._spooling = False
             log.info("spool drained; publishing to %s again", self.bootstrap)
         return sent
+
+    async def adopt(self, directory: Path) -> int:
+        """Replay a spool another process left behind; returns the records sent.
+
+        Raises SpoolInUseError when a live process holds it (it drains its own),
+        and BrokerUnavailableError when the broker goes away (what was not sent stays).
+        """
+        lock = SpoolLock(directory)
+        spool = Spool(directory, self._spool_max_bytes)
+        replayer = Replayer(spool, self._topics, self._send)
+        try:
+            with kafka_errors(self.bootstrap, f"draining spool {directory}"):
+                await self._connect()
+                return await replayer.drain()
+        finally:
+            await replayer.close()
+            lock.release(discard=not spool)
 
     async def _drain_forever(self) -> None:
         while True:

@@ -26,16 +26,19 @@ AIOKAFKA_LINE_INTERVAL = 30.0
 """Seconds between two of aiokafka's connection-failure lines of one kind, outside outages."""
 
 
-class _ConnectionNoise(logging.Filter):
+class ConnectionNoise(logging.Filter):
     """Rate-limits aiokafka's connection-failure lines, and holds them all back in an outage.
 
     Outside an outage (before a bus has noticed one, or for a client that is
-    not a bus) one line of each kind passes per ``AIOKAFKA_LINE_INTERVAL``,
-    saying how many like it were held back since the last.
+    not a bus) one line of each kind passes per ``interval`` seconds, saying
+    how many like it were held back since the last.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, interval: float = AIOKAFKA_LINE_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
+        self.interval = interval
         self.quiet = 0  # outages on, and connection attempts whose failure we report
         self.suppressed = 0
         self._clock = clock
@@ -50,7 +53,7 @@ class _ConnectionNoise(logging.Filter):
             return False
         now = self._clock()
         shown, held = self._last.get(template, (float("-inf"), 0))
-        if now - shown < AIOKAFKA_LINE_INTERVAL:
+        if now - shown < self.interval:
             self._last[template] = (shown, held + 1)
             return False
         self._last[template] = (now, 0)
@@ -60,7 +63,7 @@ class _ConnectionNoise(logging.Filter):
         return True
 
 
-_NOISE = _ConnectionNoise()
+_NOISE = ConnectionNoise()
 for _name in _AIOKAFKA_LOGGERS:
     logging.getLogger(_name).addFilter(_NOISE)
 
@@ -80,6 +83,7 @@ class OutageLog:
 
     Args:
         bootstrap: the broker, as the lines name it.
+        meanwhile: what the client does while the broker is away, for the first line.
         summary_interval: seconds between summaries while the outage lasts.
         clock: monotonic seconds (injected in tests).
     """
@@ -88,12 +92,14 @@ class OutageLog:
         self,
         bootstrap: str,
         *,
+        meanwhile: str = "spooling events until it is back",
         summary_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if summary_interval <= 0:
             raise ValueError("summary_interval must be positive")
         self.bootstrap = bootstrap
+        self.meanwhile = meanwhile
         self.summary_interval = summary_interval
         self._clock = clock
         self._since: float | None = None
@@ -106,7 +112,7 @@ class OutageLog:
         return self._since is not None
 
     def failed(self, exc: BaseException, *, spooled: int = 0) -> None:
-        """An attempt to reach the broker failed; ``spooled``: bytes waiting in the spool."""
+        """An attempt to reach the broker failed; ``spooled``: bytes waiting in a spool."""
         now = self._clock()
         self._attempts += 1
         if self._since is None:
@@ -114,8 +120,9 @@ class OutageLog:
             self._suppressed_at_start = _NOISE.suppressed
             _NOISE.quiet += 1
             log.warning(
-                "Kafka broker at %s unreachable, spooling events until it is back: %s",
+                "Kafka broker at %s unreachable, %s: %s",
                 self.bootstrap,
+                self.meanwhile,
                 str(exc) or type(exc).__name__,
             )
         elif now - self._last_summary >= self.summary_interval:

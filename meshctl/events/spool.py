@@ -198,9 +198,7 @@ class Spool:
             self._drop_segment(batch.segment)
             self._cursor = (batch.segment + 1, 0)
 
-    def _read(
-        self, segment: int, offset: int, limit: int, until: int | None = None
-    ) -> SpoolBatch:
+    def _read(self, segment: int, offset: int, limit: int, until: int | None = None) -> SpoolBatch:
         """Up to ``limit`` records from ``offset`` (and not beyond byte ``until``)."""
         with open(self._path(segment), "rb") as fh:
             fh.seek(offset)
