@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,14 +29,14 @@ from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import InvalidRequestError
 
 from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_start
-from .client import TopicManager, is_transient, kafka_errors, kafka_producer
+from .client import TopicManager, is_transient, kafka_errors, start_producer
 from .consumer import KafkaSubscription
 from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
-from .outage import OutageLog, quiet_connection_noise
+from .outage import OutageLog
 from .partitioner import cached_partitioner
-from .replay import Replayer
+from .replay import HeldSpool
 from .spool import Spool, SpooledRecord
-from .spooldir import SpoolInUseError, SpoolLock, default_spool_root, private_spool_dir
+from .spooldir import SpoolLock, default_spool_root
 from .tail import KafkaTail
 
 if TYPE_CHECKING:
@@ -95,8 +95,7 @@ class KafkaEventBus(AsyncLifecycle):
         self._spool_dir = Path(spool_dir) if spool_dir is not None else None
         self._spool_root = Path(spool_root) if spool_root is not None else default_spool_root()
         self._spool_max_bytes = spool_max_bytes
-        self._spool: Spool | None = None
-        self._spool_lock: SpoolLock | None = None
+        self._held: HeldSpool | None = None
         self.idempotent: bool | None = None  # learnt from the broker on first connect
         self._topics = TopicManager(bootstrap, partitions=partitions, client_id=client_id)
         self._publish_timeout_ms = int(publish_timeout * 1000)
@@ -104,7 +103,6 @@ class KafkaEventBus(AsyncLifecycle):
         self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
         self._spooling = False
-        self._replayer: Replayer | None = None
         self._wake = asyncio.Event()
         self._buffer: asyncio.Queue[SpooledRecord] = asyncio.Queue(buffer_size)
         self._tasks: list[asyncio.Task[None]] = []
@@ -112,7 +110,16 @@ class KafkaEventBus(AsyncLifecycle):
 
     async def start(self) -> None:
         """Take a spool and connect; an unreachable broker is not an error (events spool)."""
-        self._open_spool()
+        if self._held is None:
+            self._held = HeldSpool.take(
+                self._spool_dir,
+                self._spool_root,
+                self.client_id,
+                self._spool_max_bytes,
+                self._topics,
+                self._send,
+            )
+            self._spooling = bool(self.spool)  # a spool left by an earlier run is replayed first
         try:
             await self._connect()
         except KafkaError as exc:
@@ -134,48 +141,20 @@ class KafkaEventBus(AsyncLifecycle):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._replayer is not None:
-            await self._replayer.close()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
         self.outage.close()
-        self._close_spool()
+        if self._held is not None:
+            await self._held.release()
+            self._held = None
 
     @property
     def spool(self) -> Spool:
         """The spool this bus holds (from ``start`` to ``stop``)."""
-        if self._spool is None:
+        if self._held is None:
             raise RuntimeError("the bus has no spool until it is started")
-        return self._spool
-
-    def _open_spool(self) -> None:
-        if self._spool is not None:
-            return
-        lock: SpoolLock | None = None
-        if self._spool_dir is not None:
-            try:
-                lock = SpoolLock(self._spool_dir)
-            except SpoolInUseError as exc:
-                log.warning("%s; spooling to a private spool instead", exc)
-        lock = lock or SpoolLock(private_spool_dir(self._spool_root, self.client_id))
-        self._spool_lock = lock
-        self._spool = Spool(lock.directory, self._spool_max_bytes)
-        self._replayer = Replayer(self._spool, self._topics, self._send)
-        self._spooling = bool(self._spool)  # a spool left by an earlier run is replayed first
-
-    def _close_spool(self) -> None:
-        if self._spool is None or self._spool_lock is None:
-            return
-        spool, lock = self._spool, self._spool_lock
-        self._spool = self._spool_lock = self._replayer = None
-        if spool:
-            log.warning(
-                "%d bytes of events are left in spool %s; `meshctl events drain` sends them",
-                spool.pending_bytes,
-                spool.directory,
-            )
-        lock.release(discard=not spool and lock.directory != self._spool_dir)
+        return self._held.spool
 
     @property
     def spooling(self) -> bool:
@@ -261,36 +240,17 @@ class KafkaEventBus(AsyncLifecycle):
         return tail.events()
 
     async def _connect(self) -> AIOKafkaProducer:
-        if self._producer is not None:
-            return self._producer
-        for idempotent in [self.idempotent] if self.idempotent is not None else [True, False]:
-            producer = kafka_producer(
+        if self._producer is None:
+            self._producer, self.idempotent = await start_producer(
                 self.bootstrap,
                 self.client_id,
-                acks="all",
-                enable_idempotence=idempotent,
+                self.idempotent,
                 linger_ms=self._linger_ms,
                 request_timeout_ms=self._publish_timeout_ms,
                 partitioner=cached_partitioner,
                 max_batch_size=256 * 1024,
             )
-            try:
-                # The idempotence probe's refusal is expected and logged by us at INFO;
-                # aiokafka would also log it as an ERROR on every start. A failure to
-                # connect is reported by the caller, through the outage log.
-                with _quiet(_SENDER_LOG) if idempotent else contextlib.nullcontext():
-                    with quiet_connection_noise():
-                        await producer.start()
-            except KafkaError as exc:
-                await producer.stop()
-                if is_transient(exc) or not idempotent:
-                    raise
-                log.info("broker at %s refuses idempotent producers (%s)", self.bootstrap, exc)
-                continue
-            self.idempotent = idempotent
-            self._producer = producer
-            return producer
-        raise AssertionError("unreachable: the non-idempotent attempt returns or raises")
+        return self._producer
 
     async def _send(self, records: list[SpooledRecord]) -> list[Any]:
         """Send in order and wait for every acknowledgement."""
@@ -323,8 +283,8 @@ class KafkaEventBus(AsyncLifecycle):
     async def drain(self) -> int:
         """Replay the spool now; returns the records sent (raises while the broker is away)."""
         await self._connect()  # an old producer is returned as is, even with the broker away
-        assert self._replayer is not None, "start() gives the bus its spool"
-        sent = await self._replayer.drain()
+        assert self._held is not None, "start() gives the bus its spool"
+        sent = await self._held.replayer.drain()
         self.outage.recovered()
         if self._spooling and not self.spool:
             self._spooling = False
@@ -337,16 +297,15 @@ class KafkaEventBus(AsyncLifecycle):
         Raises SpoolInUseError when a live process holds it (it drains its own),
         and BrokerUnavailableError when the broker goes away (what was not sent stays).
         """
-        lock = SpoolLock(directory)
-        spool = Spool(directory, self._spool_max_bytes)
-        replayer = Replayer(spool, self._topics, self._send)
+        held = HeldSpool(
+            SpoolLock(directory), self._spool_max_bytes, self._topics, self._send, durable=False
+        )
         try:
             with kafka_errors(self.bootstrap, f"draining spool {directory}"):
                 await self._connect()
-                return await replayer.drain()
+                return await held.replayer.drain()
         finally:
-            await replayer.close()
-            lock.release(discard=not spool)
+            await held.release()
 
     async def _drain_forever(self) -> None:
         while True:
@@ -385,17 +344,3 @@ class KafkaEventBus(AsyncLifecycle):
             # Nothing else can take them now; say so loudly rather than drop silently.
             log.exception("%d buffered events could not be spooled and are lost", len(records))
             raise
-
-
-_SENDER_LOG = logging.getLogger("aiokafka.producer.sender")
-
-
-@contextlib.contextmanager
-def _quiet(logger: logging.Logger) -> Iterator[None]:
-    """Silence ``logger`` for the body of the block."""
-    previous = logger.disabled
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = previous

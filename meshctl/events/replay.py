@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 
 from .client import TopicManager
 from .spool import Spool, SpoolBatch, SpooledRecord, record_digest
+from .spooldir import SpoolInUseError, SpoolLock, private_spool_dir
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -137,3 +139,50 @@ class Replayer:
                     found[record_digest(r.topic, r.key, r.value or b"", list(r.headers or ()))] += 1
             pending = {tp for tp in pending if await consumer.position(tp) < end[tp]}
         return found
+
+
+class HeldSpool:
+    """A spool this process holds the lock of, with the replayer that drains it.
+
+    Args:
+        lock: the held lock of the spool's directory.
+        durable: the directory stays when the spool is empty (a named spool).
+    """
+
+    def __init__(
+        self, lock: SpoolLock, max_bytes: int, topics: TopicManager, send: Send, *, durable: bool
+    ) -> None:
+        self.spool = Spool(lock.directory, max_bytes)
+        self.replayer = Replayer(self.spool, topics, send)
+        self._lock = lock
+        self._durable = durable
+
+    @classmethod
+    def take(
+        cls,
+        durable: Path | None,
+        root: Path,
+        client_id: str,
+        max_bytes: int,
+        topics: TopicManager,
+        send: Send,
+    ) -> HeldSpool:
+        """The ``durable`` spool if no one holds it, else (saying so) a private one."""
+        if durable is not None:
+            try:
+                return cls(SpoolLock(durable), max_bytes, topics, send, durable=True)
+            except SpoolInUseError as exc:
+                log.warning("%s; spooling to a private spool instead", exc)
+        lock = SpoolLock(private_spool_dir(root, client_id))
+        return cls(lock, max_bytes, topics, send, durable=False)
+
+    async def release(self) -> None:
+        """Stop replaying and let the spool go (removed if private and empty)."""
+        await self.replayer.close()
+        if self.spool:
+            log.warning(
+                "%d bytes of events are left in spool %s; `meshctl events drain` sends them",
+                self.spool.pending_bytes,
+                self.spool.directory,
+            )
+        self._lock.release(discard=not self.spool and not self._durable)
