@@ -44,10 +44,18 @@ def private_spool_dir(root: Path, client_id: str) -> Path:
 
 
 def spool_dirs(root: Path) -> list[Path]:
-    """Every spool directory under ``root`` (busy or not), oldest name first."""
+    """Every spool directory under ``root`` (busy or not), by name.
+
+    A directory with segments but no lock file is a spool of a release before
+    locks (``spool/<client_id>``, shared by name) and counts too.
+    """
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / LOCK_FILE).exists())
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and ((p / LOCK_FILE).exists() or any(p.glob("segment-*.jsonl")))
+    )
 
 
 class SpoolLock:

@@ -12,8 +12,10 @@ from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
 from meshctl.cli.app import app
+from meshctl.config import MeshSettings
 from meshctl.core.context import CorrelationContext
 from meshctl.embedded import EmbeddedBroker
+from meshctl.events import open_bus
 from meshctl.events.client import TopicManager
 from meshctl.events.envelope import build_event, encode_headers, encode_value
 from meshctl.events.kafka import KafkaEventBus
@@ -170,3 +172,16 @@ async def test_events_drain_adopts_orphans_and_leaves_busy_spools_alone(
 def test_events_drain_rejects_a_spool_that_is_not_a_directory(tmp_path: Path) -> None:
     code, _, err = drain_command(f"127.0.0.1:{closed_port()}", "--spool", str(tmp_path / "none"))
     assert code == 2 and err.startswith("error: invalid --spool ") and "Traceback" not in err
+
+
+async def test_mesh_spool_dir_names_the_durable_spool_of_open_bus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESH_SPOOL_DIR", str(tmp_path / "named"))
+    bus = open_bus(MeshSettings(kafka_bootstrap=f"127.0.0.1:{closed_port()}"))
+    assert isinstance(bus, KafkaEventBus)
+    async with bus:
+        assert bus.spool.directory == tmp_path / "named"
+        await bus.publish("alert.sent", {"n": 0})
+    assert spool_dirs(tmp_path) == [tmp_path / "named"]  # kept, with its event, for the next run
+    assert Spool(tmp_path / "named", 1 << 20).pending_bytes > 0

@@ -174,3 +174,15 @@ def test_a_drained_private_spool_with_lines_set_aside_is_kept(tmp_path: Path) ->
     (tmp_path / "s" / "corrupt-000000001.jsonl").write_bytes(b"x\n")
     lock.release(discard=True)
     assert (tmp_path / "s").is_dir()
+
+
+def test_a_spool_of_the_shared_layout_before_locks_is_found_and_read(tmp_path: Path) -> None:
+    legacy = tmp_path / "meshctl"
+    legacy.mkdir()
+    (legacy / "segment-000000003.jsonl").write_bytes(record(0).to_line() + record(1).to_line())
+    (tmp_path / "not-a-spool").mkdir()
+    assert spool_dirs(tmp_path) == [legacy]
+    lock = SpoolLock(legacy)
+    assert drain(Spool(legacy, 10_000)) == [record(0), record(1)]
+    lock.release(discard=True)
+    assert not legacy.exists()
