@@ -285,6 +285,7 @@ class KafkaEventBus(AsyncLifecycle):
         await self._connect()  # an old producer is returned as is, even with the broker away
         assert self._held is not None, "start() gives the bus its spool"
         sent = await self._held.replayer.drain()
+        await self._held.replayer.close()  # its reader is needed again only after an outage
         self.outage.recovered()
         if self._spooling and not self.spool:
             self._spooling = False
