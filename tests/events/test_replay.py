@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,47 @@ async def test_mesh_spool_dir_names_the_durable_spool_of_open_bus(
         await bus.publish("alert.sent", {"n": 0})
     assert spool_dirs(tmp_path) == [tmp_path / "named"]  # kept, with its event, for the next run
     assert Spool(tmp_path / "named", 1 << 20).pending_bytes > 0
+
+
+PUBLISH_200 = """
+import asyncio, sys
+from meshctl.core.context import CorrelationContext
+from meshctl.events.kafka import KafkaEventBus
+
+async def main(bootstrap: str, prefix: str, root: str, tag: str) -> None:
+    bus = KafkaEventBus(bootstrap, topic_prefix=prefix, spool_root=root, publish_timeout=0.5)
+    async with bus:
+        for n in range(200):
+            await bus.publish("alert.sent", {"n": n, "by": tag}, CorrelationContext.new("shared"))
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_three_processes_of_one_client_id_deliver_600_events_once_each(
+    own_broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    own_broker.stop()
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            PUBLISH_200,
+            own_broker.bootstrap,
+            topic_prefix,
+            str(tmp_path),
+            tag,
+        )  # fmt: skip
+        for tag in ("a", "b", "c")
+    ]
+    assert [await p.wait() for p in processes] == [0, 0, 0]
+    assert len(spool_dirs(tmp_path)) == 3  # one each, left for the drain
+    own_broker.start()
+    args = [own_broker.bootstrap, *(a for d in spool_dirs(tmp_path) for a in ("--spool", str(d)))]
+    code, out, err = await asyncio.to_thread(drain_command, *args, "-o", "json")
+    assert code == 0, err
+    assert [r["sent"] for r in json.loads(out)] == [200, 200, 200]
+    bus = KafkaEventBus(own_broker.bootstrap, topic_prefix=topic_prefix, spool_root=tmp_path)
+    events = [(e.data["by"], e.data["n"]) async for e in bus.tail("shared", follow=False)]
+    assert sorted(events) == sorted((tag, n) for tag in "abc" for n in range(200))
+    assert spool_dirs(tmp_path) == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,27 @@ def test_a_spool_of_the_shared_layout_before_locks_is_found_and_read(tmp_path: P
     assert drain(Spool(legacy, 10_000)) == [record(0), record(1)]
     lock.release(discard=True)
     assert not legacy.exists()
+
+
+def test_the_lock_of_a_process_that_died_is_free_again(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_WAIT, str(directory)], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            with pytest.raises(SpoolInUseError, match=f"pid {holder.pid}"):
+                SpoolLock(directory)
+        finally:
+            holder.kill()  # no clean-up: as a crash leaves it
+    SpoolLock(directory).release()
+
+
+HOLD_AND_WAIT = """
+import sys, time
+from pathlib import Path
+from meshctl.events.spooldir import SpoolLock
+lock = SpoolLock(Path(sys.argv[1]))
+print("held", flush=True)
+time.sleep(60)
+"""
