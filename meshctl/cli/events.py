@@ -99,11 +99,18 @@ def format_event(event: Event, fmt: OutputFormat) -> str:
 
 
 @asynccontextmanager
-async def command_bus(settings: MeshSettings) -> AsyncIterator[KafkaEventBus]:
-    """An unstarted Kafka bus for one command, with a spool of its own that dies with it."""
+async def command_bus(
+    settings: MeshSettings, *, started: bool = False
+) -> AsyncIterator[KafkaEventBus]:
+    """A Kafka bus for one command, with a spool of its own that dies with it.
+
+    ``started``: check the broker first (an unreachable one is BrokerUnavailableError,
+    one line, rather than a bus that spools), start the bus and stop it afterwards.
+    """
     import tempfile
 
     from meshctl.events import KafkaEventBus, open_bus
+    from meshctl.events.client import probe_broker
 
     if not settings.kafka_bootstrap:
         raise InvalidRequestError(
@@ -113,7 +120,17 @@ async def command_bus(settings: MeshSettings) -> AsyncIterator[KafkaEventBus]:
     with tempfile.TemporaryDirectory(prefix="meshctl-spool-") as spool:
         bus = open_bus(settings, client_id="meshctl-cli", spool_dir=spool, publish_timeout=5.0)
         assert isinstance(bus, KafkaEventBus)  # a broker is configured
-        yield bus
+        if not started:
+            yield bus
+            return
+        try:
+            await probe_broker(bus.bootstrap, client_id="meshctl-cli", timeout=5.0)
+        except TimeoutError:
+            raise _unreachable(settings) from None
+        async with bus:
+            if bus.spooling:  # the broker went away between the check and the start
+                raise _unreachable(settings)
+            yield bus
 
 
 def _unreachable(settings: MeshSettings) -> BrokerUnavailableError:
@@ -186,14 +203,8 @@ def publish(
         from meshctl.core.context import CorrelationContext
 
         context = CorrelationContext.new(correlation_id.strip() or None) if correlation_id else None
-        async with command_bus(settings) as bus:
-            await bus.start()
-            try:
-                if bus.spooling:
-                    raise _unreachable(settings)
-                event = await bus.publish(event_type, payload, context, source="meshctl")
-            finally:
-                await bus.stop()
+        async with command_bus(settings, started=True) as bus:
+            event = await bus.publish(event_type, payload, context, source="meshctl")
         if event.offset is None:  # spooled: the broker went away during the send
             raise _unreachable(settings)
         return event
@@ -215,6 +226,7 @@ def drain(
         list[Path] | None,
         typer.Option(
             "--spool",
+            metavar="DIR",
             help="A spool directory to drain (repeatable). Default: every spool under "
             "$XDG_CACHE_HOME/meshctl/spool that no live process holds.",
         ),
@@ -237,21 +249,14 @@ def drain(
         from meshctl.events.spooldir import SpoolInUseError, default_spool_root, spool_dirs
 
         rows: list[dict[str, Any]] = []
-        async with command_bus(settings) as bus:
-            await bus.start()
-            try:
-                if bus.spooling:
-                    raise _unreachable(settings)
-                for directory in spools or spool_dirs(default_spool_root()):
-                    try:
-                        rows.append(
-                            {"spool": str(directory), "status": "drained",
-                             "sent": await bus.adopt(directory)}
-                        )  # fmt: skip
-                    except SpoolInUseError:
-                        rows.append({"spool": str(directory), "status": "busy", "sent": 0})
-            finally:
-                await bus.stop()
+        async with command_bus(settings, started=True) as bus:
+            for directory in spools or spool_dirs(default_spool_root()):
+                try:
+                    sent = await bus.adopt(directory)
+                except SpoolInUseError:
+                    rows.append({"spool": str(directory), "status": "busy", "sent": 0})
+                else:
+                    rows.append({"spool": str(directory), "status": "drained", "sent": sent})
         return rows
 
     emit(run(go()), output, columns=DRAIN_COLUMNS)
