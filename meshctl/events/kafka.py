@@ -178,7 +178,11 @@ class KafkaEventBus(AsyncLifecycle):
         topic = self.naming.topic_for(validate_event_type(event_type))
         event = build_event(event_type, data, context, source or self.source, topic)
         record = SpooledRecord(
-            topic, event.correlation_id.encode(), encode_value(event), encode_headers(event)
+            topic,
+            event.correlation_id.encode(),
+            encode_value(event),
+            encode_headers(event),
+            timestamp_ms=int(event.occurred_at.timestamp() * 1000),
         )
         if self.fire_and_forget:
             await self._buffer.put(record)
@@ -257,7 +261,10 @@ class KafkaEventBus(AsyncLifecycle):
         producer = await self._connect()
         await self._topics.ensure({r.topic for r in records})
         futures = [
-            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+            await producer.send(
+                r.topic, r.value, key=r.key, headers=r.headers, timestamp_ms=r.timestamp_ms
+            )
+            for r in records
         ]
         return list(await asyncio.gather(*futures))
 

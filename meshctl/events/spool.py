@@ -59,6 +59,7 @@ class SpooledRecord:
     key: bytes | None
     value: bytes
     headers: Headers
+    timestamp_ms: int | None = None  # when the event happened, so a replay keeps its time
 
     @property
     def digest(self) -> str:
@@ -70,6 +71,7 @@ class SpooledRecord:
             "key": None if self.key is None else self.key.decode(),
             "value": self.value.decode(),
             "headers": [[k, base64.b64encode(v).decode()] for k, v in self.headers],
+            "ts": self.timestamp_ms,
         }
         return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
@@ -84,6 +86,7 @@ class SpooledRecord:
                 key=None if key is None else str(key).encode(),
                 value=str(body["value"]).encode(),
                 headers=[(str(k), base64.b64decode(v)) for k, v in body["headers"]],
+                timestamp_ms=None if body.get("ts") is None else int(body["ts"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a spool record: {exc}") from exc

@@ -212,3 +212,10 @@ lock = SpoolLock(Path(sys.argv[1]))
 print("held", flush=True)
 time.sleep(60)
 """
+
+
+def test_a_record_keeps_its_timestamp_and_older_lines_without_one_still_read() -> None:
+    stamped = SpooledRecord("its.alert.sent", None, b"{}", [], timestamp_ms=1_767_225_600_000)
+    assert SpooledRecord.from_line(stamped.to_line()) == stamped
+    before_timestamps = b'{"topic":"its.alert.sent","key":"c","value":"{}","headers":[]}\n'
+    assert SpooledRecord.from_line(before_timestamps).timestamp_ms is None
