@@ -1,4 +1,4 @@
-"""``meshctl events``: tail events (by correlation id, by type) and publish one.
+"""``meshctl events``: tail events (by correlation id, by type), publish one, drain spools.
 
 Tails print each event as it arrives: a line per event for people, one JSON
 object per line (keys sorted) for scripts, or a YAML document per event. A
@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -98,11 +99,18 @@ def format_event(event: Event, fmt: OutputFormat) -> str:
 
 
 @asynccontextmanager
-async def command_bus(settings: MeshSettings) -> AsyncIterator[KafkaEventBus]:
-    """An unstarted Kafka bus for one command, with a spool of its own that dies with it."""
+async def command_bus(
+    settings: MeshSettings, *, started: bool = False
+) -> AsyncIterator[KafkaEventBus]:
+    """A Kafka bus for one command, with a spool of its own that dies with it.
+
+    ``started``: check the broker first (an unreachable one is BrokerUnavailableError,
+    one line, rather than a bus that spools), start the bus and stop it afterwards.
+    """
     import tempfile
 
     from meshctl.events import KafkaEventBus, open_bus
+    from meshctl.events.client import probe_broker
 
     if not settings.kafka_bootstrap:
         raise InvalidRequestError(
@@ -112,7 +120,17 @@ async def command_bus(settings: MeshSettings) -> AsyncIterator[KafkaEventBus]:
     with tempfile.TemporaryDirectory(prefix="meshctl-spool-") as spool:
         bus = open_bus(settings, client_id="meshctl-cli", spool_dir=spool, publish_timeout=5.0)
         assert isinstance(bus, KafkaEventBus)  # a broker is configured
-        yield bus
+        if not started:
+            yield bus
+            return
+        try:
+            await probe_broker(bus.bootstrap, client_id="meshctl-cli", timeout=5.0)
+        except TimeoutError:
+            raise _unreachable(settings) from None
+        async with bus:
+            if bus.spooling:  # the broker went away between the check and the start
+                raise _unreachable(settings)
+            yield bus
 
 
 def _unreachable(settings: MeshSettings) -> BrokerUnavailableError:
@@ -185,14 +203,8 @@ def publish(
         from meshctl.core.context import CorrelationContext
 
         context = CorrelationContext.new(correlation_id.strip() or None) if correlation_id else None
-        async with command_bus(settings) as bus:
-            await bus.start()
-            try:
-                if bus.spooling:
-                    raise _unreachable(settings)
-                event = await bus.publish(event_type, payload, context, source="meshctl")
-            finally:
-                await bus.stop()
+        async with command_bus(settings, started=True) as bus:
+            event = await bus.publish(event_type, payload, context, source="meshctl")
         if event.offset is None:  # spooled: the broker went away during the send
             raise _unreachable(settings)
         return event
@@ -202,3 +214,49 @@ def publish(
     row.pop("malformed")
     row.pop("error")
     emit(row, output)
+
+
+DRAIN_COLUMNS = ("spool", "status", "sent")
+
+
+@app.command("drain")
+def drain(
+    ctx: typer.Context,
+    spools: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--spool",
+            metavar="DIR",
+            help="A spool directory to drain (repeatable). Default: every spool under "
+            "$XDG_CACHE_HOME/meshctl/spool that no live process holds.",
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Send the events that spools of exited processes still hold, now the broker is back.
+
+    A spool a live process holds is left to it (status busy); each event of a
+    spool is sent once, even after an earlier drain was interrupted. Exits 0
+    when every spool it could take was emptied, 2 for a --spool that is not a
+    directory, 3 when the broker is unreachable.
+    """
+    for directory in spools or []:
+        if not directory.is_dir():
+            raise InvalidRequestError(f"invalid --spool {directory}: not a directory")
+    settings = state(ctx).resolve().settings
+
+    async def go() -> list[dict[str, Any]]:
+        from meshctl.events.spooldir import SpoolInUseError, default_spool_root, spool_dirs
+
+        rows: list[dict[str, Any]] = []
+        async with command_bus(settings, started=True) as bus:
+            for directory in spools or spool_dirs(default_spool_root()):
+                try:
+                    sent = await bus.adopt(directory)
+                except SpoolInUseError:
+                    rows.append({"spool": str(directory), "status": "busy", "sent": 0})
+                else:
+                    rows.append({"spool": str(directory), "status": "drained", "sent": sent})
+        return rows
+
+    emit(run(go()), output, columns=DRAIN_COLUMNS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,9 +18,12 @@ from aiokafka.errors import KafkaError
 
 from meshctl.errors import BrokerUnavailableError
 
+from .outage import quiet_connection_noise
+
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+_SENDER_LOG = logging.getLogger("aiokafka.producer.sender")
 
 
 def kafka_consumer(bootstrap: str, client_id: str, **options: Any) -> AIOKafkaConsumer:
@@ -33,6 +36,35 @@ def kafka_consumer(bootstrap: str, client_id: str, **options: Any) -> AIOKafkaCo
 def kafka_producer(bootstrap: str, client_id: str, **options: Any) -> AIOKafkaProducer:
     """An unstarted producer; ``options`` are aiokafka's (acks, linger_ms, ...)."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, **options)
+
+
+async def start_producer(
+    bootstrap: str, client_id: str, idempotent: bool | None, **options: Any
+) -> tuple[AIOKafkaProducer, bool]:
+    """A started ``acks=all`` producer, and whether it is idempotent.
+
+    ``idempotent=None`` tries an idempotent producer first and falls back to a
+    plain one when the broker refuses (Tansu answers InitProducerId with an
+    error). Raises KafkaError when the broker cannot be reached; the caller
+    reports that, so aiokafka's own connection lines are held back.
+    """
+    for attempt in [idempotent] if idempotent is not None else [True, False]:
+        producer = kafka_producer(
+            bootstrap, client_id, acks="all", enable_idempotence=attempt, **options
+        )
+        try:
+            # The idempotence probe's refusal is expected and logged by us at INFO;
+            # aiokafka would also log it as an ERROR on every start.
+            with _disabled(_SENDER_LOG) if attempt else nullcontext(), quiet_connection_noise():
+                await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            if is_transient(exc) or not attempt:
+                raise
+            log.info("broker at %s refuses idempotent producers (%s)", bootstrap, exc)
+            continue
+        return producer, attempt
+    raise AssertionError("unreachable: the non-idempotent attempt returns or raises")
 
 
 def kafka_admin(bootstrap: str, client_id: str) -> AIOKafkaAdminClient:
@@ -66,7 +98,8 @@ async def probe_broker(bootstrap: str, *, client_id: str, timeout: float) -> Non
     """
     consumer = kafka_consumer(bootstrap, client_id)
     try:
-        with kafka_errors(bootstrap, "checking it"):
+        # The error raised says the broker is away; aiokafka's own line would repeat it.
+        with kafka_errors(bootstrap, "checking it"), quiet_connection_noise():
             async with asyncio.timeout(timeout):
                 await consumer.start()
                 await consumer.topics()
@@ -145,3 +178,14 @@ def _partition_ids(described: list[dict[str, Any]], wanted: set[str]) -> dict[st
         if topic["topic"] in wanted and topic["error_code"] == 0:
             found[topic["topic"]] = {p["partition"] for p in topic["partitions"]}
     return found
+
+
+@contextmanager
+def _disabled(logger: logging.Logger) -> Iterator[None]:
+    """Silence ``logger`` for the body of the block."""
+    previous = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = previous

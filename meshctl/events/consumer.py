@@ -24,6 +24,7 @@ from meshctl.core.context import use_context
 from .bus import EventFilter, Handler, SubscriptionStats, TopicNaming, deliver
 from .client import TopicManager, kafka_errors
 from .envelope import ERROR_HEADER, decode_event, decode_headers
+from .outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class KafkaSubscription:
             group_id, group_id=group_id, auto_offset_reset="earliest", fetch_max_wait_ms=100
         )
         self._task: asyncio.Task[None] | None = None
+        self._outage = OutageLog(topics.bootstrap, meanwhile=f"subscription {group_id} retrying")
 
     async def start(self) -> None:
         """Join the group; raises BrokerUnavailableError when the broker is away."""
@@ -84,6 +86,7 @@ class KafkaSubscription:
                 await self._task
             self._task = None
         await self._consumer.stop()
+        self._outage.close()
 
     async def _run(self) -> None:
         while True:
@@ -94,8 +97,9 @@ class KafkaSubscription:
                         await self._handle(record)
                 if batch:
                     await self._consumer.commit()
+                self._outage.recovered()
             except KafkaError as exc:  # the client reconnects by itself; keep consuming
-                log.warning("subscription %s: %s; retrying", self.group_id, exc)
+                self._outage.failed(exc)
                 await asyncio.sleep(1.0)
 
     async def _handle(self, record: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from .bus import EventBus
@@ -10,6 +11,9 @@ from .memory import MemoryEventBus
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings
 
+SPOOL_DIR_ENV = "MESH_SPOOL_DIR"
+"""Names the durable spool of a process (one process at a time; see spooldir.py)."""
+
 
 def open_bus(settings: MeshSettings, **options: Any) -> EventBus:
     """A new, unstarted bus: Kafka when ``settings.kafka_bootstrap`` is set, else in memory.
@@ -17,9 +21,13 @@ def open_bus(settings: MeshSettings, **options: Any) -> EventBus:
     Args:
         settings: ``kafka_bootstrap`` picks the broker, ``topic_prefix`` names the topics.
         options: passed to the bus's constructor (``client_id``, ``spool_dir``, ...).
+            ``MESH_SPOOL_DIR`` names a durable spool when ``spool_dir`` is not given.
     """
     if settings.kafka_bootstrap:
         from .kafka import KafkaEventBus  # aiokafka only when a broker is configured
+
+        if os.environ.get(SPOOL_DIR_ENV) and "spool_dir" not in options:
+            options["spool_dir"] = os.environ[SPOOL_DIR_ENV]
 
         return KafkaEventBus(
             settings.kafka_bootstrap, topic_prefix=settings.topic_prefix, **options

@@ -2,10 +2,13 @@
 
 Publishing waits for ``acks=all``. While the broker is unreachable (or the
 spool still holds older events, so order is kept) events are appended to
-the spool instead and a background task probes the broker and drains the
-spool in order, deleting records only once the broker has acknowledged
-them. Idempotent production is tried first; brokers that refuse it (Tansu
-answers InitProducerId with an error) get a plain acks=all producer.
+the bus's own spool instead, and a background task probes the broker and
+replays the spool in order once it is back (``replay.py``: nothing of one
+spool is sent twice). The spool is private to the process unless a durable
+``spool_dir`` is named; see ``spooldir.py``. An outage is logged as a start,
+periodic summaries and a recovery (``outage.py``). Idempotent production is
+tried first; brokers that refuse it (Tansu answers InitProducerId with an
+error) get a plain acks=all producer.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,23 +29,20 @@ from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import InvalidRequestError
 
 from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_start
-from .client import TopicManager, is_transient, kafka_producer
+from .client import TopicManager, is_transient, kafka_errors, start_producer
 from .consumer import KafkaSubscription
 from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
+from .outage import OutageLog
 from .partitioner import cached_partitioner
+from .replay import HeldSpool
 from .spool import Spool, SpooledRecord
+from .spooldir import SpoolLock, default_spool_root
 from .tail import KafkaTail
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger(__name__)
-
-
-def default_spool_dir(client_id: str) -> Path:
-    """``$XDG_CACHE_HOME/meshctl/spool/<client_id>`` (``~/.cache`` by default)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "meshctl" / "spool" / client_id
 
 
 class KafkaEventBus(AsyncLifecycle):
@@ -52,14 +52,17 @@ class KafkaEventBus(AsyncLifecycle):
         bootstrap: ``host:port[,host:port...]`` of the brokers.
         topic_prefix: topics are ``<prefix>.<event_type>``; the DLQ is ``<prefix>.dlq``.
         single_topic: put every event type on this one topic instead.
-        client_id: Kafka client id, also names the default spool directory.
-        spool_dir: where events wait while the broker is away.
+        client_id: Kafka client id, also the start of the private spool's name.
+        spool_dir: a durable spool directory to use (and lock) instead of a private one;
+            when another process holds it, the bus says so and spools privately.
+        spool_root: where private spools are made (default ``~/.cache/meshctl/spool``).
         spool_max_bytes: spool bound; beyond it publish raises SpoolFullError.
         fire_and_forget: publish returns once the event is buffered in memory.
         buffer_size: events the fire-and-forget buffer holds before publish waits.
         partitions: partitions of topics this bus creates.
         publish_timeout: seconds a send may wait for the broker before spooling.
         probe_interval: seconds between reconnection attempts while spooling.
+        summary_interval: seconds between "still unreachable" lines in an outage.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class KafkaEventBus(AsyncLifecycle):
         client_id: str = "meshctl",
         source: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
+        spool_root: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = 64 * 1024 * 1024,
         fire_and_forget: bool = False,
         buffer_size: int = 10_000,
@@ -78,6 +82,7 @@ class KafkaEventBus(AsyncLifecycle):
         publish_timeout: float = 5.0,
         probe_interval: float = 1.0,
         linger_ms: int = 5,
+        summary_interval: float = 30.0,
     ) -> None:
         if buffer_size < 1 or partitions < 1 or publish_timeout <= 0 or probe_interval <= 0:
             raise ValueError("buffer_size, partitions and timeouts must be positive")
@@ -86,33 +91,46 @@ class KafkaEventBus(AsyncLifecycle):
         self.client_id = client_id
         self.source = source or client_id
         self.fire_and_forget = fire_and_forget
-        self.spool = Spool(spool_dir or default_spool_dir(client_id), spool_max_bytes)
+        self.outage = OutageLog(bootstrap, summary_interval=summary_interval)
+        self._spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self._spool_root = Path(spool_root) if spool_root is not None else default_spool_root()
+        self._spool_max_bytes = spool_max_bytes
+        self._held: HeldSpool | None = None
         self.idempotent: bool | None = None  # learnt from the broker on first connect
         self._topics = TopicManager(bootstrap, partitions=partitions, client_id=client_id)
         self._publish_timeout_ms = int(publish_timeout * 1000)
         self._probe_interval = probe_interval
         self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
-        self._spooling = bool(self.spool)  # a spool left by an earlier run is replayed first
-        self._lock = asyncio.Lock()
+        self._spooling = False
         self._wake = asyncio.Event()
         self._buffer: asyncio.Queue[SpooledRecord] = asyncio.Queue(buffer_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[KafkaSubscription] = []
 
     async def start(self) -> None:
-        """Connect; an unreachable broker is not an error (events spool until it is back)."""
+        """Take a spool and connect; an unreachable broker is not an error (events spool)."""
+        if self._held is None:
+            self._held = HeldSpool.take(
+                self._spool_dir,
+                self._spool_root,
+                self.client_id,
+                self._spool_max_bytes,
+                self._topics,
+                self._send,
+            )
+            self._spooling = bool(self.spool)  # a spool left by an earlier run is replayed first
         try:
             await self._connect()
         except KafkaError as exc:
-            log.warning("Kafka broker at %s unreachable, spooling events: %s", self.bootstrap, exc)
+            self.outage.failed(exc, spooled=self.spool.pending_bytes)
             self._spooling = True
         self._tasks.append(asyncio.create_task(self._drain_forever(), name="meshctl-spool-drain"))
         if self.fire_and_forget:
             self._tasks.append(asyncio.create_task(self._flush_forever(), name="meshctl-flush"))
 
     async def stop(self) -> None:
-        """Flush buffered events (to the broker or the spool), then disconnect."""
+        """Flush buffered events (to the broker or the spool), disconnect, let the spool go."""
         for sub in self._subscriptions:
             await sub.stop()
         self._subscriptions.clear()
@@ -126,6 +144,17 @@ class KafkaEventBus(AsyncLifecycle):
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        self.outage.close()
+        if self._held is not None:
+            await self._held.release()
+            self._held = None
+
+    @property
+    def spool(self) -> Spool:
+        """The spool this bus holds (from ``start`` to ``stop``)."""
+        if self._held is None:
+            raise RuntimeError("the bus has no spool until it is started")
+        return self._held.spool
 
     @property
     def spooling(self) -> bool:
@@ -149,7 +178,11 @@ class KafkaEventBus(AsyncLifecycle):
         topic = self.naming.topic_for(validate_event_type(event_type))
         event = build_event(event_type, data, context, source or self.source, topic)
         record = SpooledRecord(
-            topic, event.correlation_id.encode(), encode_value(event), encode_headers(event)
+            topic,
+            event.correlation_id.encode(),
+            encode_value(event),
+            encode_headers(event),
+            timestamp_ms=int(event.occurred_at.timestamp() * 1000),
         )
         if self.fire_and_forget:
             await self._buffer.put(record)
@@ -160,7 +193,7 @@ class KafkaEventBus(AsyncLifecycle):
             except KafkaError as exc:
                 if not is_transient(exc):
                     raise InvalidRequestError(f"broker rejected the event: {exc}") from exc
-                log.warning("Kafka broker at %s unreachable, spooling: %s", self.bootstrap, exc)
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
             else:
                 return replace(
                     event,
@@ -211,41 +244,27 @@ class KafkaEventBus(AsyncLifecycle):
         return tail.events()
 
     async def _connect(self) -> AIOKafkaProducer:
-        if self._producer is not None:
-            return self._producer
-        for idempotent in [self.idempotent] if self.idempotent is not None else [True, False]:
-            producer = kafka_producer(
+        if self._producer is None:
+            self._producer, self.idempotent = await start_producer(
                 self.bootstrap,
                 self.client_id,
-                acks="all",
-                enable_idempotence=idempotent,
+                self.idempotent,
                 linger_ms=self._linger_ms,
                 request_timeout_ms=self._publish_timeout_ms,
                 partitioner=cached_partitioner,
                 max_batch_size=256 * 1024,
             )
-            try:
-                # The idempotence probe's refusal is expected and logged by us at INFO;
-                # aiokafka would also log it as an ERROR on every start.
-                with _quiet(_SENDER_LOG) if idempotent else contextlib.nullcontext():
-                    await producer.start()
-            except KafkaError as exc:
-                await producer.stop()
-                if is_transient(exc) or not idempotent:
-                    raise
-                log.info("broker at %s refuses idempotent producers (%s)", self.bootstrap, exc)
-                continue
-            self.idempotent = idempotent
-            self._producer = producer
-            return producer
-        raise AssertionError("unreachable: the non-idempotent attempt returns or raises")
+        return self._producer
 
     async def _send(self, records: list[SpooledRecord]) -> list[Any]:
         """Send in order and wait for every acknowledgement."""
         producer = await self._connect()
         await self._topics.ensure({r.topic for r in records})
         futures = [
-            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+            await producer.send(
+                r.topic, r.value, key=r.key, headers=r.headers, timestamp_ms=r.timestamp_ms
+            )
+            for r in records
         ]
         return list(await asyncio.gather(*futures))
 
@@ -259,15 +278,42 @@ class KafkaEventBus(AsyncLifecycle):
                 await self._send([record])
                 return
             except KafkaError as exc:
-                log.warning("dead-letter publish failed, spooling: %s", exc)
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
         await self._to_spool([record])
 
     async def _to_spool(self, records: list[SpooledRecord]) -> None:
-        async with self._lock:
-            self.spool.append(records)
-            self._spooling = True
+        self.spool.append(records)
+        self._spooling = True
         self._topics.forget()
         self._wake.set()
+
+    async def drain(self) -> int:
+        """Replay the spool now; returns the records sent (raises while the broker is away)."""
+        await self._connect()  # an old producer is returned as is, even with the broker away
+        assert self._held is not None, "start() gives the bus its spool"
+        sent = await self._held.replayer.drain()
+        await self._held.replayer.close()  # its reader is needed again only after an outage
+        self.outage.recovered()
+        if self._spooling and not self.spool:
+            self._spooling = False
+            log.info("spool drained; publishing to %s again", self.bootstrap)
+        return sent
+
+    async def adopt(self, directory: Path) -> int:
+        """Replay a spool another process left behind; returns the records sent.
+
+        Raises SpoolInUseError when a live process holds it (it drains its own),
+        and BrokerUnavailableError when the broker goes away (what was not sent stays).
+        """
+        held = HeldSpool(
+            SpoolLock(directory), self._spool_max_bytes, self._topics, self._send, durable=False
+        )
+        try:
+            with kafka_errors(self.bootstrap, f"draining spool {directory}"):
+                await self._connect()
+                return await held.replayer.drain()
+        finally:
+            await held.release()
 
     async def _drain_forever(self) -> None:
         while True:
@@ -277,33 +323,9 @@ class KafkaEventBus(AsyncLifecycle):
             if not self._spooling:
                 continue
             try:
-                await self._drain()
+                await self.drain()
             except (KafkaError, OSError) as exc:
-                log.debug("broker at %s still unreachable: %s", self.bootstrap, exc)
-
-    async def _drain(self) -> None:
-        """Replay the spool oldest first; stop spooling once it is empty."""
-        while True:
-            async with self._lock:
-                self.spool.seal()
-                batch = self.spool.oldest()
-                if batch is None:
-                    self._spooling = False
-                    log.info("spool drained; publishing to %s again", self.bootstrap)
-                    return
-            path, records = batch
-            producer = await self._connect()
-            await self._topics.ensure({r.topic for r in records})
-            futures = [
-                await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failures = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
-            delivered = failures[0] if failures else len(records)
-            async with self._lock:
-                self.spool.consume(path, delivered)
-            if failures:
-                raise results[failures[0]]
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
 
     async def _flush_forever(self) -> None:
         """Move buffered events to the broker in batches; what fails goes to the spool."""
@@ -323,24 +345,10 @@ class KafkaEventBus(AsyncLifecycle):
                 await self._send(records)
                 return
             except KafkaError as exc:
-                log.warning("Kafka broker at %s unreachable, spooling: %s", self.bootstrap, exc)
+                self.outage.failed(exc, spooled=self.spool.pending_bytes)
         try:
             await self._to_spool(records)
         except Exception:
             # Nothing else can take them now; say so loudly rather than drop silently.
             log.exception("%d buffered events could not be spooled and are lost", len(records))
             raise
-
-
-_SENDER_LOG = logging.getLogger("aiokafka.producer.sender")
-
-
-@contextlib.contextmanager
-def _quiet(logger: logging.Logger) -> Iterator[None]:
-    """Silence ``logger`` for the body of the block."""
-    previous = logger.disabled
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = previous
