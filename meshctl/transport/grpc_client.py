@@ -59,6 +59,9 @@ _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
     ("grpc.enable_retries", 0),
+    # Channels otherwise share connections by address process-wide: a restarted
+    # instance's new channel would inherit the dead one's failure and backoff.
+    ("grpc.use_local_subchannel_pool", 1),
 )
 
 
