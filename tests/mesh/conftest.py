@@ -11,6 +11,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2_grpc
 
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.mesh import ServiceMeshClient, open_mesh
 from meshctl.proto.its.v1 import common_pb2
 from meshctl.registry import ServiceRegistry
 from meshctl.testing import Platform
@@ -18,6 +19,18 @@ from meshctl.testing import Platform
 SERVICE = "fleet"
 GRPC_SERVICE = "its.v1.AnalyticsService"
 METADATA = {"grpc_services": GRPC_SERVICE}
+
+
+def quiet_client(platform: Platform, **options: Any) -> ServiceMeshClient:
+    """A client of the platform's registry with no bus, no control plane, a 0.2 s connect."""
+    return open_mesh(
+        platform.settings,
+        registry=platform.registry,
+        events=False,
+        control=False,
+        connect_timeout=0.2,
+        **options,
+    )
 
 
 class Fleet:

@@ -12,9 +12,9 @@ import pytest
 from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.core.breaker import CircuitState
 from meshctl.errors import MeshError
-from meshctl.mesh import ServiceMeshClient, open_mesh
+from meshctl.mesh import ServiceMeshClient
 from meshctl.testing import Platform
-from tests.mesh.conftest import SERVICE, Fleet
+from tests.mesh.conftest import SERVICE, Fleet, quiet_client
 
 TIMEOUT = 1.0
 MARGIN = 0.1
@@ -25,13 +25,7 @@ STRATEGIES = list(LoadBalancingStrategy)
 @pytest.fixture
 async def client(platform: Platform) -> AsyncIterator[ServiceMeshClient]:
     """A client with the default breakers and a short connect timeout."""
-    mesh = open_mesh(
-        platform.settings,
-        registry=platform.registry,
-        events=False,
-        control=False,
-        connect_timeout=0.2,
-    )
+    mesh = quiet_client(platform)
     async with mesh:
         yield mesh
 

@@ -10,9 +10,9 @@ import pytest
 from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from meshctl.errors import CircuitBreakerOpenError, ConnectionFailedError, NoEndpointsError
-from meshctl.mesh import ServiceMeshClient, open_mesh
+from meshctl.mesh import ServiceMeshClient
 from meshctl.testing import Platform
-from tests.mesh.conftest import SERVICE, Fleet
+from tests.mesh.conftest import SERVICE, Fleet, quiet_client
 
 METHOD = "GetTrafficMetrics"
 
@@ -20,12 +20,8 @@ METHOD = "GetTrafficMetrics"
 @pytest.fixture
 async def client(platform: Platform) -> AsyncIterator[ServiceMeshClient]:
     """Breakers that open after 2 failures and look again after 0.3 s; no traffic of its own."""
-    mesh = open_mesh(
-        platform.settings,
-        registry=platform.registry,
-        events=False,
-        control=False,
-        connect_timeout=0.2,
+    mesh = quiet_client(
+        platform,
         breaker_config=CircuitBreakerConfig(failure_threshold=2, timeout_duration=0.3),
     )
     async with mesh:
