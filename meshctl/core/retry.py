@@ -73,6 +73,7 @@ class RetryPolicy:
     max_delay: float = 1.0
     multiplier: float = 2.0
     attempt_timeout: float | None = None
+    hedge: bool = False  # race a slow first attempt of a repeatable method (mesh.hedging)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

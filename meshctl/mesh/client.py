@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
@@ -43,6 +43,7 @@ from meshctl.events import Event, EventBus
 from meshctl.mesh.breakers import BreakerBook
 from meshctl.mesh.call import Call, CallResult
 from meshctl.mesh.control import ControlPlane
+from meshctl.mesh.hedging import HedgeDelays, race
 from meshctl.mesh.recovery import RecoveryProbes
 from meshctl.mesh.sender import AttemptSender
 from meshctl.registry import RegistryWatcher, ServiceInstances, ServiceRegistry
@@ -133,6 +134,7 @@ class ServiceMeshClient:
         self.service_stats: dict[str, CallStats] = {}
         self._ledgers: dict[str, SiblingLedger] = {}
         self._warm: set[tuple[str, str]] = set()  # (service, method) pairs called before
+        self._hedge_delays = HedgeDelays()
         self._seen: dict[str, Sequence[ServiceEndpoint]] = {}
         self._forced: set[str] = set()  # services whose forced mark this client obeyed
         self._background: set[asyncio.Task[Any]] = set()
@@ -313,6 +315,8 @@ class ServiceMeshClient:
             fresh = None
             call.tried.add(endpoint.instance_id)
             try:
+                if self.retry.hedge and call.pinned is None and not call.attempts:
+                    return await self._hedged(endpoint, balancer, call)
                 return await self._attempt(endpoint, balancer, call)
             except MeshError as exc:
                 if not exc.retriable:
@@ -383,6 +387,16 @@ class ServiceMeshClient:
     ) -> ServiceEndpoint:
         if endpoints is None:
             endpoints = await self._endpoints(service)
+        return self._select(service, key, balancer, tried, endpoints)
+
+    def _select(
+        self,
+        service: str,
+        key: str | None,
+        balancer: LoadBalancer,
+        tried: set[str],
+        endpoints: Sequence[ServiceEndpoint],
+    ) -> ServiceEndpoint:
         if not endpoints:
             raise NoEndpointsError(service)
 
@@ -401,6 +415,30 @@ class ServiceMeshClient:
             ):
                 raise CircuitBreakerOpenError(service) from None
             raise
+
+    async def _hedged(
+        self, endpoint: ServiceEndpoint, balancer: LoadBalancer, call: Call
+    ) -> CallResult:
+        """The first attempt, raced by a second one on a sibling once it is slower than p95."""
+        delay = self._hedge_delays.delay(call.service, self.service_stats.get(call.service))
+        first = self._attempt(endpoint, balancer, call)
+        if delay is None or delay >= call.deadline - self._clock():
+            return await first
+
+        def backup() -> Coroutine[Any, Any, CallResult] | None:
+            # Known by now: the first attempt resolved the method before it went out.
+            if not call.idempotent or not self.budget.try_spend():
+                return None
+            try:
+                sibling = self._select(
+                    call.service, call.key, balancer, call.tried, self._seen.get(call.service, ())
+                )
+            except MeshError:
+                return None
+            call.tried.add(sibling.instance_id)
+            return self._attempt(sibling, balancer, call)
+
+        return await race(first, delay, backup)
 
     async def _forget_departed(self, service: str, endpoints: Sequence[ServiceEndpoint]) -> None:
         """Drop breakers, statistics, probes and channels of instances that left the registry."""
@@ -470,7 +508,12 @@ class ServiceMeshClient:
             # A caller's mistake says nothing bad about the endpoint's health.
             healthy = error is None or (isinstance(error, MeshError) and not error.trips_breaker)
             balancer.on_finish(endpoint, latency, healthy)
-            kind = None if error is None else getattr(error, "status", type(error).__name__)
+            # A cancelled attempt (a hedge that lost, a caller that gave up) failed nothing.
+            kind = (
+                None
+                if error is None or isinstance(error, asyncio.CancelledError)
+                else getattr(error, "status", type(error).__name__)
+            )
             stats.finish(latency, kind)
             service_stats.finish(latency, kind)
         return CallResult(

@@ -38,7 +38,7 @@ class Fleet:
 
     ``kill`` closes an instance's server and connections at once, leaving its
     registry record behind (a crashed process); ``stuck`` makes an instance
-    take requests and never answer; ``silent`` registers a listener that
+    take requests and never answer, ``slow`` answer late; ``silent`` registers a listener that
     accepts connections and never speaks HTTP/2 (a paused process).
     """
 
@@ -47,6 +47,7 @@ class Fleet:
         self.servers: dict[int, grpc.aio.Server] = {}
         self.endpoints: dict[int, ServiceEndpoint] = {}
         self.stuck: set[int] = set()
+        self.slow: dict[int, float] = {}  # port -> seconds each answer takes
         self._listeners: list[asyncio.Server] = []
         self._held: list[asyncio.StreamWriter] = []
         self._never = asyncio.Event()
@@ -62,6 +63,7 @@ class Fleet:
         async def metrics(request: Any, context: Any) -> common_pb2.GetTrafficMetricsResponse:
             if bound in self.stuck:
                 await self._never.wait()
+            await asyncio.sleep(self.slow.get(bound, 0.0))
             return common_pb2.GetTrafficMetricsResponse()
 
         handler = grpc.method_handlers_generic_handler(

@@ -77,10 +77,12 @@ async def test_a_restarted_instance_starts_with_a_fresh_breaker_and_connection(
             await client.call(SERVICE, METHOD, {}, endpoint=old)
     new = await fleet.start(old.port)  # same port, new instance id; the old record stays
     assert new.instance_id != old.instance_id
+    assert client.watcher is not None
     await client.watcher.refresh(SERVICE)
     result = await client.call(SERVICE, METHOD, {}, endpoint=new)
     assert result.endpoint == new and result.attempts == 1
-    assert client.breakers.peek_endpoint(new).state is CircuitState.CLOSED
+    fresh = client.breakers.peek_endpoint(new)
+    assert fresh is not None and fresh.state is CircuitState.CLOSED
 
 
 async def test_no_endpoints_never_trips_the_service_breaker(client: ServiceMeshClient):
