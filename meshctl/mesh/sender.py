@@ -52,6 +52,9 @@ class AttemptSender:
                 headers=call.headers,
             )
             return reply.body, None, reply.headers if call.want_metadata else {}
+        if not self.grpc.connected(endpoint):
+            # Before resolving: reflection would wait out its own 5 s on a dead instance.
+            await self.grpc.connect(endpoint, remaining)
         grpc_method = await self.methods.resolve(endpoint.service_name, method, endpoint)
         call.idempotent = grpc_method.idempotent
         message = to_message(request, grpc_method.request_class, grpc_method.path)

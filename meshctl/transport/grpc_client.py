@@ -158,6 +158,10 @@ class GrpcTransport:
             )
         return stub
 
+    def connected(self, endpoint: ServiceEndpoint) -> bool:
+        """Whether the instance's channel has a connection up now (no I/O)."""
+        return self.channel(endpoint).get_state() is _READY
+
     async def connect(self, endpoint: ServiceEndpoint, timeout: float) -> None:
         """Wait until the instance's channel is connected, for ``connect_timeout`` at most.
 
@@ -198,7 +202,7 @@ class GrpcTransport:
                 together (the call's deadline); default ``timeout``.
         """
         stub = self._callable(endpoint, method)
-        if self.channel(endpoint).get_state() is not _READY:
+        if not self.connected(endpoint):
             within = timeout if connect_within is None else connect_within
             loop = asyncio.get_running_loop()
             started = loop.time()
