@@ -2,12 +2,14 @@
 
 Without it an ejected instance waits for a caller to risk a trial call, and
 an idle client keeps a recovered instance shunned. When an endpoint breaker
-opens, a task sleeps until the breaker's recovery time, then spends the
-half-open trial calls on health checks (``grpc.health.v1`` Check, or a GET
-on the HTTP ``health_path``): as many passing checks as the breaker needs
-close it, a failing one re-opens it and the task waits for the next round.
-Real calls that take the trial slots first decide instead, and the task
-ends; a later opening starts a new one.
+opens, a task sleeps until the breaker's recovery time and ``GRACE`` more:
+a busy client's own calls make the better trials (they exercise the real
+methods), so the probe stands in for calls that do not come. Then it spends
+the half-open trial calls left on health checks (``grpc.health.v1`` Check,
+or a GET on the HTTP ``health_path``): as many passing checks as the breaker
+needs close it, a failing one re-opens it and the task waits for the next
+round. Trial calls in flight decide instead, and the task ends; a later
+opening starts a new one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from meshctl.registry.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
-_PAUSE = 0.05  # seconds between a failed check and the next look at the breaker
+GRACE = 0.5  # seconds past the recovery time left to real calls before a probe
 
 #: probe(endpoint) -> whether it is healthy; must not raise
 Probe = Callable[[ServiceEndpoint], Awaitable[bool]]
@@ -43,7 +45,8 @@ class RecoveryProbes:
     def watch(self, endpoint: ServiceEndpoint, breaker: CircuitBreaker) -> None:
         """Probe ``endpoint`` once ``breaker`` (just opened) lets a trial through."""
         key = endpoint.key
-        if key in self._tasks:
+        waiting = self._tasks.get(key)
+        if waiting is not None and not waiting.done():
             return  # already waiting for this breaker's recovery time
         try:
             loop = asyncio.get_running_loop()
@@ -75,13 +78,15 @@ class RecoveryProbes:
             await self.forget(key)
 
     async def _recover(self, endpoint: ServiceEndpoint, breaker: CircuitBreaker) -> None:
+        graced = False  # whether real calls had their grace this round
         while True:
             wait = breaker.retry_after()
             if wait is None:  # not OPEN: reset, forced, or already half-open
                 if breaker.state is not CircuitState.HALF_OPEN:
                     return
-            elif wait > 0:
-                await asyncio.sleep(wait)
+            elif wait > 0 or not graced:
+                await asyncio.sleep(wait + GRACE)
+                graced = True
                 continue
             if not breaker.allow():
                 return  # trial calls in flight (or an operator's command) decide now
@@ -94,4 +99,4 @@ class RecoveryProbes:
             else:
                 failure = ServiceUnavailableError(f"health check of {endpoint.address} failed")
                 breaker.record_failure(failure, generation=generation)
-                await asyncio.sleep(_PAUSE)  # even with no open time configured
+                graced = False
