@@ -2,7 +2,9 @@
 
 Adapters translate grpc, httpx, redis and aiokafka errors into these at the
 boundary, so callers handle one family. Classification is by attribute, not
-by lists of types: ``retriable`` (safe to try again on another endpoint),
+by lists of types: ``retriable`` (the request never reached the service, so
+trying another endpoint is safe whatever the method), ``retriable_if_idempotent``
+(the request may have run: try again only a method that is safe to repeat),
 ``trips_breaker`` (counts as a failure for a circuit breaker) and
 ``exit_code`` (what the CLI exits with).
 
@@ -11,11 +13,12 @@ by lists of types: ``retriable`` (safe to try again on another endpoint),
     │   ├── UnknownServiceError
     │   └── UnknownMethodError
     ├── ServiceUnavailableError      retriable, trips breakers
-    │   ├── NoEndpointsError
+    │   ├── NoEndpointsError         trips no breaker
     │   │   └── NoHealthyEndpointsError
-    │   ├── CircuitBreakerOpenError
-    │   └── ConnectionFailedError
-    ├── CallTimeoutError             trips breakers, not retried
+    │   ├── CircuitBreakerOpenError  trips no breaker
+    │   ├── ConnectionFailedError    never connected: the request was not sent
+    │   └── ConnectionLostError      lost in flight: retried only if idempotent
+    ├── CallTimeoutError             trips breakers, retried only if idempotent
     ├── RemoteCallError              the callee answered with an error status
     ├── InfrastructureError          Redis or Kafka unreachable (exit 3)
     │   ├── RegistryUnavailableError
@@ -30,6 +33,7 @@ class MeshError(Exception):
     """Root of every error meshctl raises on purpose."""
 
     retriable: bool = False
+    retriable_if_idempotent: bool = False
     trips_breaker: bool = True
     exit_code: int = 1
 
@@ -56,7 +60,13 @@ class ServiceUnavailableError(MeshError):
 
 
 class NoEndpointsError(ServiceUnavailableError):
-    """Discovery found no instance of the service."""
+    """Discovery found no instance of the service.
+
+    Not a failure of any endpoint (the registry may be empty for a moment
+    after a restart), so it never trips a breaker.
+    """
+
+    trips_breaker = False
 
     def __init__(self, service: str, message: str | None = None) -> None:
         super().__init__(message or f"No endpoints found for service {service}")
@@ -90,8 +100,22 @@ class ConnectionFailedError(ServiceUnavailableError):
         self.address = address
 
 
+class ConnectionLostError(ServiceUnavailableError):
+    """The connection failed with the request sent: the callee may have acted on it."""
+
+    retriable = False
+    retriable_if_idempotent = True
+
+    def __init__(self, address: str, detail: str = "") -> None:
+        tail = f": {detail}" if detail else ""
+        super().__init__(f"Connection to {address} lost during the call{tail}")
+        self.address = address
+
+
 class CallTimeoutError(MeshError):
-    """The call did not finish in time; the callee may still have acted, so no retry."""
+    """The call did not finish in time; the callee may still have acted on it."""
+
+    retriable_if_idempotent = True
 
     def __init__(self, target: str, timeout: float) -> None:
         super().__init__(f"Call to {target} timed out after {timeout:.3g}s")

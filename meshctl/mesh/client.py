@@ -2,11 +2,16 @@
 
 A call goes: correlation context (a child span of the caller's) → endpoints
 from the cached registry view → balancer pick, skipping endpoints whose
-breaker is open → endpoint breaker → gRPC or HTTP with a deadline →
-statistics. Failures that are safe to retry (the request never ran:
-connection refused, UNAVAILABLE, a breaker rejecting one endpoint) are tried
-again on another endpoint after a jittered backoff, while the retry budget
-allows. The service's own breaker sees the outcome the caller sees.
+breaker is open → endpoint breaker → gRPC or HTTP with the attempt's share
+of the deadline (connection set-up included) → statistics. What is retried
+follows ``core.retry``: a request that never left (no connection, a breaker
+rejecting one endpoint) goes to another endpoint at once; one that may have
+run (a timeout, a connection lost in flight) is repeated only for a method
+safe to repeat, after a backoff and within the retry budget. The service's
+breaker judges the call's final outcome by ``core.verdict``'s rule, so
+failures confined to one endpoint while its siblings answer never open it.
+An endpoint breaker that opens is health-checked when its recovery time
+comes (``mesh.recovery``).
 """
 
 from __future__ import annotations
@@ -15,20 +20,20 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
-
-from google.protobuf.message import Message
 
 from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
 from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from meshctl.core.context import CorrelationContext, current_context
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
-from meshctl.core.retry import RetryBudget, RetryPolicy
+from meshctl.core.retry import Retry, RetryBudget, RetryPolicy
 from meshctl.core.stats import CallStats
+from meshctl.core.verdict import SiblingLedger
 from meshctl.errors import (
+    CallTimeoutError,
     CircuitBreakerOpenError,
+    ConnectionFailedError,
     InvalidRequestError,
     MeshError,
     NoEndpointsError,
@@ -36,48 +41,25 @@ from meshctl.errors import (
 )
 from meshctl.events import Event, EventBus
 from meshctl.mesh.breakers import BreakerBook
+from meshctl.mesh.call import Call, CallResult
 from meshctl.mesh.control import ControlPlane
+from meshctl.mesh.hedging import HedgeDelays, race
+from meshctl.mesh.recovery import RecoveryProbes
+from meshctl.mesh.sender import AttemptSender
 from meshctl.registry import RegistryWatcher, ServiceInstances, ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
-from meshctl.transport.codec import to_dict, to_message
-from meshctl.transport.grpc_client import GrpcTransport
-from meshctl.transport.http_client import HttpTransport
-from meshctl.transport.methods import MethodResolver
+from meshctl.transport.grpc_client import DEFAULT_CONNECT_TIMEOUT
 
 logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 2.0  # seconds a recovery health check may take
+DEADLINE_MARGIN = 0.05  # seconds past its timeout a first call is cut off
 
 
 class EndpointSource(Protocol):
     """Where the client gets a service's instances (the cached registry view)."""
 
     async def get(self, name: str) -> Sequence[ServiceEndpoint]: ...
-
-
-@dataclass(slots=True)
-class CallResult:
-    """Everything known about one finished call (``meshctl call -v`` prints it).
-
-    ``data`` is decoded from the protobuf ``message`` on first use: a caller
-    that wants the message (or nothing) does not pay for the dict.
-    """
-
-    service: str
-    method: str
-    message: Message | None
-    endpoint: ServiceEndpoint
-    latency: float
-    attempts: int
-    correlation_id: str
-    trace_id: str
-    metadata: dict[str, str] = field(default_factory=dict)
-    decoded: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The reply as a dict with proto field names."""
-        if self.decoded is None:
-            self.decoded = to_dict(self.message) if self.message is not None else {}
-        return self.decoded
 
 
 class ServiceMeshClient:
@@ -99,8 +81,10 @@ class ServiceMeshClient:
         report_interval: seconds between published reports.
         strategy: the default load-balancing strategy.
         breaker_config: thresholds for every breaker this client creates.
-        retry: attempts and backoff for retriable failures.
+        retry: attempts, per-attempt timeouts and backoff for retried failures.
         budget: caps retries as a share of first attempts.
+        connect_timeout: seconds a connection to an instance may take to be
+            set up (within the call's deadline).
         clock: monotonic seconds, for breakers and latencies.
         rng: randomness for balancing and jitter (seed it in tests).
         owns_registry: close the registry in ``aclose`` (``open_mesh`` sets it
@@ -121,6 +105,7 @@ class ServiceMeshClient:
         breaker_config: CircuitBreakerConfig | None = None,
         retry: RetryPolicy | None = None,
         budget: RetryBudget | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         owns_registry: bool = False,
@@ -142,11 +127,14 @@ class ServiceMeshClient:
         self._balancers: dict[LoadBalancingStrategy, LoadBalancer] = {}
         self._clock = clock
         self._rng = rng or random.Random()
-        self.grpc = GrpcTransport()
-        self.http = HttpTransport()
-        self.methods = MethodResolver()
+        self.sender = AttemptSender(self.retry, connect_timeout=connect_timeout)
+        self.grpc, self.http, self.methods = self.sender.grpc, self.sender.http, self.sender.methods
+        self.recovery = RecoveryProbes(self._probe)
         self.stats: dict[tuple[str, str], CallStats] = {}  # (service, instance_id)
         self.service_stats: dict[str, CallStats] = {}
+        self._ledgers: dict[str, SiblingLedger] = {}
+        self._warm: set[tuple[str, str]] = set()  # (service, method) pairs called before
+        self._hedge_delays = HedgeDelays()
         self._seen: dict[str, Sequence[ServiceEndpoint]] = {}
         self._forced: set[str] = set()  # services whose forced mark this client obeyed
         self._background: set[asyncio.Task[Any]] = set()
@@ -177,14 +165,14 @@ class ServiceMeshClient:
         """Stop background work and close every connection this client opened."""
         if self.control is not None:
             await self.control.stop()
+        await self.recovery.aclose()
         for task in list(self._background):
             await cancel_and_wait(task)
         if self.watcher is not None:
             await self.watcher.stop()
         if self.events is not None:
             await self.events.stop()
-        await self.grpc.aclose()
-        await self.http.aclose()
+        await self.sender.aclose()
         if self._owns_registry:
             await self.registry.aclose()
 
@@ -214,7 +202,7 @@ class ServiceMeshClient:
             service_name: registered service name, e.g. ``"analytics"``.
             method: ``Method``, ``Service/Method`` or an HTTP route name.
             request: a dict, a pydantic model or a protobuf message.
-            timeout: seconds for the whole call, retries included.
+            timeout: seconds for the whole call, connecting and retries included.
             correlation_context: the caller's context; default the current one or a new one.
             key: stickiness key for the consistent-hash strategy (e.g. a camera id).
             metadata: extra gRPC metadata / HTTP headers.
@@ -248,35 +236,58 @@ class ServiceMeshClient:
         """Like :meth:`call_service` but returns the whole :class:`CallResult`.
 
         ``endpoint`` pins the call to one instance (no balancing, no retry elsewhere).
+        The result's ``latency`` is the whole call's and ``attempts`` counts
+        every attempt made.
         """
         if timeout <= 0:
             raise InvalidRequestError(f"timeout must be positive, not {timeout}")
+        started = self._clock()
         parent = correlation_context or current_context()
         # A new trace's root span is already fresh: no child of it needed.
         ctx = parent.child() if parent is not None else CorrelationContext.new()
-        view = await self._endpoints(service_name)  # obey an operator's forced mark first
-        service_breaker = self.breakers.service(service_name)
+        call = Call(
+            service_name,
+            method,
+            request,
+            ctx,
+            key,
+            {**(metadata or {}), **ctx.to_headers()},
+            strategy,
+            endpoint,
+            want_metadata,
+            started,
+            timeout,
+            started + timeout,
+        )
+        warm = (service_name, method)
+        if warm in self._warm:  # every step left is bounded by the deadline on its own
+            return await self._call(call)
+        # A first call reads the registry and resolves the method: the deadline holds them
+        # too. The guard fires a little late, so that attempts time out by themselves and
+        # their endpoints get the verdict.
+        try:
+            async with asyncio.timeout(timeout + DEADLINE_MARGIN):
+                result = await self._call(call)
+        except TimeoutError:
+            raise CallTimeoutError(call.target, timeout) from None
+        self._warm.add(warm)
+        return result
+
+    async def _call(self, call: Call) -> CallResult:
+        service = call.service
+        view = await self._endpoints(service)  # obey an operator's forced mark first
+        service_breaker = self.breakers.service(service)
         if not service_breaker.allow():
-            raise CircuitBreakerOpenError(service_name, service_breaker.retry_after())
+            raise CircuitBreakerOpenError(service, service_breaker.retry_after())
         generation = service_breaker.generation
         try:
-            result = await self._attempts(
-                service_name,
-                method,
-                request,
-                timeout,
-                ctx,
-                key,
-                metadata,
-                strategy,
-                endpoint,
-                want_metadata,
-                view,
-            )
+            result = await self._attempts(call, view)
         except MeshError as exc:
-            if exc.trips_breaker:
+            if exc.trips_breaker and self._ledger(service).service_failure(
+                call.failed_on, self._clock()
+            ):
                 service_breaker.record_failure(exc, generation=generation)
-            else:
+            else:  # no failure of the service's, or one its siblings' answers disown
                 service_breaker.release(generation=generation)
             raise
         except BaseException:
@@ -287,64 +298,50 @@ class ServiceMeshClient:
 
     # -- the attempt loop ------------------------------------------------------
 
-    async def _attempts(
-        self,
-        service: str,
-        method: str,
-        request: object,
-        timeout: float,
-        ctx: CorrelationContext,
-        key: str | None,
-        metadata: Mapping[str, str] | None,
-        strategy: LoadBalancingStrategy | None,
-        pinned: ServiceEndpoint | None,
-        want_metadata: bool,
-        view: Sequence[ServiceEndpoint],
-    ) -> CallResult:
-        deadline = self._clock() + timeout
-        headers = {**(metadata or {}), **ctx.to_headers()}
-        balancer = self._balancer(strategy)
-        tried: set[str] = set()
+    async def _attempts(self, call: Call, view: Sequence[ServiceEndpoint]) -> CallResult:
+        balancer = self._balancer(call.strategy)
         self.budget.record_request()
-        attempt = 0
+        fresh: Sequence[ServiceEndpoint] | None = view  # retries read the view anew
         last_error: MeshError | None = None
         while True:
-            attempt += 1
             try:
-                # The first attempt picks from the view call() read; retries read it anew.
-                fresh = view if attempt == 1 else None
-                endpoint = pinned or await self._pick(service, key, balancer, tried, fresh)
+                endpoint = call.pinned or await self._pick(
+                    call.service, call.key, balancer, call.tried, fresh
+                )
             except (NoEndpointsError, CircuitBreakerOpenError):
                 if last_error is None:
                     raise
                 raise last_error from None  # no sibling left: what went wrong is the last try
-            tried.add(endpoint.instance_id)
+            fresh = None
+            call.tried.add(endpoint.instance_id)
             try:
-                return await self._attempt(
-                    endpoint,
-                    method,
-                    request,
-                    deadline,
-                    ctx,
-                    headers,
-                    attempt,
-                    balancer,
-                    want_metadata,
-                )
+                if self.retry.hedge and call.pinned is None and not call.attempts:
+                    return await self._hedged(endpoint, balancer, call)
+                return await self._attempt(endpoint, balancer, call)
             except MeshError as exc:
-                last_error = exc
-                remaining = deadline - self._clock()
-                if (
-                    not exc.retriable
-                    or pinned is not None
-                    or attempt >= self.retry.max_attempts
-                    or remaining <= 0
-                    or not self.budget.try_spend()
-                ):
+                if not exc.retriable:
+                    call.sent += 1
+                remaining = call.deadline - self._clock()
+                decision = (
+                    Retry.STOP
+                    if call.pinned is not None
+                    else self.retry.decide(
+                        exc,
+                        idempotent=call.idempotent,
+                        sent=call.sent,
+                        remaining=remaining,
+                        budget=self.budget,
+                    )
+                )
+                if decision is Retry.STOP:
+                    if remaining <= 0 and isinstance(exc, CallTimeoutError | ConnectionFailedError):
+                        raise CallTimeoutError(call.target, call.timeout) from None
                     raise
-                delay = min(self.retry.backoff(attempt, self._rng), remaining / 2)
-                logger.debug("retrying %s/%s after %s (%.3fs)", service, method, exc, delay)
-                await asyncio.sleep(delay)
+                last_error = exc
+                if decision is Retry.BACKOFF:
+                    delay = min(self.retry.backoff(call.sent, self._rng), remaining / 2)
+                    logger.debug("retrying %s after %s (%.3fs)", call.target, exc, delay)
+                    await asyncio.sleep(delay)
 
     async def _endpoints(self, service: str) -> Sequence[ServiceEndpoint]:
         """The service's instances now, after acting on what changed since the last look."""
@@ -390,6 +387,16 @@ class ServiceMeshClient:
     ) -> ServiceEndpoint:
         if endpoints is None:
             endpoints = await self._endpoints(service)
+        return self._select(service, key, balancer, tried, endpoints)
+
+    def _select(
+        self,
+        service: str,
+        key: str | None,
+        balancer: LoadBalancer,
+        tried: set[str],
+        endpoints: Sequence[ServiceEndpoint],
+    ) -> ServiceEndpoint:
         if not endpoints:
             raise NoEndpointsError(service)
 
@@ -409,19 +416,52 @@ class ServiceMeshClient:
                 raise CircuitBreakerOpenError(service) from None
             raise
 
+    async def _hedged(
+        self, endpoint: ServiceEndpoint, balancer: LoadBalancer, call: Call
+    ) -> CallResult:
+        """The first attempt, raced by a second one on a sibling once it is slower than p95."""
+        delay = self._hedge_delays.delay(call.service, self.service_stats.get(call.service))
+        first = self._attempt(endpoint, balancer, call)
+        if delay is None or delay >= call.deadline - self._clock():
+            return await first
+
+        def backup() -> Coroutine[Any, Any, CallResult] | None:
+            # Known by now: the first attempt resolved the method before it went out.
+            if not call.idempotent or not self.budget.try_spend():
+                return None
+            try:
+                sibling = self._select(
+                    call.service, call.key, balancer, call.tried, self._seen.get(call.service, ())
+                )
+            except MeshError:
+                return None
+            call.tried.add(sibling.instance_id)
+            return self._attempt(sibling, balancer, call)
+
+        return await race(first, delay, backup)
+
     async def _forget_departed(self, service: str, endpoints: Sequence[ServiceEndpoint]) -> None:
-        """Drop breakers, statistics and channels of instances that left the registry."""
+        """Drop breakers, statistics, probes and channels of instances that left the registry."""
         previous = self._seen.get(service, ())
         self._seen[service] = endpoints
         current = {ep.instance_id for ep in endpoints}
-        addresses = {ep.address for ep in endpoints}
+        ledger = self._ledgers.get(service)
         for gone in previous:
             if gone.instance_id in current:
                 continue
             self.breakers.forget(service, gone.instance_id)
             self.stats.pop(gone.key, None)
-            if gone.address not in addresses:
-                await self.grpc.forget(gone.address)
+            if ledger is not None:
+                ledger.forget(gone.instance_id)
+            await self.recovery.forget(gone.key)
+            await self.grpc.forget(gone.instance_id)
+
+    def _ledger(self, service: str) -> SiblingLedger:
+        ledger = self._ledgers.get(service)
+        if ledger is None:
+            window = self.breakers.config.rolling_window
+            ledger = self._ledgers[service] = SiblingLedger(window)
+        return ledger
 
     def _balancer(self, strategy: LoadBalancingStrategy | None) -> LoadBalancer:
         chosen = strategy or self.strategy
@@ -431,16 +471,7 @@ class ServiceMeshClient:
         return balancer
 
     async def _attempt(
-        self,
-        endpoint: ServiceEndpoint,
-        method: str,
-        request: object,
-        deadline: float,
-        ctx: CorrelationContext,
-        headers: dict[str, str],
-        attempt: int,
-        balancer: LoadBalancer,
-        want_metadata: bool,
+        self, endpoint: ServiceEndpoint, balancer: LoadBalancer, call: Call
     ) -> CallResult:
         breaker = self.breakers.endpoint(endpoint)
         if not breaker.allow():
@@ -451,71 +482,55 @@ class ServiceMeshClient:
         if service_stats is None:  # not setdefault: a CallStats allocates two histograms
             service_stats = self.service_stats[endpoint.service_name] = CallStats()
         started = self._clock()
+        call.attempts += 1
         stats.start()
         service_stats.start()
         balancer.on_start(endpoint)
         error: BaseException | None = None
         try:
-            data, message, reply_meta = await self._send(
-                endpoint, method, request, max(deadline - started, 0.001), headers, want_metadata
+            data, message, reply_meta = await self.sender.send(
+                endpoint, call, call.deadline - started
             )
         except BaseException as exc:
             error = exc
             raise
         finally:
-            latency = self._clock() - started
+            now = self._clock()
+            latency = now - started
             if error is None:
                 breaker.record_success(latency, generation=generation)
+                self._ledger(endpoint.service_name).answered(endpoint.instance_id, now)
             elif isinstance(error, MeshError) and error.trips_breaker:
                 breaker.record_failure(error, generation=generation)
+                call.failed_on.add(endpoint.instance_id)
             else:  # the caller's mistake, or a cancellation: no verdict on the endpoint
                 breaker.release(generation=generation)
             # A caller's mistake says nothing bad about the endpoint's health.
             healthy = error is None or (isinstance(error, MeshError) and not error.trips_breaker)
             balancer.on_finish(endpoint, latency, healthy)
-            kind = None if error is None else getattr(error, "status", type(error).__name__)
+            # A cancelled attempt (a hedge that lost, a caller that gave up) failed nothing.
+            kind = (
+                None
+                if error is None or isinstance(error, asyncio.CancelledError)
+                else getattr(error, "status", type(error).__name__)
+            )
             stats.finish(latency, kind)
             service_stats.finish(latency, kind)
         return CallResult(
             service=endpoint.service_name,
-            method=method,
+            method=call.method,
             message=message,
             decoded=data,
             endpoint=endpoint,
-            latency=latency,
-            attempts=attempt,
-            correlation_id=ctx.correlation_id,
-            trace_id=ctx.trace_id,
+            latency=now - call.started,
+            attempts=call.attempts,
+            correlation_id=call.ctx.correlation_id,
+            trace_id=call.ctx.trace_id,
             metadata=reply_meta,
         )
 
-    async def _send(
-        self,
-        endpoint: ServiceEndpoint,
-        method: str,
-        request: object,
-        timeout: float,
-        headers: dict[str, str],
-        want_metadata: bool,
-    ) -> tuple[dict[str, Any] | None, Message | None, dict[str, str]]:
-        if endpoint.protocol == "http":
-            if isinstance(request, Message):
-                raise InvalidRequestError(f"{endpoint.service_name} is HTTP: send a dict")
-            body = request.model_dump(mode="json") if hasattr(request, "model_dump") else request
-            reply = await self.http.call(endpoint, method, body, timeout=timeout, headers=headers)
-            return reply.body, None, reply.headers if want_metadata else {}
-        grpc_method = await self.methods.resolve(endpoint.service_name, method, endpoint)
-        message = to_message(request, grpc_method.request_class, grpc_method.path)
-        grpc_reply = await self.grpc.call(
-            endpoint,
-            grpc_method,
-            message,
-            timeout=timeout,
-            metadata=headers,
-            want_metadata=want_metadata,
-        )
-        meta = {**grpc_reply.initial_metadata, **grpc_reply.trailing_metadata}
-        return None, grpc_reply.message, meta
+    async def _probe(self, endpoint: ServiceEndpoint) -> bool:
+        return await self.sender.healthy(endpoint, PROBE_TIMEOUT)
 
     def stats_of(self, endpoint: ServiceEndpoint) -> CallStats:
         """The call statistics this client keeps for ``endpoint`` (created on first use)."""
@@ -554,6 +569,12 @@ class ServiceMeshClient:
         breaker: CircuitBreaker,
     ) -> None:
         logger.info("circuit breaker %s: %s -> %s", breaker.name, old.value, new.value)
+        if instance_id is not None and new is CircuitState.OPEN:
+            endpoint = next(
+                (ep for ep in self._seen.get(service, ()) if ep.instance_id == instance_id), None
+            )
+            if endpoint is not None:
+                self.recovery.watch(endpoint, breaker)
         if self.events is None:
             return
         data = {

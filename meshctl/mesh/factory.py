@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from meshctl.config import MeshSettings
@@ -11,7 +12,19 @@ from meshctl.mesh.client import ServiceMeshClient
 from meshctl.registry import ServiceRegistry, open_registry
 
 _mesh: ServiceMeshClient | None = None
-_lock = asyncio.Lock()
+_mesh_loop: asyncio.AbstractEventLoop | None = None
+# A lock binds to the loop it first waits on: one per loop, gone with it.
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    return lock
 
 
 def open_mesh(
@@ -47,20 +60,25 @@ def open_mesh(
 
 
 async def get_service_mesh(settings: MeshSettings | None = None) -> ServiceMeshClient:
-    """The started process-wide client (created on first use from ``MESH_*`` settings)."""
-    global _mesh
-    async with _lock:
-        if _mesh is None:
+    """The started process-wide client (created on first use from ``MESH_*`` settings).
+
+    A client is bound to the event loop it started on; once that loop has
+    closed (a second ``asyncio.run``, a test's own loop) a new client is made.
+    """
+    global _mesh, _mesh_loop
+    async with _lock():
+        if _mesh is None or _mesh_loop is None or _mesh_loop.is_closed():
             mesh = open_mesh(settings)
             await mesh.start()
-            _mesh = mesh
+            _mesh, _mesh_loop = mesh, asyncio.get_running_loop()
     return _mesh
 
 
 async def close_service_mesh() -> None:
-    """Stop the process-wide client, if one was started."""
-    global _mesh
-    async with _lock:
-        mesh, _mesh = _mesh, None
-    if mesh is not None:
+    """Stop the process-wide client, if one was started (on a loop still open)."""
+    global _mesh, _mesh_loop
+    async with _lock():
+        mesh, loop = _mesh, _mesh_loop
+        _mesh = _mesh_loop = None
+    if mesh is not None and loop is asyncio.get_running_loop():
         await mesh.aclose()

@@ -1,27 +1,56 @@
-"""gRPC transport: one reused channel per endpoint, errors translated at the boundary."""
+"""gRPC transport: one reused channel per instance, errors translated at the boundary.
+
+A request is sent only on a connected (READY) channel. Connecting is bounded
+by the attempt's timeout and by ``connect_timeout`` (gRPC's own connect
+timeout is 20 s, which a hung instance would otherwise cost every caller),
+and a failure to connect is a :class:`ConnectionFailedError`: the request
+never left, so any method may be retried elsewhere. UNAVAILABLE on a sent
+request means the connection went with the request in flight
+(:class:`ConnectionLostError`): only a method safe to repeat is retried.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2
 
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import (
     CallTimeoutError,
     ConnectionFailedError,
+    ConnectionLostError,
     MeshError,
     RemoteCallError,
 )
 from meshctl.transport.methods import GrpcMethod
 
+DEFAULT_CONNECT_TIMEOUT = 1.0
+_READY = grpc.ChannelConnectivity.READY
+_TRANSIENT_FAILURE = grpc.ChannelConnectivity.TRANSIENT_FAILURE
+_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+
 # Status codes that say the endpoint is in trouble; the rest are the caller's problem.
+# CANCELLED reaches a client only from the other side (its own cancellation raises
+# asyncio.CancelledError): a server that shuts down cancels the calls it holds.
 DEFAULT_FAILURE_CODES: frozenset[str] = frozenset(
-    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "RESOURCE_EXHAUSTED", "DATA_LOSS"}
+    {
+        "UNAVAILABLE",
+        "CANCELLED",
+        "DEADLINE_EXCEEDED",
+        "INTERNAL",
+        "UNKNOWN",
+        "RESOURCE_EXHAUSTED",
+        "DATA_LOSS",
+    }
 )
+_LOST = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
 _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
@@ -30,7 +59,16 @@ _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
     ("grpc.enable_retries", 0),
+    # Channels otherwise share connections by address process-wide: a restarted
+    # instance's new channel would inherit the dead one's failure and backoff.
+    ("grpc.use_local_subchannel_pool", 1),
 )
+
+
+def _channel_options(connect_timeout: float) -> tuple[tuple[str, Any], ...]:
+    # gRPC core takes its minimum connect timeout from this option: without it a
+    # handshake that never completes holds the channel in CONNECTING for 20 s.
+    return (*_CHANNEL_OPTIONS, ("grpc.min_reconnect_backoff_ms", int(connect_timeout * 1000)))
 
 
 @dataclass(slots=True)
@@ -50,8 +88,8 @@ def translate_rpc_error(
     """One meshctl error for a gRPC status; whether it trips a breaker follows failure_codes."""
     code = exc.code()
     details = exc.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE:
-        err: MeshError = ConnectionFailedError(address, details)
+    if code in _LOST:
+        err: MeshError = ConnectionLostError(address, details)
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         err = CallTimeoutError(target, timeout)
     else:
@@ -74,26 +112,43 @@ def _metadata_dict(items: Iterable[tuple[str, str | bytes]] | None) -> dict[str,
 
 
 class GrpcTransport:
-    """Unary calls over grpc.aio channels kept per endpoint address."""
+    """Unary calls over grpc.aio channels kept per instance.
 
-    def __init__(self, *, failure_codes: frozenset[str] = DEFAULT_FAILURE_CODES) -> None:
+    A channel belongs to one instance id, not to an address: an instance
+    restarted on the same port is a new instance and gets a new channel,
+    not one still backing off from its predecessor's death.
+
+    Args:
+        failure_codes: status codes that trip breakers.
+        connect_timeout: seconds a connection may take to be set up.
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_codes: frozenset[str] = DEFAULT_FAILURE_CODES,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
+        if not connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be > 0 seconds, not {connect_timeout!r}")
         self.failure_codes = failure_codes
+        self.connect_timeout = connect_timeout
+        self._options = _channel_options(connect_timeout)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
 
     def channel(self, endpoint: ServiceEndpoint) -> grpc.aio.Channel:
-        address = endpoint.address
-        channel = self._channels.get(address)
+        channel = self._channels.get(endpoint.instance_id)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(
-                address, options=_CHANNEL_OPTIONS
+            channel = self._channels[endpoint.instance_id] = grpc.aio.insecure_channel(
+                endpoint.address, options=self._options
             )
         return channel
 
     def _callable(
         self, endpoint: ServiceEndpoint, method: GrpcMethod
     ) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
-        key = (endpoint.address, method.path)
+        key = (endpoint.instance_id, method.path)
         stub = self._callables.get(key)
         if stub is None:
             stub = self._callables[key] = self.channel(endpoint).unary_unary(
@@ -102,6 +157,31 @@ class GrpcTransport:
                 response_deserializer=method.response_class.FromString,
             )
         return stub
+
+    def connected(self, endpoint: ServiceEndpoint) -> bool:
+        """Whether the instance's channel has a connection up now (no I/O)."""
+        return self.channel(endpoint).get_state() is _READY
+
+    async def connect(self, endpoint: ServiceEndpoint, timeout: float) -> None:
+        """Wait until the instance's channel is connected, for ``connect_timeout`` at most.
+
+        Raises:
+            ConnectionFailedError: refused, or not connected in time (the
+                channel fails fast while it backs off after a failure).
+        """
+        channel = self.channel(endpoint)
+        state = channel.get_state(try_to_connect=True)
+        limit = min(timeout, self.connect_timeout)
+        try:
+            async with asyncio.timeout(limit):
+                while state is not _READY:
+                    if state is _TRANSIENT_FAILURE:
+                        raise ConnectionFailedError(endpoint.address, "connection failed")
+                    await channel.wait_for_state_change(state)
+                    state = channel.get_state(try_to_connect=True)
+        except TimeoutError:
+            detail = f"no connection within {limit:.3g}s"
+            raise ConnectionFailedError(endpoint.address, detail) from None
 
     async def call(
         self,
@@ -112,11 +192,23 @@ class GrpcTransport:
         timeout: float,
         metadata: Mapping[str, str],
         want_metadata: bool = False,
+        connect_within: float | None = None,
     ) -> GrpcReply:
-        """Send one request; raises a MeshError for every failure."""
-        call = self._callable(endpoint, method)(
-            message, timeout=timeout, metadata=tuple(metadata.items())
-        )
+        """Send one request once connected; raises a MeshError for every failure.
+
+        Args:
+            timeout: seconds for the request once connected.
+            connect_within: seconds left for connecting and the request
+                together (the call's deadline); default ``timeout``.
+        """
+        stub = self._callable(endpoint, method)
+        if not self.connected(endpoint):
+            within = timeout if connect_within is None else connect_within
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await self.connect(endpoint, within)
+            timeout = min(timeout, max(within - (loop.time() - started), 0.001))
+        call = stub(message, timeout=timeout, metadata=tuple(metadata.items()))
         try:
             reply = await call
             initial = _metadata_dict(await call.initial_metadata()) if want_metadata else {}
@@ -128,14 +220,32 @@ class GrpcTransport:
             ) from None
         return GrpcReply(reply, initial, trailing)
 
-    async def forget(self, address: str) -> None:
-        """Close the channel of an endpoint that left the registry."""
-        channel = self._channels.pop(address, None)
-        for key in [k for k in self._callables if k[0] == address]:
+    async def healthy(self, endpoint: ServiceEndpoint, timeout: float) -> bool:
+        """Whether the instance answers ``grpc.health.v1`` Check with SERVING within ``timeout``.
+
+        The check waits for the connection (up to ``timeout``), so it tells a
+        restarted instance from a dead one; it never raises.
+        """
+        check = self.channel(endpoint).unary_unary(  # probes are rare: no stub kept
+            _HEALTH_CHECK,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        request = health_pb2.HealthCheckRequest(service=endpoint.metadata.get("health_service", ""))
+        try:
+            reply = await check(request, timeout=timeout, wait_for_ready=True)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(reply.status == _SERVING)
+
+    async def forget(self, instance_id: str) -> None:
+        """Close the channel of an instance that left the registry."""
+        channel = self._channels.pop(instance_id, None)
+        for key in [k for k in self._callables if k[0] == instance_id]:
             del self._callables[key]
         if channel is not None:
             await channel.close()
 
     async def aclose(self) -> None:
-        for address in list(self._channels):
-            await self.forget(address)
+        for instance_id in list(self._channels):
+            await self.forget(instance_id)

@@ -4,10 +4,18 @@ An HTTP service registers its routes in endpoint metadata as
 ``route.<method> = "<VERB> <path>"`` (the auth service: login, refresh, verify,
 health). A call may also name the route directly, e.g. ``"GET /api/v1/auth/verify"``.
 GET and DELETE send the request as query parameters, other verbs as a JSON body.
+
+Errors say whether the request left: no connection (or none free in the
+pool) is a :class:`ConnectionFailedError`, safe to retry anywhere; a timeout
+or a connection lost once the request was on its way may have let the
+service act on it (:class:`CallTimeoutError`, :class:`ConnectionLostError`).
+A call takes ``timeout`` in all, of which connecting takes ``connect_timeout``
+at most (httpx's timeouts are per read and per write, not per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +26,7 @@ from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.errors import (
     CallTimeoutError,
     ConnectionFailedError,
+    ConnectionLostError,
     InvalidRequestError,
     RemoteCallError,
     UnknownMethodError,
@@ -25,6 +34,7 @@ from meshctl.errors import (
 
 _VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _BODYLESS = ("GET", "DELETE")
+DEFAULT_CONNECT_TIMEOUT = 1.0
 
 
 @dataclass(slots=True)
@@ -60,9 +70,16 @@ def _detail(body: dict[str, Any]) -> str:
 
 
 class HttpTransport:
-    """One httpx.AsyncClient per service, reused for every call."""
+    """One httpx.AsyncClient per service, reused for every call.
 
-    def __init__(self) -> None:
+    Args:
+        connect_timeout: seconds a connection may take to be set up.
+    """
+
+    def __init__(self, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+        if not connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be > 0 seconds, not {connect_timeout!r}")
+        self.connect_timeout = connect_timeout
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def _client(self, service: str) -> httpx.AsyncClient:
@@ -90,16 +107,18 @@ class HttpTransport:
         url = f"http://{endpoint.address}{path}"
         target = f"{endpoint.service_name}/{method}"
         kwargs: dict[str, Any] = {"params": payload} if verb in _BODYLESS else {"json": payload}
+        limits = httpx.Timeout(timeout, connect=min(timeout, self.connect_timeout))
         try:
-            response = await self._client(endpoint.service_name).request(
-                verb, url, headers=dict(headers), timeout=timeout, **kwargs
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            async with asyncio.timeout(timeout):
+                response = await self._client(endpoint.service_name).request(
+                    verb, url, headers=dict(headers), timeout=limits, **kwargs
+                )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise ConnectionFailedError(endpoint.address, str(exc) or type(exc).__name__) from None
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             raise CallTimeoutError(target, timeout) from None
         except httpx.TransportError as exc:
-            raise ConnectionFailedError(endpoint.address, str(exc) or type(exc).__name__) from None
+            raise ConnectionLostError(endpoint.address, str(exc) or type(exc).__name__) from None
         body = _body(response)
         if response.status_code >= 400:
             server_fault = response.status_code >= 500 or response.status_code == 429
@@ -111,6 +130,17 @@ class HttpTransport:
                 caller_error=response.status_code in (400, 422),
             )
         return HttpReply(response.status_code, body, dict(response.headers))
+
+    async def healthy(self, endpoint: ServiceEndpoint, timeout: float) -> bool:
+        """Whether a GET on the instance's ``health_path`` (default /health) answers 2xx."""
+        path = endpoint.metadata.get("health_path", "/health")
+        url = f"http://{endpoint.address}/{path.lstrip('/')}"
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._client(endpoint.service_name).get(url, timeout=timeout)
+        except (httpx.HTTPError, TimeoutError):
+            return False
+        return response.is_success
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.retry import idempotent_method
 from meshctl.errors import ConnectionFailedError, UnknownMethodError
 
 # Infrastructure services every server exposes; never the target of a bare method name.
@@ -41,9 +42,16 @@ class GrpcMethod:
     response_class: type[Message]
     client_streaming: bool = False
     server_streaming: bool = False
+    idempotent: bool = False  # safe to repeat (core.retry's rule)
 
     @classmethod
     def from_descriptor(cls, method: MethodDescriptor) -> GrpcMethod:
+        options = method.GetOptions()
+        declared = (
+            options.idempotency_level != options.IDEMPOTENCY_UNKNOWN
+            if options.HasField("idempotency_level")
+            else None
+        )
         return cls(
             path=f"/{method.containing_service.full_name}/{method.name}",
             service=method.containing_service.full_name,
@@ -52,6 +60,7 @@ class GrpcMethod:
             response_class=message_factory.GetMessageClass(method.output_type),
             client_streaming=method.client_streaming,
             server_streaming=method.server_streaming,
+            idempotent=idempotent_method(method.name, declared),
         )
 
 
