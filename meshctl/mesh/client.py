@@ -426,7 +426,8 @@ class ServiceMeshClient:
             return await first
 
         def backup() -> Coroutine[Any, Any, CallResult] | None:
-            # Known by now: the first attempt resolved the method before it went out.
+            # Known by now: the first attempt learnt it before its first await (a method
+            # resolved by an earlier call), or resolved the method before it went out.
             if not call.idempotent or not self.budget.try_spend():
                 return None
             try:

@@ -52,6 +52,9 @@ class AttemptSender:
                 headers=call.headers,
             )
             return reply.body, None, reply.headers if call.want_metadata else {}
+        known = self.methods.resolved(endpoint.service_name, method)
+        if known is not None:  # a hedge asked while this attempt still connects needs it
+            call.idempotent = known.idempotent
         if not self.grpc.connected(endpoint):
             # Before resolving: reflection would wait out its own 5 s on a dead instance.
             await self.grpc.connect(endpoint, remaining)

@@ -128,6 +128,10 @@ class MethodResolver:
             cached = self._cache[key] = await self._resolve(service, spec, endpoint)
         return cached
 
+    def resolved(self, service: str, spec: str) -> GrpcMethod | None:
+        """The method if it was resolved before (no I/O)."""
+        return self._cache.get((service, spec))
+
     def reflected(self, service: str) -> list[str]:
         """The gRPC services learnt from ``service``'s reflection ([] while none was needed)."""
         found = self._reflected.get(service)
