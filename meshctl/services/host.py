@@ -5,6 +5,12 @@ reflection and the correlation interceptor; HTTP apps run under uvicorn with
 the correlation middleware. Shutdown (stop event, SIGTERM or SIGINT) goes:
 deregister, so no new calls are routed here; report NOT_SERVING; drain
 in-flight calls for up to ``grace`` seconds; stop the app.
+
+Connections that hold a place without using it are closed: one that has not
+finished its HTTP/2 handshake (gRPC) or sent its first request (HTTP) within
+``idle_timeout`` seconds, an HTTP one idle between requests as long, and a
+gRPC one with no call for ``GRPC_IDLE_MS``; gRPC pings a silent peer every
+``GRPC_KEEPALIVE_MS`` and drops it when no answer comes.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import grpc
 import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meshctl._version import __version__
 from meshctl.core.endpoint import ServiceEndpoint
@@ -46,12 +53,24 @@ class _Runner(Protocol):
     async def stop(self, grace: float) -> None: ...
 
 
+IDLE_TIMEOUT = 10.0
+GRPC_IDLE_MS = 300_000
+GRPC_KEEPALIVE_MS = 60_000
+
+
 class _GrpcRunner:
     protocol = "grpc"
 
-    def __init__(self, app: GrpcServiceApp) -> None:
+    def __init__(self, app: GrpcServiceApp, idle_timeout: float) -> None:
         self.app = app
-        self.server = grpc.aio.server(interceptors=[CorrelationServerInterceptor()])
+        options = [
+            ("grpc.server_handshake_timeout_ms", round(idle_timeout * 1000)),
+            ("grpc.max_connection_idle_ms", GRPC_IDLE_MS),
+            ("grpc.keepalive_time_ms", GRPC_KEEPALIVE_MS),
+            ("grpc.keepalive_timeout_ms", 20_000),
+        ]
+        interceptors = [CorrelationServerInterceptor()]
+        self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.health = health.aio.HealthServicer()
         self.metadata = {"grpc_services": ",".join(app.grpc_service_names)}
 
@@ -81,11 +100,26 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+class _FirstRequestTimeout(H11Protocol):
+    """uvicorn's h11 protocol with its keep-alive timer running from the start.
+
+    uvicorn arms that timer only after a response, so a connection that never
+    sends a request is held forever; here it is closed like an idle one.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+
 class _HttpRunner:
     protocol = "http"
 
-    def __init__(self, app: HttpServiceApp) -> None:
+    def __init__(self, app: HttpServiceApp, idle_timeout: float) -> None:
         self.app = app
+        self.idle_timeout = idle_timeout
         self.metadata = dict(app.metadata)
         self.server: _QuietServer | None = None
         self.task: asyncio.Task[None] | None = None
@@ -100,6 +134,8 @@ class _HttpRunner:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=None,
+            http=_FirstRequestTimeout,
+            timeout_keep_alive=max(1, round(self.idle_timeout)),
         )
         self.server = _QuietServer(config)
         self.task = asyncio.create_task(self.server.serve(sockets=[sock]))
@@ -156,6 +192,7 @@ async def serve(
     stop_event: asyncio.Event | None = None,
     grace: float = 5.0,
     ttl: float = 60,
+    idle_timeout: float = IDLE_TIMEOUT,
 ) -> None:
     """Serve ``app`` until ``stop_event`` is set or SIGTERM/SIGINT arrives.
 
@@ -169,9 +206,15 @@ async def serve(
         stop_event: set it to stop; a private one is used when omitted.
         grace: seconds in-flight calls get to finish after deregistration.
         ttl: registry record lifetime, renewed by heartbeat.
+        idle_timeout: seconds a connection may stay open without a handshake
+            or request (see the module docstring).
     """
     stop = stop_event or asyncio.Event()
-    runner: _Runner = _GrpcRunner(app) if isinstance(app, GrpcServiceApp) else _HttpRunner(app)
+    runner: _Runner = (
+        _GrpcRunner(app, idle_timeout)
+        if isinstance(app, GrpcServiceApp)
+        else _HttpRunner(app, idle_timeout)
+    )
     await app.start()
     try:
         with _signals_set(stop):

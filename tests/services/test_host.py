@@ -183,3 +183,37 @@ async def test_http_app_registers_and_restores_context(registry: ServiceRegistry
         stop.set()
         await task
     assert await registry.discover_services("auth") == []
+
+
+async def _closed_by_server(port: int, within: float) -> bool:
+    """Open a connection, send nothing, and tell whether the server closes it in time."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        async with asyncio.timeout(within):
+            while await reader.read(4096):  # gRPC sends its SETTINGS first
+                pass
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("app", [SlowApp, EchoHttpApp])
+async def test_connections_that_never_start_are_closed(app: Any) -> None:
+    """Silent connections (300 held for 12 s were never closed) go after the idle timeout;
+    a connection in use is left alone."""
+    task, stop, port = await _start(app(), None, idle_timeout=0.5)
+    try:
+        closed = await asyncio.gather(*(_closed_by_server(port, within=5) for _ in range(20)))
+        assert all(closed)
+        if app is EchoHttpApp:
+            async with httpx.AsyncClient() as client:
+                assert (await client.get(f"http://127.0.0.1:{port}/echo")).status_code == 200
+        else:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = streaming_pb2_grpc.StreamingServiceStub(channel)
+                await stub.GetTrafficMetrics(common_pb2.GetTrafficMetricsRequest())
+    finally:
+        stop.set()
+        await task
