@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshctl.embedded.infra import InfraWatch
 from meshctl.embedded.plan import InfraPlan, embedded_database_url, plan_processes
 from meshctl.embedded.supervisor import Supervisor
 from meshctl.errors import MeshError
@@ -72,6 +73,7 @@ def run_mesh(options: MeshOptions, out: Report) -> None:
             stack.enter_context(_HealthChecks(mesh.settings["redis_url"], options.prefix))
             while not stop.wait(POLL_INTERVAL):
                 mesh.supervisor.poll()
+                mesh.infra.poll()
             out("stopping the mesh...")
     finally:
         for sig, handler in previous.items():
@@ -123,11 +125,13 @@ class _Mesh:
     supervisor: Supervisor
     settings: dict[str, str]
     """The ``MeshSettings`` values other commands need to reach this mesh."""
+    infra: InfraWatch
 
 
 def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.Event) -> _Mesh:
     """Bring up (or take from the environment) the registry and broker, then spawn the services."""
     infra = options.infra
+    watch = InfraWatch(out)
     out(f"run directory: {options.run_dir}")
     redis_url = infra.redis_url
     if redis_url is None:
@@ -136,14 +140,17 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         registry = stack.enter_context(EmbeddedRedis())
         redis_url = registry.url
         out(f"registry: {redis_url} (embedded {registry.backend})")
+        watch.watch("registry", redis_url, lambda: registry.running, registry.restart)
     else:
         out(f"registry: {redis_url}")
     bootstrap = infra.kafka_bootstrap
     if bootstrap is None:
         from meshctl.embedded.broker import EmbeddedBroker
 
-        bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+        broker = stack.enter_context(EmbeddedBroker())
+        bootstrap = broker.bootstrap
         out(f"broker: {bootstrap} (embedded)")
+        watch.watch("broker", bootstrap, lambda: broker.running, broker.start)
     else:
         out(f"broker: {bootstrap}")
     database_url = infra.database_url or embedded_database_url(options.run_dir)
@@ -176,7 +183,7 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         "database_url": database_url,
         "prefix": options.prefix,
     }
-    return _Mesh(supervisor, settings)
+    return _Mesh(supervisor, settings, watch)
 
 
 async def _wait_ready(

@@ -57,6 +57,7 @@ class EmbeddedRedis(Lifecycle):
             "redis-server" if self._binary and use_redis_server is not False else "fakeredis"
         )
         self.port = 0
+        self._served_port = 0  # where a restart serves again
         self._process: subprocess.Popen[bytes] | None = None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._fake: _FakeServerThread | None = None
@@ -83,6 +84,20 @@ class EmbeddedRedis(Lifecycle):
             self.port = self._fake.port
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether the server is up (the in-process fallback lives as long as this process)."""
+        if self._fake is not None:
+            return True
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        """Start a redis-server that died again, empty, on the same port (clients find it there)."""
+        if self.running or self.backend != "redis-server" or not self._served_port:
+            return
+        self.stop()
+        self._start_redis_server(self._served_port)
+
     def stop(self) -> None:
         """Stop the server and remove its files; safe to call twice."""
         if self._process is not None:
@@ -101,15 +116,17 @@ class EmbeddedRedis(Lifecycle):
             self._tmpdir = None
         self.port = 0
 
-    def _start_redis_server(self) -> None:
+    def _start_redis_server(self, port: int = 0) -> None:
+        """Start redis-server on ``port``, or on a free one (tried a few times) when 0."""
         assert self._binary is not None
         self._tmpdir = tempfile.TemporaryDirectory(prefix="meshctl-redis-")
         log = Path(self._tmpdir.name) / "redis.log"
         errors = Path(self._tmpdir.name) / "stderr.log"
         last_error = ""
         # The free port can be taken between choosing and binding it: try a few.
-        for _ in range(_PORT_ATTEMPTS):
-            port = free_port(self.host)
+        wanted = port
+        for _ in range(_PORT_ATTEMPTS if not wanted else 1):
+            port = wanted or free_port(self.host)
             argv = [
                 self._binary,
                 "--port", str(port),
@@ -130,7 +147,7 @@ class EmbeddedRedis(Lifecycle):
                     process_group=0,
                 )
             if _wait_for_ping(self.host, port, self._process):
-                self.port = port
+                self.port = self._served_port = port
                 return
             self._process.kill()
             self._process.wait()

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,3 +187,48 @@ def test_detach_returns_when_ready_and_down_stops_it(env: dict[str, str]):
     assert not context_file(env).exists()
     again = meshctl(env, "down")
     assert again.returncode == 1 and "no mesh is running" in again.stderr
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="fakeredis runs in process")
+def test_up_restarts_its_registry_and_broker_when_they_die(env: dict[str, str]):
+    """SIGKILL of the embedded redis-server and broker: both come back on their ports,
+    empty, the log says so, and the services register again."""
+    from meshctl.embedded.broker import kafka_ready
+
+    result = meshctl(env, "up", "--detach", "-r", "streaming=0,analytics=1,alert=0,auth=0")
+    assert result.returncode == 0, result.stderr
+    context = json.loads(context_file(env).read_text())
+    redis_url, bootstrap = context["settings"]["redis_url"], context["settings"]["kafka_bootstrap"]
+    log = next(Path(env["XDG_STATE_HOME"]).glob("meshctl/runs/*/up.log"))
+    try:
+        infra = {}
+        for pid in descendants(context["pid"]):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"redis-server" in argv[0]:  # it rewrites its title: "redis-server host:port"
+                infra["registry"] = pid
+            elif b"--listener-url" in argv:
+                infra["broker"] = pid
+        assert sorted(infra) == ["broker", "registry"], infra
+        for pid in infra.values():
+            os.kill(pid, signal.SIGKILL)
+        host, port = bootstrap.rsplit(":", 1)
+
+        def back() -> bool:
+            try:
+                return kafka_ready(host, int(port)) and registered(redis_url) == {"analytics": 1}
+            except redis.RedisError:
+                return False  # not restarted yet
+
+        deadline = time.monotonic() + 30
+        while not back():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        text = log.read_text()
+        for name in ("registry", "broker"):
+            assert f"{name} at " in text and f"{name} restarted at " in text, text
+    finally:
+        down = meshctl(env, "down")
+        assert down.returncode == 0, down.stderr
