@@ -87,6 +87,7 @@ class EmbeddedBroker(Lifecycle):
         """Start the broker and wait until it answers; raises BrokerUnavailableError if not."""
         if self.running:
             return self
+        self._stop_process()  # one that died: reaped, its log closed
         if self.port == 0:
             self.port = _free_port()  # kept across restarts, so clients find it again
         # Output goes to a file: a pipe nobody reads would stall the broker when full.
