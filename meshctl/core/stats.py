@@ -139,13 +139,20 @@ class CallStats:
     def start(self) -> None:
         self.active += 1
 
-    def finish(self, latency: float, error_kind: str | None = None) -> None:
-        """One call ended after ``latency`` seconds; ``error_kind`` names its failure, if any."""
+    def finish(
+        self, latency: float, error_kind: str | None = None, *, failed: bool | None = None
+    ) -> None:
+        """One call ended after ``latency`` seconds; ``error_kind`` names its error, if any.
+
+        An error is a failure unless ``failed`` says otherwise: a server counts the
+        callers' mistakes (NOT_FOUND, HTTP 404) among its errors, not its failures.
+        """
         self.active -= 1
         self.requests += 1
         if error_kind is not None:
-            self.failures += 1
             self.errors[error_kind] = self.errors.get(error_kind, 0) + 1
+        if error_kind is not None if failed is None else failed:
+            self.failures += 1
         self.latency.record(latency)
         self.interval.record(latency)
 
@@ -167,3 +174,25 @@ class CallStats:
         if reset_interval:
             self.interval.reset()
         return data
+
+
+class MethodStats:
+    """What one service instance served, per method (``CallStats`` each, made on first use)."""
+
+    __slots__ = ("methods",)
+
+    def __init__(self) -> None:
+        self.methods: dict[str, CallStats] = {}
+
+    def of(self, method: str) -> CallStats:
+        stats = self.methods.get(method)
+        if stats is None:  # not setdefault: a CallStats allocates two histograms
+            stats = self.methods[method] = CallStats()
+        return stats
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every method's snapshot, starting the next interval."""
+        return {
+            method: stats.snapshot(reset_interval=True)
+            for method, stats in list(self.methods.items())
+        }

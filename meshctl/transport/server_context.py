@@ -1,25 +1,45 @@
-"""Restore the caller's correlation context on the server side of a hop.
+"""The server side of a hop: restore the caller's context, count what was served.
 
-A gRPC server interceptor reads it from the call's metadata, an ASGI
-middleware from the request headers; either installs it in the contextvar
-for the duration of the handler, so the handler's own outgoing calls and
-events carry the same correlation id and trace.
+A gRPC server interceptor reads the context from the call's metadata, an
+ASGI middleware from the request headers; either installs it in the
+contextvar for the duration of the handler, so the handler's own outgoing
+calls and events carry the same correlation id and trace.
+
+Both also record every request in a ``MethodStats`` when given one: per
+method its count, errors by status (a gRPC code name or ``HTTP 404``) and
+latency, whoever the caller was. Only the server's own faults count as
+failures (the statuses a client's breaker counts, less CANCELLED, which at
+the server means the caller gave up); a caller's mistake is an error only.
+Health probes and reflection are the mesh's own traffic and are not counted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any, cast
 
 import grpc
 
 from meshctl.core.context import CORRELATION_HEADER, CorrelationContext, use_context
+from meshctl.core.stats import CallStats, MethodStats
+from meshctl.transport.grpc_client import DEFAULT_FAILURE_CODES
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SERVER_FAULTS: frozenset[str] = DEFAULT_FAILURE_CODES - {"CANCELLED"}
+"""gRPC statuses that are the serving side's failure."""
+
+UNROUTED = "unrouted"
+"""The method HTTP requests to no known route are counted under."""
+
+UNCOUNTED_GRPC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+"""gRPC methods (by prefix) not counted as served: health probes and reflection."""
 
 
 def _context_from_metadata(metadata: Any) -> CorrelationContext:
@@ -34,9 +54,14 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
     same handler from the server's generic handlers) and reads the context from
     each call's own metadata. Streaming handlers pass through unchanged: the
     platform's services are unary.
+
+    Args:
+        served: where each call is counted, under its method's short name; None
+            counts nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, served: MethodStats | None = None) -> None:
+        self.served = served
         # Only methods the server has: names of unknown ones come from callers.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -54,11 +79,16 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        wrapped = self._wrapped[method] = _with_context(handler)
+        stats = None
+        if self.served is not None and not method.startswith(UNCOUNTED_GRPC):
+            stats = self.served.of(method.rsplit("/", 1)[-1])
+        wrapped = self._wrapped[method] = _with_context(handler, stats)
         return wrapped
 
 
-def _with_context(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+def _with_context(
+    handler: grpc.RpcMethodHandler[Any, Any], stats: CallStats | None
+) -> grpc.RpcMethodHandler[Any, Any]:
     # The stubs describe sync handlers; on a grpc.aio server they are coroutines.
     inner = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
 
@@ -66,21 +96,61 @@ def _with_context(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHan
         with use_context(_context_from_metadata(context.invocation_metadata())):
             return await inner(request, context)
 
+    async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        assert stats is not None
+        stats.start()
+        started = time.perf_counter()
+        code: str | None = None
+        try:
+            reply = await with_context(request, context)
+            code = _code_name(context.code())
+            return reply
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except BaseException:
+            code = _code_name(context.code()) or "UNKNOWN"
+            raise
+        finally:
+            stats.finish(time.perf_counter() - started, code, failed=code in SERVER_FAULTS)
+
     return grpc.unary_unary_rpc_method_handler(
-        with_context,
+        with_context if stats is None else counted,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+def _code_name(code: grpc.StatusCode | None) -> str | None:
+    """The status a handler set, as its name; None for OK or none set."""
+    return None if code is None or code is grpc.StatusCode.OK else code.name
 
 
 class CorrelationMiddleware:
     """ASGI middleware: the request's context is current while the app handles it.
 
     The correlation id is echoed in the response so clients can quote it.
+
+    Args:
+        app: the ASGI application.
+        served: where each HTTP request is counted; None counts nothing.
+        routes: method name -> ``"VERB /path"``, the names requests are counted
+            under (any other request counts as ``UNROUTED``).
+        uncounted: paths not counted at all (the health probe's).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        served: MethodStats | None = None,
+        routes: Mapping[str, str] | None = None,
+        uncounted: Collection[str] = (),
+    ) -> None:
         self.app = app
+        self.served = served
+        self._uncounted = frozenset(uncounted)
+        self._routes = {tuple(route.split(" ", 1)): name for name, route in (routes or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -91,11 +161,27 @@ class CorrelationMiddleware:
         }
         ctx = CorrelationContext.from_headers(headers)
         echoed = (CORRELATION_HEADER.encode(), ctx.correlation_id.encode("latin-1", "replace"))
+        status = 500  # what the server answers when the app fails before it starts a reply
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = int(message.get("status", 500))
                 message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
-        with use_context(ctx):
-            await self.app(scope, receive, send_with_id)
+        path = str(scope.get("path", ""))
+        if self.served is None or scope["type"] != "http" or path in self._uncounted:
+            with use_context(ctx):
+                await self.app(scope, receive, send_with_id)
+            return
+        route = (str(scope.get("method", "")), path)
+        stats = self.served.of(self._routes.get(route, UNROUTED))
+        stats.start()
+        started = time.perf_counter()
+        try:
+            with use_context(ctx):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            error = f"HTTP {status}" if status >= 400 else None
+            stats.finish(time.perf_counter() - started, error, failed=status >= 500)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from meshctl.core.stats import CallStats, LatencyHistogram
+from meshctl.core.stats import CallStats, LatencyHistogram, MethodStats
 
 
 def test_percentiles_of_known_distribution():
@@ -58,3 +58,25 @@ def test_call_stats_counts_and_interval_reset():
     assert snap["interval"]["requests"] == 10
     assert stats.snapshot()["interval"]["requests"] == 0
     assert stats.snapshot()["requests"] == 10
+
+
+def test_an_error_that_is_no_failure_is_counted_apart():
+    stats = CallStats()
+    for kind, failed in (("NOT_FOUND", False), ("INTERNAL", True), (None, None)):
+        stats.start()
+        stats.finish(0.001, kind, failed=failed)
+    snap = stats.snapshot()
+    assert snap["errors"] == {"NOT_FOUND": 1, "INTERNAL": 1}
+    assert snap["requests"] == 3 and snap["failures"] == 1
+
+
+def test_method_stats_keep_one_call_stats_per_method_and_reset_intervals():
+    served = MethodStats()
+    served.of("Get").start()
+    served.of("Get").finish(0.001)
+    served.of("Put").start()
+    assert served.of("Get") is served.methods["Get"]
+    first = served.snapshot()
+    assert first["Get"]["requests"] == 1 and first["Get"]["interval"]["requests"] == 1
+    assert first["Put"]["active"] == 1 and first["Put"]["requests"] == 0
+    assert served.snapshot()["Get"]["interval"]["requests"] == 0
