@@ -19,7 +19,8 @@ import redis.asyncio as aioredis
 
 from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.mesh.breakers import BreakerBook
-from meshctl.registry.control import REPORT_TTL, ControlChannel, parse_command
+from meshctl.registry.control import ControlChannel, parse_command
+from meshctl.registry.reporting import ReportLoop
 from meshctl.registry.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
@@ -51,13 +52,12 @@ class ControlPlane(AsyncLifecycle):
         self.name = name
         self.breakers = breakers
         self._stats = stats
-        self.interval = interval
         self.client_id = f"{name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.started_at = time.time()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        self.publisher = ReportLoop(self.channel, self.client_id, self.report, interval=interval)
+        self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()  # set once the first subscription attempt ended
-        breakers.add_listener(lambda *_: self._wake.set())
+        breakers.add_listener(lambda *_: self.publisher.wake())
 
     def report(self) -> dict[str, Any]:
         return {
@@ -73,8 +73,7 @@ class ControlPlane(AsyncLifecycle):
 
     async def publish(self) -> None:
         """Store this client's report now (also done every ``interval`` and on state changes)."""
-        ttl = max(REPORT_TTL, self.interval * 3)
-        await self.channel.publish_report(self.client_id, self.report(), ttl)
+        await self.publisher.publish()
 
     async def handle(self, raw: bytes | str) -> dict[str, Any] | None:
         """Apply one command message; returns the answer it sent, or None if not for us."""
@@ -89,20 +88,8 @@ class ControlPlane(AsyncLifecycle):
         )
         answer = {"client_id": self.client_id, "name": self.name, "changes": changes}
         await self.channel.answer(str(command.get("id")), answer)
-        self._wake.set()  # the publish loop, the report's only writer, shows the change now
+        self.publisher.wake()  # the publish loop, the report's only writer, shows the change now
         return answer
-
-    async def _publish_loop(self) -> None:
-        while True:
-            try:
-                await self.publish()
-            except Exception as exc:  # keep serving calls while Redis is away
-                logger.warning("could not publish mesh client report: %s", exc)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
 
     async def _command_loop(self) -> None:
         while True:
@@ -118,17 +105,12 @@ class ControlPlane(AsyncLifecycle):
 
     async def start(self) -> None:
         """Start reporting and listening; returns once commands reach this client."""
-        self._tasks = [
-            asyncio.create_task(self._publish_loop(), name="mesh-control-publish"),
-            asyncio.create_task(self._command_loop(), name="mesh-control-commands"),
-        ]
+        await self.publisher.start()
+        self._task = asyncio.create_task(self._command_loop(), name="mesh-control-commands")
         await self._listening.wait()
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
+        task, self._task = self._task, None
+        if task is not None:
             await cancel_and_wait(task)
-        try:
-            await self.channel.withdraw_report(self.client_id)
-        except Exception as exc:
-            logger.debug("could not withdraw the client report: %s", exc)
+        await self.publisher.stop()

@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from meshctl.registry.connection import describe, translated
 from meshctl.registry.keys import ack_key, control_channel, forced_key, report_keys
 from meshctl.registry.problems import Problem, ProblemLog, brief, from_script
-from meshctl.registry.reports import MAX_REPORT_BYTES, check_message, check_report
+from meshctl.registry.reports import MAX_REPORT_BYTES, SERVER_ROLE, check_message, check_report
 from meshctl.registry.scripts import PRELUDE
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,18 @@ PUBLISH_REPORT = (
 repair(KEYS, {'hash', 'zset'}, {})
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], fmt(clock() + tonumber(ARGV[3])), ARGV[1])
+return 1
+"""
+)
+
+# Remove one report and its expiry; keys of the wrong type are left to the reader,
+# which reports them.
+WITHDRAW_REPORT = (
+    PRELUDE
+    + """
+local problems = {}
+if typed(KEYS[1], 'hash', problems) then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if typed(KEYS[2], 'zset', problems) then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 """
 )
@@ -105,11 +117,23 @@ return redis.call('PUBLISH', ARGV[4], ARGV[5])
 
 
 class Reports(list[dict[str, Any]]):
-    """Live client reports, and the ones skipped (``problems``)."""
+    """Live reports, and the ones skipped (``problems``).
+
+    Mesh clients report their breakers and what they saw of their callees;
+    service instances (``role`` ``"server"``) what they served.
+    """
 
     def __init__(self, reports: Iterable[dict[str, Any]], problems: list[Problem]) -> None:
         super().__init__(reports)
         self.problems = problems
+
+    @property
+    def clients(self) -> list[dict[str, Any]]:
+        return [r for r in self if r.get("role") != SERVER_ROLE]
+
+    @property
+    def servers(self) -> list[dict[str, Any]]:
+        return [r for r in self if r.get("role") == SERVER_ROLE]
 
 
 _problem_log = ProblemLog()
@@ -244,12 +268,8 @@ class ControlChannel:
 
     async def withdraw_report(self, client_id: str) -> None:
         """Remove the client's report (it is stopping)."""
-        keys = report_keys(self.prefix)
         with translated(self.url):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hdel(keys[0], client_id)
-                pipe.zrem(keys[1], client_id)
-                await pipe.execute()
+            await self.redis.eval(WITHDRAW_REPORT, 2, *report_keys(self.prefix), client_id)
 
     async def answer(self, command_id: str, answer: dict[str, Any]) -> None:
         """Tell the command's sender what this client changed."""

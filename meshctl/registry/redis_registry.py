@@ -14,7 +14,7 @@ Changes are announced on ``{prefix}:events`` as
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self
 
 import redis.asyncio as aioredis
@@ -23,6 +23,7 @@ from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.errors import InvalidRequestError
 from meshctl.registry import scripts
 from meshctl.registry.connection import connect, describe, translated
+from meshctl.registry.control import ControlChannel
 from meshctl.registry.keepalive import KeepAlive
 from meshctl.registry.keys import (
     events_channel,
@@ -33,6 +34,8 @@ from meshctl.registry.keys import (
 )
 from meshctl.registry.problems import Problem, ProblemLog, from_script, text
 from meshctl.registry.records import Parsed, parse_record
+from meshctl.registry.reporting import ReportLoop
+from meshctl.registry.reports import served_report_id
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +142,15 @@ class ServiceRegistry:
         return endpoint.instance_id
 
     async def deregister_service(self, name: str, instance_id: str) -> bool:
-        """Remove an instance; True if it was registered."""
+        """Remove an instance and its served report; True if it was registered."""
         with translated(self.url):
             existed = await self._deregister(
                 keys=service_keys(self.prefix, name), args=self._args(name, instance_id)
             )
+        # A crashed instance could not withdraw its report; one removed by hand goes whole.
+        await ControlChannel(self.redis, self.prefix).withdraw_report(
+            served_report_id(name, instance_id)
+        )
         return bool(existed)
 
     async def heartbeat(self, name: str, instance_id: str, ttl: float = 60) -> bool:
@@ -217,6 +224,14 @@ class ServiceRegistry:
         """An async context manager keeping ``endpoint`` registered while it is open."""
         _check_ttl(ttl)
         return KeepAlive(self, endpoint, ttl, interval)
+
+    def reporting(
+        self, client_id: str, report: Callable[[], dict[str, Any]], interval: float = 1.0
+    ) -> ReportLoop:
+        """An async context manager keeping ``report()`` published while it is open."""
+        return ReportLoop(
+            ControlChannel(self.redis, self.prefix), client_id, report, interval=interval
+        )
 
     def forget_parsed(self) -> None:
         """Drop the cache of parsed records, so the next discovery parses every record."""

@@ -3,7 +3,8 @@
 Every consumer (``meshctl breakers``, ``top``, ``check``, the clients
 themselves) reads these as plain JSON objects, so anything another process
 could have written is checked here first, field by field against the shapes
-``ControlPlane.report`` and ``CircuitBreaker.snapshot`` produce: a report,
+``ControlPlane.report``, the host's served report and ``CircuitBreaker.snapshot``
+produce: a report,
 command or answer that does not fit is skipped whole, with a reason. Sizes
 are capped before parsing.
 """
@@ -20,6 +21,15 @@ MAX_REPORT_BYTES = 4_000_000
 
 MAX_MESSAGE_BYTES = 8_192
 """Largest command or answer parsed; real ones are a few hundred bytes."""
+
+SERVER_ROLE = "server"
+"""The ``role`` of a report a service instance publishes about what it served."""
+
+
+def served_report_id(service: str, instance_id: str) -> str:
+    """The id an instance's served report is stored under."""
+    return f"{service}@{instance_id}"
+
 
 Check = Callable[[Any], bool]
 
@@ -76,11 +86,12 @@ _BREAKER = _fields(
 
 _REPORT = _fields(
     {
-        **dict.fromkeys(("name", "host"), _TEXT),
+        **dict.fromkeys(("name", "host", "role", "instance_id", "address"), _TEXT),
         **dict.fromkeys(("pid", "started_at", "published_at"), _NUMBER),
         "breakers": _list_of(_BREAKER),
         "services": _map_of(_STATS),
         "endpoints": _map_of(_map_of(_STATS)),
+        "served": _map_of(_STATS),
     }
 )
 
