@@ -6,6 +6,11 @@ the correlation middleware. Shutdown (stop event, SIGTERM or SIGINT) goes:
 deregister, so no new calls are routed here; report NOT_SERVING; drain
 in-flight calls for up to ``grace`` seconds; stop the app.
 
+Every request served is counted per method (``MethodStats``), whoever the
+caller, and published with the registration as the instance's served report
+(``role: server``), so ``top`` and ``check`` see traffic from short-lived CLIs
+and foreign clients as well as from long-lived mesh clients.
+
 Connections that hold a place without using it are closed: one that has not
 finished its HTTP/2 handshake (gRPC) or sent its first request (HTTP) within
 ``idle_timeout`` seconds, an HTTP one idle between requests as long, and a
@@ -17,8 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, Protocol
@@ -31,6 +39,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meshctl._version import __version__
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.stats import MethodStats
+from meshctl.registry.reports import SERVER_ROLE, served_report_id
 from meshctl.services.base import GrpcServiceApp, HttpServiceApp
 from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
 
@@ -42,6 +52,10 @@ class Registrar(Protocol):
 
     def keep_alive(
         self, endpoint: ServiceEndpoint, ttl: float = 60
+    ) -> AbstractAsyncContextManager[Any]: ...
+
+    def reporting(
+        self, client_id: str, report: Callable[[], dict[str, Any]], interval: float = 1.0
     ) -> AbstractAsyncContextManager[Any]: ...
 
 
@@ -61,7 +75,7 @@ GRPC_KEEPALIVE_MS = 60_000
 class _GrpcRunner:
     protocol = "grpc"
 
-    def __init__(self, app: GrpcServiceApp, idle_timeout: float) -> None:
+    def __init__(self, app: GrpcServiceApp, idle_timeout: float, served: MethodStats) -> None:
         self.app = app
         options = [
             ("grpc.server_handshake_timeout_ms", round(idle_timeout * 1000)),
@@ -69,7 +83,7 @@ class _GrpcRunner:
             ("grpc.keepalive_time_ms", GRPC_KEEPALIVE_MS),
             ("grpc.keepalive_timeout_ms", 20_000),
         ]
-        interceptors = [CorrelationServerInterceptor()]
+        interceptors = [CorrelationServerInterceptor(served)]
         self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.health = health.aio.HealthServicer()
         self.metadata = {"grpc_services": ",".join(app.grpc_service_names)}
@@ -117,9 +131,10 @@ class _FirstRequestTimeout(H11Protocol):
 class _HttpRunner:
     protocol = "http"
 
-    def __init__(self, app: HttpServiceApp, idle_timeout: float) -> None:
+    def __init__(self, app: HttpServiceApp, idle_timeout: float, served: MethodStats) -> None:
         self.app = app
         self.idle_timeout = idle_timeout
+        self.served = served
         self.metadata = dict(app.metadata)
         self.server: _QuietServer | None = None
         self.task: asyncio.Task[None] | None = None
@@ -130,7 +145,12 @@ class _HttpRunner:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         config = uvicorn.Config(
-            CorrelationMiddleware(self.app.asgi_app),
+            CorrelationMiddleware(
+                self.app.asgi_app,
+                served=self.served,
+                routes=routes_of(self.metadata),
+                uncounted=[self.metadata.get("health_path", "/health")],
+            ),
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=None,
@@ -151,6 +171,29 @@ class _HttpRunner:
         self.server.config.timeout_graceful_shutdown = int(grace) or 1
         self.server.should_exit = True
         await self.task
+
+
+def routes_of(metadata: dict[str, str]) -> dict[str, str]:
+    """Method name -> ``"VERB /path"`` from an HTTP app's ``route.<method>`` metadata."""
+    return {k.removeprefix("route."): v for k, v in metadata.items() if k.startswith("route.")}
+
+
+def served_report(
+    endpoint: ServiceEndpoint, served: MethodStats, started_at: float
+) -> dict[str, Any]:
+    """What the instance serving ``endpoint`` publishes about what it served."""
+    return {
+        "client_id": served_report_id(endpoint.service_name, endpoint.instance_id),
+        "role": SERVER_ROLE,
+        "name": endpoint.service_name,
+        "instance_id": endpoint.instance_id,
+        "address": endpoint.address,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": started_at,
+        "published_at": time.time(),
+        "served": served.snapshot(),
+    }
 
 
 def _join(host: str, port: int) -> str:
@@ -210,10 +253,12 @@ async def serve(
             or request (see the module docstring).
     """
     stop = stop_event or asyncio.Event()
+    served = MethodStats()
+    started_at = time.time()
     runner: _Runner = (
-        _GrpcRunner(app, idle_timeout)
+        _GrpcRunner(app, idle_timeout, served)
         if isinstance(app, GrpcServiceApp)
-        else _HttpRunner(app, idle_timeout)
+        else _HttpRunner(app, idle_timeout, served)
     )
     await app.start()
     try:
@@ -231,6 +276,13 @@ async def serve(
                 async with AsyncExitStack() as registration:
                     if registry is not None:
                         await registration.enter_async_context(registry.keep_alive(endpoint, ttl))
+                        report = functools.partial(served_report, endpoint, served, started_at)
+                        await registration.enter_async_context(
+                            registry.reporting(
+                                served_report_id(endpoint.service_name, endpoint.instance_id),
+                                report,
+                            )
+                        )
                     if ready is not None:
                         ready(bound)
                     await stop.wait()

@@ -182,7 +182,6 @@ def test_rows_committed_out_of_seq_order_are_picked_up_once() -> None:
     assert counts() == [1, 2, 3, 4, 6]
 
 
-
 def row(seq: int) -> StoredFrame:
     return StoredFrame(seq, FrameStats("cam", T0 - 100 + seq, vehicle_count=seq))
 
