@@ -4,6 +4,9 @@ The app is presentation only. It gets its data from a ``fetch`` coroutine
 (one Redis round trip, see ``data.py``), sends breaker commands through a
 ``command`` coroutine and tails an event bus; all three run in exclusive
 workers, so the screen stays responsive while Redis or Kafka are slow.
+
+The layout follows the terminal's width: the topology sidebar narrows, then
+goes, and the services table keeps the columns that fit (``render.fit_columns``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from rich.text import Text
+from textual import events as textual_events
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -53,6 +57,12 @@ Command = Callable[[str, str, str | None], Awaitable[list[dict[str, Any]]]]
 Row = tuple[str | Text, ...]
 EVENTS_KEPT = 1000
 EMPTY_HINT = "The mesh is empty: no service is registered and no client reports. Run `meshctl up`."
+SCROLLBAR = 2
+
+
+def sidebar_width(width: int) -> int:
+    """Cells the topology sidebar takes (border included) on a ``width``-cell terminal."""
+    return 0 if width < 120 else 29 if width < 160 else 43
 
 
 class MeshTopApp(App[None]):
@@ -74,6 +84,7 @@ class MeshTopApp(App[None]):
         Binding("question_mark", "help", "Help"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
+        Binding("v", "toggle_source", "Served/Callers"),
         Binding("r", "breaker('reset')", "Reset"),
         Binding("o", "breaker('force_open')", "Open"),
         Binding("c", "breaker('close')", "Close"),
@@ -110,6 +121,8 @@ class MeshTopApp(App[None]):
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.filters = {"services": "", "breakers": "", "events": ""}
         self.sort_key = "name"
+        self.source = "served"
+        self.columns_shown: tuple[int, ...] = ()
         self.error: str | None = None
         self.refreshed_at: float | None = None
         self.cells: dict[str, dict[str, Row]] = {}  # per table: what each row shows
@@ -144,7 +157,6 @@ class MeshTopApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#service-table", DataTable).add_columns(*render.SERVICE_COLUMNS)
         self.query_one("#breaker-table", DataTable).add_columns(*render.BREAKER_COLUMNS)
         self.query_one("#event-table", DataTable).add_columns(*render.EVENT_COLUMNS)
         self.query_one("#service-table", DataTable).focus()
@@ -165,6 +177,19 @@ class MeshTopApp(App[None]):
             yield SystemCommand(tab.title(), f"Show the {tab}", lambda t=tab: self.action_tab(t))
         yield SystemCommand("Refresh", "Fetch the mesh's state now", self.action_refresh)
         yield SystemCommand("Sort", "Sort services by the next column", self.action_sort)
+        yield SystemCommand(
+            "Served / callers", "Show metrics as served or as callers see them",
+            self.action_toggle_source,
+        )  # fmt: skip
+
+    def on_resize(self, event: textual_events.Resize) -> None:
+        box = self.query_one("#topology-box")
+        width = sidebar_width(event.size.width)
+        box.display = width > 0
+        if width:
+            box.styles.width = width
+        if self.view is not None:
+            self.show_services(self.view)
 
     # -- data -------------------------------------------------------------------
 
@@ -235,19 +260,36 @@ class MeshTopApp(App[None]):
         else:
             banner.update("")
         banner.display = bool(self.error is not None or (self.view and self.view.empty))
-        clients = self.view.clients if self.view else 0
-        self.sub_title = f"{clients} clients · sort: {SORT_KEYS[self.sort_key]}"
+        clients, servers = (self.view.clients, self.view.servers) if self.view else (0, 0)
+        self.sub_title = (
+            f"{clients} clients · {servers} servers · "
+            f"metrics {render.SOURCES[self.source]} · sort: {SORT_KEYS[self.sort_key]}"
+        )
 
     def show_services(self, view: MeshView) -> None:
         services = filter_services(view.services, self.filters["services"])
         rows: list[tuple[str, Row]] = []
-        for s in sort_services(services, self.sort_key):
-            rows.append((f"svc:{s.name}", render.service_cells(s)))
+        for s in sort_services(services, self.sort_key, self.source):
+            rows.append((f"svc:{s.name}", render.service_cells(s, self.source)))
             rows.extend(
-                (f"ins:{s.name}:{i.endpoint.instance_id}", render.instance_cells(i))
+                (f"ins:{s.name}:{i.endpoint.instance_id}", render.instance_cells(i, self.source))
                 for i in s.instances
             )
-        self.fill(self.query_one("#service-table", DataTable), rows)
+        table = self.query_one("#service-table", DataTable)
+        widths = [
+            max([render.cell_width(name), *(render.cell_width(cells[i]) for _, cells in rows)])
+            for i, name in enumerate(render.SERVICE_COLUMNS)
+        ]
+        room = self.size.width - sidebar_width(self.size.width) - SCROLLBAR
+        chosen = tuple(render.fit_columns(widths, room))
+        selected = self.selected_key(table)
+        if chosen != self.columns_shown:
+            table.clear(columns=True)
+            table.add_columns(*(render.SERVICE_COLUMNS[i] for i in chosen))
+            self.cells.pop(table.id or "", None)
+            self.columns_shown = chosen
+        self.fill(table, [(key, tuple(cells[i] for i in chosen)) for key, cells in rows])
+        self.restore(table, selected)
 
     def show_breakers(self, view: MeshView) -> None:
         needle = self.filters["breakers"].lower()
@@ -299,12 +341,13 @@ class MeshTopApp(App[None]):
         if service is None:
             self.query_one("#details", Static).update("")
             return
-        rps = list(self.history.rps.get(service.name, ()))
-        p99 = list(self.history.p99.get(service.name, ()))
+        rps = list(self.history.rps.get((self.source, service.name), ()))
+        p99 = list(self.history.p99.get((self.source, service.name), ()))
         self.query_one("#rps-spark", Sparkline).data = rps
         self.query_one("#p99-spark", Sparkline).data = p99
-        self.query_one("#rps-label", Static).update(f"RPS {service.name}: {rps[-1]:.1f}/s")
-        self.query_one("#p99-label", Static).update(f"p99 {service.name}: {render.millis(p99[-1])}")
+        where = f"{service.name} ({self.source})"
+        self.query_one("#rps-label", Static).update(f"RPS {where}: {rps[-1]:.1f}/s")
+        self.query_one("#p99-label", Static).update(f"p99 {where}: {render.millis(p99[-1])}")
         instance = next((i for i in service.instances if i.endpoint.instance_id == parts[-1]), None)
         details = (
             render.instance_details(instance, self.view.at)
@@ -369,6 +412,10 @@ class MeshTopApp(App[None]):
     def action_sort(self) -> None:
         keys = list(SORT_KEYS)
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.show()
+
+    def action_toggle_source(self) -> None:
+        self.source = "callers" if self.source == "served" else "served"
         self.show()
 
     def action_filter(self) -> None:

@@ -1,12 +1,15 @@
 """What ``meshctl top`` shows, computed from two fetched mesh states: no I/O here.
 
-``compute(prev, state)`` turns the registry snapshot and the mesh clients'
-control-plane reports into a ``MeshView``: services ordered by the
-platform's flow, their instances, golden metrics, call edges and every
-breaker. Rates come from the difference of cumulative counters between two
-refreshes, summed over clients; latency percentiles are the interval
-percentiles of the client that saw the worst one, since percentiles of
-different clients cannot be added.
+``compute(prev, state)`` turns the registry snapshot and the control-plane
+reports into a ``MeshView``: services ordered by the platform's flow, their
+instances, golden metrics, call edges and every breaker. Golden metrics come
+twice: as served (the reports service instances publish of every request
+they answered, whoever the caller) and as seen by callers (the reports of
+long-lived mesh clients). Rates come from the difference of cumulative
+counters between two refreshes, summed over reports; success is that of the
+requests in between, unknown (not 100 %) when there were none; latency
+percentiles are the interval percentiles of the report that saw the worst
+one, since percentiles of different reports cannot be added.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
+from meshctl.registry.reports import SERVER_ROLE
 
 #: The platform's flow; services it does not name come after, by name.
 FLOW: tuple[str, ...] = ("streaming", "analytics", "alert", "auth")
@@ -39,7 +43,7 @@ class MeshState:
 
 @dataclass(slots=True)
 class Metrics:
-    """Golden metrics of one service or instance as callers see it."""
+    """Golden metrics of one service, instance or method, served or as callers see it."""
 
     requests: int = 0
     rps: float = 0.0
@@ -65,9 +69,12 @@ class Metrics:
 
 @dataclass(slots=True)
 class InstanceView:
+    """One instance: ``metrics`` as its callers saw it, ``served`` as it reports itself."""
+
     endpoint: ServiceEndpoint
     breaker: str
     metrics: Metrics
+    served: Metrics = field(default_factory=Metrics)
 
     def to_json(self, now: float) -> dict[str, Any]:
         ep = self.endpoint
@@ -86,17 +93,22 @@ class InstanceView:
             "age_seconds": None if registered is None else round(max(now - registered, 0.0), 3),
             "last_check": ep.last_check,
             **self.metrics.to_json(),
+            "served": self.served.to_json(),
         }
 
 
 @dataclass(slots=True)
 class ServiceView:
+    """One service: ``metrics`` as callers saw it, ``served`` (and per method) by its instances."""
+
     name: str
     instances: list[InstanceView]
     breaker: str
     metrics: Metrics
     callers: list[str]
     callees: list[str]
+    served: Metrics = field(default_factory=Metrics)
+    methods: dict[str, Metrics] = field(default_factory=dict)
 
     @property
     def healthy(self) -> int:
@@ -111,6 +123,10 @@ class ServiceView:
             "callers": self.callers,
             "callees": self.callees,
             **self.metrics.to_json(),
+            "served": {
+                **self.served.to_json(),
+                "methods": {name: m.to_json() for name, m in sorted(self.methods.items())},
+            },
             "instances": [i.to_json(now) for i in self.instances],
         }
 
@@ -150,10 +166,11 @@ class MeshView:
     edges: list[Edge]
     breakers: list[BreakerView]
     clients: int
+    servers: int = 0
 
     @property
     def empty(self) -> bool:
-        return not self.services and not self.clients
+        return not self.services and not self.clients and not self.servers
 
     def service(self, name: str) -> ServiceView | None:
         return next((s for s in self.services if s.name == name), None)
@@ -163,6 +180,7 @@ class MeshView:
         return {
             "at": self.at,
             "clients": self.clients,
+            "servers": self.servers,
             "services": [s.to_json(self.at) for s in self.services],
             "edges": [
                 {"caller": e.caller, "callee": e.callee, "rps": round(e.rps, 3)} for e in self.edges
@@ -208,10 +226,17 @@ def _by_client(reports: Sequence[Report]) -> dict[str, Report]:
     return {str(r.get("client_id")): r for r in reports}
 
 
-def metrics(
-    now: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]], dt: float
-) -> Metrics:
-    """Combine (current, previous) CallStats snapshots of several clients into one Metrics."""
+Pairs = Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]]
+
+
+def metrics(now: Pairs, dt: float) -> Metrics:
+    """Combine (current, previous) CallStats snapshots of several reports into one Metrics.
+
+    ``dt`` is the seconds between the two fetches, 0 on a first refresh. Rates and
+    success are those of the requests counted in between (a report new since the
+    last fetch counts from zero); unknown on a first refresh or when no request was
+    counted, where success is that of every request so far, or unknown.
+    """
     out = Metrics()
     delta_requests = delta_failures = failures = 0
     worst_interval: dict[str, Any] = {}
@@ -224,24 +249,23 @@ def metrics(
         errors = current.get("errors")
         for kind, count in errors.items() if isinstance(errors, Mapping) else ():
             out.errors[str(kind)] = out.errors.get(str(kind), 0) + _int(count)
-        if previous is not None:
-            # a restarted client starts its counters again: count from zero then
-            base = _int(previous.get("requests"))
-            base_failed = _int(previous.get("failures"))
-            if requests >= base:
-                delta_requests += requests - base
-                delta_failures += max(failed - base_failed, 0)
+        base = _int(previous.get("requests")) if previous is not None else 0
+        base_failed = _int(previous.get("failures")) if previous is not None else 0
+        if requests >= base:  # a restarted reporter's counters went back: no rate from it
+            delta_requests += requests - base
+            delta_failures += max(failed - base_failed, 0)
         interval = current.get("interval")
         if isinstance(interval, Mapping) and _int(interval.get("requests")) > 0:
             p99 = interval.get("p99")
             if not worst_interval or (p99 or 0) > (worst_interval.get("p99") or 0):
                 worst_interval = dict(interval)
-    if dt > 0:
+    if dt <= 0:
+        if out.requests:
+            out.success_rate = 1 - failures / out.requests
+    else:
         out.rps = delta_requests / dt
-    if delta_requests:
-        out.success_rate = 1 - delta_failures / delta_requests
-    elif out.requests:
-        out.success_rate = 1 - failures / out.requests
+        if delta_requests:
+            out.success_rate = 1 - delta_failures / delta_requests
     if worst_interval:
         out.p50_ms = worst_interval.get("p50")
         out.p95_ms = worst_interval.get("p95")
@@ -271,7 +295,9 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
     """The view of ``state``, with rates from the counters' growth since ``prev``."""
     dt = state.at - prev.at if prev is not None else 0.0
     before = _by_client(prev.reports) if prev is not None else {}
-    pairs = [(r, before.get(str(r.get("client_id")))) for r in state.reports]
+    every = [(r, before.get(str(r.get("client_id")))) for r in state.reports]
+    pairs = [(r, old) for r, old in every if r.get("role") != SERVER_ROLE]
+    servers = [(r, old) for r, old in every if r.get("role") == SERVER_ROLE]
 
     edge_rps: dict[tuple[str, str], list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]] = {}
     callees: set[str] = set()
@@ -286,7 +312,7 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
                 callees.add(callee)
     edges = [Edge(c, d, metrics(v, dt).rps) for (c, d), v in edge_rps.items()]
 
-    breakers = [b for report in state.reports for b in _breakers(report, state.at)]
+    breakers = [b for report, _ in pairs for b in _breakers(report, state.at)]
     names = flow_order([*state.services, *callees], edges)
     views = []
     for name in names:
@@ -296,7 +322,10 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
             if callee == name
             for cur, prev_ in v
         ]
-        instances = [_instance(ep, pairs, breakers, dt) for ep in state.services.get(name, ())]
+        instances = [
+            _instance(ep, pairs, servers, breakers, dt) for ep in state.services.get(name, ())
+        ]
+        served = [(r, old) for r, old in servers if r.get("name") == name]
         service_breakers = (b.state for b in breakers if b.service == name and b.scope == "service")
         views.append(
             ServiceView(
@@ -306,15 +335,44 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
                 metrics=metrics(stats, dt),
                 callers=sorted({e.caller for e in edges if e.callee == name}),
                 callees=sorted({e.callee for e in edges if e.caller == name}),
+                served=metrics(_served(served), dt),
+                methods={
+                    method: metrics(_served(served, method), dt) for method in _methods(served)
+                },
             )
         )
     edges.sort(key=lambda e: (names.index(e.callee), e.caller))
-    return MeshView(state.at, views, edges, breakers, len(state.reports))
+    return MeshView(state.at, views, edges, breakers, len(pairs), len(servers))
+
+
+def _methods(servers: Sequence[tuple[Report, Report | None]]) -> list[str]:
+    """Every method the server reports name."""
+    names: set[str] = set()
+    for report, _ in servers:
+        served = report.get("served")
+        names.update(str(m) for m in (served if isinstance(served, Mapping) else ()))
+    return sorted(names)
+
+
+def _served(
+    servers: Sequence[tuple[Report, Report | None]], method: str | None = None
+) -> list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+    """(current, previous) served stats of ``method``, or of every method, in server reports."""
+    out = []
+    for report, old in servers:
+        served = report.get("served")
+        every = list(served) if isinstance(served, Mapping) else []
+        for name in [method] if method is not None else every:
+            current = _stats(report, "served", name)
+            if current is not None:
+                out.append((current, _stats(old, "served", name) if old else None))
+    return out
 
 
 def _instance(
     ep: ServiceEndpoint,
     pairs: Sequence[tuple[Report, Report | None]],
+    servers: Sequence[tuple[Report, Report | None]],
     breakers: Sequence[BreakerView],
     dt: float,
 ) -> InstanceView:
@@ -329,7 +387,8 @@ def _instance(
         for b in breakers
         if b.service == ep.service_name and b.instance_id == ep.instance_id
     )
-    return InstanceView(ep, state, metrics(stats, dt))
+    own = [(r, old) for r, old in servers if r.get("instance_id") == ep.instance_id]
+    return InstanceView(ep, state, metrics(stats, dt), metrics(_served(own), dt))
 
 
 def _breakers(report: Report, now: float) -> list[BreakerView]:
@@ -374,13 +433,21 @@ SORT_KEYS: dict[str, str] = {
 }
 
 
-def sort_services(services: Sequence[ServiceView], key: str) -> list[ServiceView]:
-    """Services by ``key`` (one of SORT_KEYS): ``name`` keeps the flow order, others worst first."""
+def shown(s: ServiceView, source: str) -> Metrics:
+    """The metrics of ``s`` from ``source``: ``served`` or ``callers``."""
+    return s.served if source == "served" else s.metrics
+
+
+def sort_services(
+    services: Sequence[ServiceView], key: str, source: str = "served"
+) -> list[ServiceView]:
+    """Services by ``key`` (one of SORT_KEYS) of ``source``'s metrics: ``name`` keeps the
+    flow order, others worst first."""
     if key == "name":
         return list(services)
 
     def value(s: ServiceView) -> float:
-        m = s.metrics
+        m = shown(s, source)
         return {
             "rps": m.rps,
             "success": -(m.success_rate if m.success_rate is not None else 1.0),
@@ -409,14 +476,17 @@ def filter_services(services: Sequence[ServiceView], text: str) -> list[ServiceV
 
 
 class History:
-    """The last ``size`` RPS and p99 figures of each service, for the sparklines."""
+    """The last ``size`` RPS and p99 figures of each (source, service), for the sparklines."""
 
     def __init__(self, size: int = 300) -> None:
         self.size = size
-        self.rps: dict[str, deque[float]] = {}
-        self.p99: dict[str, deque[float]] = {}
+        self.rps: dict[tuple[str, str], deque[float]] = {}
+        self.p99: dict[tuple[str, str], deque[float]] = {}
 
     def add(self, view: MeshView) -> None:
         for s in view.services:
-            self.rps.setdefault(s.name, deque(maxlen=self.size)).append(s.metrics.rps)
-            self.p99.setdefault(s.name, deque(maxlen=self.size)).append(s.metrics.p99_ms or 0.0)
+            for source in ("served", "callers"):
+                m = shown(s, source)
+                key = (source, s.name)
+                self.rps.setdefault(key, deque(maxlen=self.size)).append(m.rps)
+                self.p99.setdefault(key, deque(maxlen=self.size)).append(m.p99_ms or 0.0)

@@ -1,6 +1,13 @@
-"""How a MeshView reads on screen: table cells, the topology and the details panel (pure)."""
+"""How a MeshView reads on screen: table cells, the topology and the details panel (pure).
+
+The services table shows one metrics source at a time (``SOURCES``: as served,
+or as callers see it) and only the columns that fit the terminal, dropped in
+``COLUMN_PRIORITY`` order from the last.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rich.text import Text
 
@@ -11,6 +18,17 @@ SERVICE_COLUMNS = (
     "NAME", "ADDRESS", "HEALTH", "BREAKER", "WEIGHT", "VERSION",
     "RPS", "SUCCESS", "P50", "P95", "P99", "ACTIVE", "ERRORS",
 )  # fmt: skip
+#: Which columns stay when the table is too narrow: the first ones.
+COLUMN_PRIORITY = (
+    "NAME", "HEALTH", "BREAKER", "RPS", "SUCCESS", "P99", "ERRORS", "ADDRESS",
+    "ACTIVE", "P50", "P95", "VERSION", "WEIGHT",
+)  # fmt: skip
+CELL_PADDING = 2
+"""A DataTable cell's padding, one column each side."""
+
+#: Where the services table's metrics come from, and how the screen names that.
+SOURCES = {"served": "served", "callers": "as callers see it"}
+
 BREAKER_COLUMNS = (
     "CLIENT", "TARGET", "SCOPE", "ADDRESS", "STATE", "FAILURES", "ERROR %", "TRIPS", "HALF-OPEN IN",
 )  # fmt: skip
@@ -42,6 +60,38 @@ def errors(counts: dict[str, int]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
 
 
+def top_errors(counts: dict[str, int]) -> str:
+    """The most frequent error kind and how many other kinds there are, for a table cell."""
+    if not counts:
+        return "-"
+    kind, count = max(sorted(counts.items()), key=lambda item: item[1])
+    others = len(counts) - 1
+    return f"{kind}={count}" + (f" +{others}" if others else "")
+
+
+def fit_columns(widths: Sequence[int], available: int) -> list[int]:
+    """Indexes into ``SERVICE_COLUMNS`` of the columns to show, in table order.
+
+    ``widths`` are the columns' content widths (padding excluded); columns are
+    taken in ``COLUMN_PRIORITY`` order while they fit in ``available`` cells.
+    NAME is always shown.
+    """
+    chosen: list[int] = []
+    used = 0
+    for name in COLUMN_PRIORITY:
+        index = SERVICE_COLUMNS.index(name)
+        width = widths[index] + CELL_PADDING
+        if chosen and used + width > available:
+            continue  # a narrower, lower-priority column may still fit
+        chosen.append(index)
+        used += width
+    return sorted(chosen)
+
+
+def cell_width(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text(cell).cell_len
+
+
 def styled(value: str, styles: dict[str, str]) -> Text:
     return Text(value, style=styles.get(value, ""))
 
@@ -49,24 +99,26 @@ def styled(value: str, styles: dict[str, str]) -> Text:
 def _metric_cells(m: Metrics) -> tuple[str, ...]:
     return (
         rate(m.rps), percent(m.success_rate), millis(m.p50_ms), millis(m.p95_ms),
-        millis(m.p99_ms), str(m.active), errors(m.errors),
+        millis(m.p99_ms), str(m.active), top_errors(m.errors),
     )  # fmt: skip
 
 
-def service_cells(s: ServiceView) -> tuple[str | Text, ...]:
+def service_cells(s: ServiceView, source: str = "served") -> tuple[str | Text, ...]:
     health = f"{s.healthy}/{len(s.instances)}"
+    shown = s.served if source == "served" else s.metrics
     return (
         Text(s.name, style="bold"), "", health, styled(s.breaker, BREAKER_STYLE), "", "",
-        *_metric_cells(s.metrics),
+        *_metric_cells(shown),
     )  # fmt: skip
 
 
-def instance_cells(i: InstanceView) -> tuple[str | Text, ...]:
+def instance_cells(i: InstanceView, source: str = "served") -> tuple[str | Text, ...]:
     ep = i.endpoint
+    shown = i.served if source == "served" else i.metrics
     return (
         f"  └ {ep.instance_id}", ep.address, styled(ep.health_status.value, HEALTH_STYLE),
         styled(i.breaker, BREAKER_STYLE), f"{ep.weight:g}", ep.version or "-",
-        *_metric_cells(i.metrics),
+        *_metric_cells(shown),
     )  # fmt: skip
 
 
@@ -114,13 +166,25 @@ def topology(view: MeshView) -> Text:
     return out
 
 
+def summary(m: Metrics) -> str:
+    """One line of golden metrics: rate, success, p99 and the total."""
+    return (
+        f"{rate(m.rps)}/s, {percent(m.success_rate)} ok, p99 {millis(m.p99_ms)}, "
+        f"{m.requests} requests, errors {errors(m.errors)}"
+    )
+
+
 def service_details(s: ServiceView) -> str:
-    m = s.metrics
+    methods = "   ".join(
+        f"{name} {rate(m.rps)}/s {percent(m.success_rate)}" for name, m in s.methods.items()
+    )
     return "\n".join(
         [
-            f"[b]{s.name}[/b]  {s.healthy}/{len(s.instances)} healthy, breaker {s.breaker}",
+            f"[b]{s.name}[/b]  {s.healthy}/{len(s.instances)} healthy, breaker {s.breaker}; "
             f"callers: {', '.join(s.callers) or '-'}   callees: {', '.join(s.callees) or '-'}",
-            f"requests: {m.requests}   errors: {errors(m.errors)}",
+            f"served: {summary(s.served)}",
+            f"as callers see it: {summary(s.metrics)}",
+            f"methods: {methods or '-'}",
         ]
     )
 
@@ -135,7 +199,9 @@ def instance_details(i: InstanceView, now: float) -> str:
             f"[b]{ep.service_name}/{ep.instance_id}[/b]  {ep.address} ({ep.protocol})",
             f"health {ep.health_status.value}, last check {format_age(checked)} ago; "
             f"registered {format_age(registered)} ago; zone {ep.zone or '-'}",
-            f"breaker {i.breaker}   weight {ep.weight:g}   version {ep.version or '-'}",
+            f"breaker {i.breaker}   weight {ep.weight:g}   version {ep.version or '-'}; "
             f"metadata: {meta}",
+            f"served: {summary(i.served)}",
+            f"as callers see it: {summary(i.metrics)}",
         ]
     )

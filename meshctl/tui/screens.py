@@ -23,6 +23,7 @@ HELP = """\
   [b]Enter[/b]        drill in: a service's breakers, an event's request path
   [b]/[/b]            filter the current list (Esc clears it)
   [b]s[/b]            sort services by the next column
+  [b]v[/b]            metrics as served, or as callers see them
   [b]r o c[/b]        reset, force open or close the selected breaker
   [b]: Ctrl+P[/b]     command palette
   [b]?[/b]            this help        [b]q[/b]  quit

@@ -110,7 +110,36 @@ def reports(scale: int) -> list[dict[str, Any]]:
         "services": {"streaming": stats(50 * scale, p99=60.0), "auth": stats(5 * scale, p99=5.0)},
         "endpoints": {},
     }
-    return [streaming, analytics, gateway]
+    return [streaming, analytics, gateway, *served(scale)]
+
+
+def server(instance_id: str, scale: int, **methods: dict[str, Any]) -> dict[str, Any]:
+    """The report of instance ``instance_id`` (named ``service-x``) on what it served."""
+    return {
+        "client_id": f"{instance_id.split('-')[0]}@{instance_id}",
+        "role": "server",
+        "name": instance_id.split("-")[0],
+        "instance_id": instance_id,
+        "published_at": T0 + scale,
+        "served": methods,
+    }
+
+
+def served(scale: int) -> list[dict[str, Any]]:
+    """Server reports: streaming serves more than the gateway calls (short-lived CLIs call it
+    too); analytics-b served nothing lately."""
+    return [
+        server("streaming-a", scale, ProcessFrame=stats(70 * scale, scale, p99=55.0)),
+        server(
+            "analytics-a",
+            scale,
+            ProcessDetections=stats(95 * scale, p99=9.0),
+            GetTrafficMetrics=stats(10 * scale, 2 * scale, p99=3.0),
+        ),
+        server("analytics-b", scale, ProcessDetections={**stats(40), "interval": {"requests": 0}}),
+        server("alert-a", scale, SendAlert=stats(20 * scale, p99=35.0)),
+        server("auth-a", scale, login=stats(5 * scale, p99=4.0)),
+    ]
 
 
 def state(scale: int) -> MeshState:

@@ -16,7 +16,7 @@ from meshctl.tui.model import (
     sort_services,
     worst,
 )
-from tests.support.top import T0, endpoint, reports, state, stats
+from tests.support.top import T0, endpoint, reports, services, state, stats
 
 
 def service(view: MeshView, name: str) -> ServiceView:
@@ -120,10 +120,13 @@ def test_malformed_reports_are_tolerated():
 
 def test_sort_and_filter():
     view = compute(state(1), state(2))
-    assert [s.name for s in sort_services(view.services, "rps")][:2] == ["analytics", "streaming"]
-    assert sort_services(view.services, "p99")[0].name == "streaming"
-    assert sort_services(view.services, "success")[0].name == "analytics"
-    assert sort_services(view.services, "active")[0].name == "alert"
+    callers = view.services, "rps", "callers"
+    assert [s.name for s in sort_services(*callers)][:2] == ["analytics", "streaming"]
+    assert sort_services(view.services, "p99", "callers")[0].name == "streaming"
+    assert sort_services(view.services, "success", "callers")[0].name == "analytics"
+    assert sort_services(view.services, "active", "callers")[0].name == "alert"
+    assert sort_services(view.services, "success")[0].name == "analytics"  # served: 98.1 %
+    assert sort_services(view.services, "errors")[0].name == "analytics"
     assert [s.name for s in sort_services(view.services, "name")] == [s.name for s in view.services]
     assert [s.name for s in filter_services(view.services, "ALE")] == ["alert"]
     assert [s.name for s in filter_services(view.services, ":8000")] == ["auth"]
@@ -134,6 +137,56 @@ def test_empty_mesh_and_json_shape():
     view = compute(None, MeshState(T0, {}, []))
     assert view.empty
     data = compute(state(1), state(2)).to_json()
-    assert set(data) == {"at", "clients", "services", "edges", "breakers"}
+    assert set(data) == {"at", "clients", "servers", "services", "edges", "breakers"}
+    assert (data["clients"], data["servers"]) == (3, 5)
     instance = data["services"][1]["instances"][0]
     assert instance["age_seconds"] == 3602.0 and instance["version"] == "1.4.2"
+
+
+def test_served_metrics_come_from_the_instances_own_reports():
+    view = compute(state(1), state(3))
+    streaming = service(view, "streaming")
+    # the gateway (the only long-lived caller) sends 50/s; streaming answers 70/s
+    assert streaming.metrics.rps == pytest.approx(50.0)
+    assert streaming.served.rps == pytest.approx(70.0)
+    assert streaming.served.success_rate == pytest.approx(1 - 1 / 70)
+    assert streaming.served.errors == {"ConnectionFailedError": 3}
+    analytics = service(view, "analytics")
+    assert analytics.served.rps == pytest.approx(105.0)  # 95 + 10 on a, nothing new on b
+    assert analytics.served.requests == 95 * 3 + 10 * 3 + 40
+    assert analytics.served.p99_ms == 9.0  # the worst interval of any instance
+    assert set(analytics.methods) == {"GetTrafficMetrics", "ProcessDetections"}
+    assert analytics.methods["GetTrafficMetrics"].success_rate == pytest.approx(0.8)
+    by_id = {i.endpoint.instance_id: i for i in analytics.instances}
+    assert by_id["analytics-a"].served.rps == pytest.approx(105.0)
+    assert by_id["analytics-b"].served.rps == 0.0
+    assert by_id["analytics-b"].served.success_rate is None  # no traffic: unknown, not 100 %
+    # server reports are neither callers nor breaker holders
+    assert {b.client for b in view.breakers} == {"streaming", "analytics", "gateway"}
+    assert view.clients == 3 and view.servers == 5
+
+
+def test_no_traffic_between_refreshes_is_unknown_success_not_100_percent():
+    quiet = MeshState(T0 + 9, services(), [r for r in state(1).reports])
+    alert = service(compute(state(1), quiet), "alert")
+    assert (alert.metrics.rps, alert.metrics.success_rate) == (0.0, None)
+    assert (alert.served.rps, alert.served.success_rate) == (0.0, None)
+    assert alert.metrics.requests == 20  # the totals stay
+
+
+def test_a_report_new_since_the_last_refresh_counts_from_zero():
+    cli = {"client_id": "cli-1", "name": "meshctl", "services": {"alert": stats(4, 1)}}
+    before = state(1)
+    after = MeshState(before.at + 2, before.services, [*before.reports, cli])
+    alert = service(compute(before, after), "alert")
+    assert alert.metrics.rps == pytest.approx(2.0)
+    assert alert.metrics.success_rate == pytest.approx(0.75)
+
+
+def test_served_json_has_every_method_and_each_instance_its_own():
+    data = compute(state(1), state(2)).to_json()
+    analytics = next(s for s in data["services"] if s["service"] == "analytics")
+    assert analytics["served"]["rps"] == pytest.approx(105.0)
+    assert list(analytics["served"]["methods"]) == ["GetTrafficMetrics", "ProcessDetections"]
+    assert analytics["served"]["methods"]["ProcessDetections"]["requests"] == 95 * 2 + 40
+    assert [i["served"]["requests"] for i in analytics["instances"]] == [210, 40]

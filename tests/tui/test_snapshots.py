@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from meshctl.errors import RegistryUnavailableError
 from meshctl.tui.app import MeshTopApp
 from meshctl.tui.model import MeshState
@@ -24,6 +26,16 @@ async def refreshed(pilot) -> None:
 
 def test_services_view(snap_compare):
     assert snap_compare(make_app(state(1), state(2)), terminal_size=SIZE, run_before=refreshed)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_services_view_fits_the_terminal(snap_compare, size):
+    assert snap_compare(make_app(state(1), state(2)), terminal_size=size, run_before=refreshed)
+
+
+def test_services_view_as_callers_see_it(snap_compare):
+    app = make_app(state(1), state(2))
+    assert snap_compare(app, press=["v"], terminal_size=SIZE, run_before=refreshed)
 
 
 def test_instance_details(snap_compare):
