@@ -57,7 +57,7 @@ async def read_targets(registry: ServiceRegistry, service: str | None) -> Target
         if view.forced_open:
             services.add(service)  # a mark left earlier must stay removable
         instances = {ep.instance_id for ep in view} | reported_instances(reports, service)
-    return Targets(frozenset(services), frozenset(instances), len(reports))
+    return Targets(frozenset(services), frozenset(instances), len(reports.clients))
 
 
 def check_service(service: str, known: Iterable[str]) -> None:

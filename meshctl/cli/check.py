@@ -32,6 +32,7 @@ from meshctl.cli.checks import (
     result,
     service_result,
     waiting_line,
+    with_served,
 )
 from meshctl.cli.output import OutputFormat, OutputOption, emit
 from meshctl.cli.runner import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, CliState, fail, run, state
@@ -117,6 +118,7 @@ async def run_checks(
     """Every check's result and the exit code they add up to."""
     from meshctl.cli.breakers import breaker_rows
     from meshctl.cli.runner import hint_for
+    from meshctl.cli.served import served_totals
     from meshctl.errors import RegistryUnavailableError
     from meshctl.registry import open_registry
     from meshctl.registry.control import read_reports
@@ -141,9 +143,11 @@ async def run_checks(
         found = f"{len(views)} services"
         where = f"registry reachable at {settings.redis_url} (prefix {settings.prefix}): {found}"
         results = [result("registry", "pass", where), await check_broker(settings)]
-        results += await check_services(registry, views, expected)
         reports = await read_reports(registry.redis, registry.prefix)
-        results.append(breaker_result(breaker_rows(reports, time.time()), len(reports)))
+        results += with_served(
+            await check_services(registry, views, expected), served_totals(reports.servers)
+        )
+        results.append(breaker_result(breaker_rows(reports, time.time()), len(reports.clients)))
         results += registry_data_result([*views.problems, *reports.problems])
         return results, EXIT_FAILED if failed(results) else EXIT_OK
     finally:

@@ -64,6 +64,25 @@ def service_result(
             "expected": expected}  # fmt: skip
 
 
+def with_served(
+    results: Sequence[dict[str, Any]], totals: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Service results with what the service served since its instances started
+    (``served``, None when no instance reports it), in the detail line once it is
+    more than nothing."""
+    from meshctl.cli.served import served_line
+
+    out = []
+    for row in results:
+        if "service" in row:
+            served = totals.get(row["service"])
+            said = served is not None and served["requests"] > 0
+            detail = row["detail"] + (f"; served {served_line(served)}" if said else "")
+            row = {**row, "detail": detail, "served": served}
+        out.append(row)
+    return out
+
+
 def breaker_result(rows: Sequence[Mapping[str, Any]], clients: int) -> dict[str, Any]:
     """Fail when any running client holds a breaker open (or forced open)."""
     open_rows = [r for r in rows if r["state"] in ("open", "forced_open")]

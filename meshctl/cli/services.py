@@ -22,6 +22,7 @@ from meshctl.errors import InvalidRequestError, NoEndpointsError
 
 if TYPE_CHECKING:
     from meshctl.registry import ServiceRegistry
+    from meshctl.registry.snapshot import MeshSnapshot
 
 app = typer.Typer(help="List, discover, register and health-check services.", no_args_is_help=True)
 
@@ -147,18 +148,34 @@ NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The service n
 
 @app.command("list")
 def list_services(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
-    """List services with live instances, and how many are healthy."""
+    """List services with live instances, how many are healthy, and what they served."""
 
-    async def fetch() -> dict[str, list[ServiceEndpoint]]:
+    from meshctl.cli.served import served_line, served_totals
+
+    async def fetch() -> MeshSnapshot:
+        from meshctl.registry.snapshot import SnapshotReader
+
         async with command_registry(ctx) as registry:
-            return await registry.snapshot()
+            return await SnapshotReader(registry).read()
 
-    views = run(fetch())
+    snapshot = run(fetch())
+    served = served_totals(snapshot.reports)
     rows = [
-        {"service": name, "instances": r["total"], "healthy": r["healthy"]}
-        for name, r in ((n, health_row(n, e)) for n, e in views.items())
+        {
+            "service": name,
+            "instances": r["total"],
+            "healthy": r["healthy"],
+            "served": served.get(name),
+        }
+        for name, r in ((n, health_row(n, e)) for n, e in snapshot.services.items())
     ]
-    emit(rows, output, columns=("service", "instances", "healthy"))
+    columns = (
+        "service",
+        "instances",
+        "healthy",
+        Column("served", "SERVED (SINCE START)", served_line),
+    )
+    emit(rows, output, columns=columns)
 
 
 @app.command("discover")

@@ -52,6 +52,8 @@ async def test_healthy_mesh_passes(platform, meshctl, kafka_bootstrap, key_prefi
     assert {r["status"] for r in as_json["checks"]} == {"pass"}
     analytics = as_json["checks"][2]
     assert (analytics["healthy"], analytics["instances"], analytics["expected"]) == (1, 1, None)
+    # the instance reports what it served; health probes are not counted
+    assert analytics["served"] == {"requests": 0, "failures": 0, "errors": {}, "instances": 1}
 
 
 async def test_named_services_must_have_their_minimum_healthy(platform, meshctl):

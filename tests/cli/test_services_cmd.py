@@ -13,6 +13,7 @@ from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.core.units import format_age
 from meshctl.errors import InvalidRequestError
 from meshctl.registry import ServiceRegistry
+from meshctl.registry.snapshot import SnapshotReader
 
 pytestmark = pytest.mark.redis
 
@@ -80,8 +81,8 @@ def test_list_and_health_count_healthy_instances(meshctl, redis_url, key_prefix)
     listed = meshctl("services", "list", "-o", "json")
     assert listed.exit_code == 0
     assert json.loads(listed.stdout) == [
-        {"service": "alert", "instances": 2, "healthy": 1},
-        {"service": "streaming", "instances": 1, "healthy": 1},
+        {"service": "alert", "instances": 2, "healthy": 1, "served": None},  # nothing reports
+        {"service": "streaming", "instances": 1, "healthy": 1, "served": None},
     ]
     health = meshctl("services", "health", "-o", "json")
     assert health.exit_code == 0, health.output
@@ -101,7 +102,7 @@ def test_list_and_health_count_healthy_instances(meshctl, redis_url, key_prefix)
         "ok",
     ]
     assert meshctl("services", "list").stdout.splitlines()[0].split() == [
-        "SERVICE", "INSTANCES", "HEALTHY",
+        "SERVICE", "INSTANCES", "HEALTHY", "SERVED", "(SINCE", "START)",
     ]  # fmt: skip
 
 
@@ -178,7 +179,7 @@ def test_unexpected_error_is_one_line_and_traceback_only_under_debug(meshctl, mo
     async def broken(self):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ServiceRegistry, "snapshot", broken)
+    monkeypatch.setattr(SnapshotReader, "read", broken)
     plain = meshctl("services", "list")
     assert plain.exit_code == 1
     assert plain.stderr.splitlines() == [
@@ -210,3 +211,31 @@ def test_pure_helpers():
     assert endpoint_row(endpoint, None, 150.0)["age_seconds"] == 50.0
     assert endpoint_row(endpoint, "open", 150.0)["breaker"] == "open"
     assert health_row("s", []) == {"service": "s", "healthy": 0, "total": 0, "status": "down"}
+
+
+def test_served_totals_sum_instances_and_skip_what_is_not_a_server_report():
+    from meshctl.cli.served import served_line, served_totals
+
+    def server(name: str, **served: object) -> dict[str, object]:
+        return {"role": "server", "name": name, "served": served}
+
+    ok = {"requests": 5, "failures": 1, "errors": {"INTERNAL": 1, "NOT_FOUND": 2}}
+    totals = served_totals(
+        [
+            server("analytics", ProcessDetections=ok, GetTrafficMetrics={"requests": 3}),
+            server("analytics", ProcessDetections={**ok, "requests": True}),  # bool: not a count
+            server("analytics", Junk="not stats"),
+            {"name": "analytics", "services": {"alert": ok}},  # a client's report
+            {"role": "server", "name": "alert", "served": ["not", "a", "map"]},
+        ]
+    )
+    assert totals == {
+        "analytics": {
+            "requests": 8,
+            "failures": 2,
+            "errors": {"INTERNAL": 2, "NOT_FOUND": 4},
+            "instances": 3,
+        }
+    }
+    assert served_line(totals["analytics"]) == "8 requests, 2 failed"
+    assert served_line(None) == "-"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -105,6 +106,43 @@ async def test_camera_frame_runs_and_prints_the_result_in_every_format(
 
     as_yaml = await invoke(cli, "workflow", "run", "camera-frame", "-o", "yaml")
     assert yaml.safe_load(as_yaml.stdout)["workflow"] == "camera-frame"
+
+
+@pytest.mark.kafka
+async def test_short_lived_callers_show_in_what_the_services_served(
+    platform: Platform, cli: Meshctl
+):
+    for name in ("analytics", "streaming", "alert"):
+        await platform.start(name)
+    for camera in ("cam001", "cam002"):
+        ran = await invoke(cli, "workflow", "run", "camera-frame", f"--camera={camera}")
+        assert ran.exit_code == 0, ran.output
+
+    async def served(service: str) -> dict[str, Any]:
+        """``top --once``'s served view of ``service``, once both runs are reported."""
+        async with asyncio.timeout(10):
+            while True:
+                top = await invoke(cli, "top", "--once", "--interval", "0.05", "-o", "json")
+                assert top.exit_code == 0, top.output
+                services: list[dict[str, Any]] = json.loads(top.stdout)["services"]
+                view = next(s for s in services if s["service"] == service)
+                if view["served"]["requests"] >= 2:
+                    return view
+                await asyncio.sleep(0.2)
+
+    streaming = await served("streaming")
+    assert streaming["served"]["methods"]["ProcessDetections"]["requests"] == 2
+    assert streaming["instances"][0]["served"]["requests"] == 2
+    assert streaming["requests"] == 0  # no long-lived client called it: only the served view knows
+    alert = await served("alert")
+    assert alert["served"]["methods"]["ProcessViolationAlert"]["requests"] >= 2
+
+    listed = json.loads((await invoke(cli, "services", "list", "-o", "json")).stdout)
+    by_name = {row["service"]: row for row in listed}
+    assert by_name["streaming"]["served"]["requests"] == 2
+    checked = json.loads((await invoke(cli, "check", "-o", "json")).stdout)
+    line = next(c for c in checked["checks"] if c["check"] == "service:streaming")
+    assert line["served"]["requests"] == 2 and "served 2 requests, 0 failed" in line["detail"]
 
 
 @pytest.mark.kafka
