@@ -28,12 +28,18 @@ ONCE_COLUMNS = (
 
 
 def table_rows(view: MeshView) -> list[dict[str, Any]]:
-    """A service row followed by its instances' rows, as ``--once -o table`` prints them."""
+    """A service row followed by its instances' rows, as ``--once -o table`` prints them:
+    the served metrics (JSON has the callers' view too)."""
     rows: list[dict[str, Any]] = []
     for service in view.to_json()["services"]:
         health = f"{service['healthy']}/{service['total']}"
-        rows.append({**service, "name": service["service"], "health": health, "address": None})
-        rows.extend({**i, "name": f"  {i['instance_id']}"} for i in service["instances"])
+        rows.append(
+            {**service, **service["served"], "name": service["service"], "health": health,
+             "address": None}
+        )  # fmt: skip
+        rows.extend(
+            {**i, **i["served"], "name": f"  {i['instance_id']}"} for i in service["instances"]
+        )
     return rows
 
 
@@ -48,7 +54,8 @@ def top(
     """Watch the mesh live: topology, golden metrics, breakers and events.
 
     With --once, print one snapshot without the UI: two fetches one interval
-    apart, so request rates are known.
+    apart, so request rates are known. The table shows what the services
+    served; JSON and YAML also hold what long-lived callers saw.
     """
     seconds("--interval", interval)
     settings = state(ctx).resolve().settings

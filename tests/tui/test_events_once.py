@@ -49,7 +49,9 @@ async def test_events_pane_filters_and_shows_a_request_path(
             assert isinstance(screen, CorrelationScreen)
             path = screen.query_one("#path", DataTable)
             await until(
-                pilot, lambda: "3 events" in str(screen.query_one("#path-status", Static).render())
+                pilot,
+                lambda: "3 events" in str(screen.query_one("#path-status", Static).render()),
+                attempts=300,  # the path is read back from the broker: slow on a busy machine
             )
             kinds = [str(path.get_row_at(i)[1]) for i in range(path.row_count)]
             assert kinds == ["frame.processed", "violation.detected", "alert.sent"]
@@ -77,6 +79,26 @@ async def test_once_prints_the_snapshot_as_json(platform: Platform, mesh, redis_
     assert {"caller": "test-client", "callee": "analytics"}.items() <= data["edges"][0].items()
     table = await asyncio.to_thread(invoke, [*args, "--interval", "0.05"])
     assert table.exit_code == 0 and "analytics" in table.output
+
+
+async def test_once_shows_what_a_service_served_to_a_one_shot_caller(
+    platform: Platform, redis_url: str
+):
+    await platform.start("analytics")
+    args = ["--redis-url", redis_url, "--prefix", platform.registry.prefix]
+    called = await asyncio.to_thread(invoke, [*args, "call", "analytics", "GetTrafficMetrics"])
+    assert called.exit_code == 0, called.output
+    async with asyncio.timeout(10):  # the instance publishes what it served once a second
+        while True:
+            once = [*args, "top", "--once", "--interval", "0.05", "-o", "json"]
+            result = await asyncio.to_thread(invoke, once)
+            assert result.exit_code == 0, result.output
+            [analytics] = json.loads(result.output)["services"]
+            if analytics["served"]["requests"]:
+                break
+            await asyncio.sleep(0.2)
+    assert analytics["requests"] == 0  # no long-lived client called it
+    assert analytics["served"]["methods"]["GetTrafficMetrics"]["requests"] == 1
 
 
 def test_once_rejects_a_bad_interval_and_an_unreachable_registry():

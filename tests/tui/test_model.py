@@ -190,3 +190,12 @@ def test_served_json_has_every_method_and_each_instance_its_own():
     assert list(analytics["served"]["methods"]) == ["GetTrafficMetrics", "ProcessDetections"]
     assert analytics["served"]["methods"]["ProcessDetections"]["requests"] == 95 * 2 + 40
     assert [i["served"]["requests"] for i in analytics["instances"]] == [210, 40]
+
+
+def test_the_once_table_shows_the_served_view():
+    from meshctl.cli.top import table_rows
+
+    rows = {r["name"].strip(): r for r in table_rows(compute(state(1), state(2)))}
+    assert rows["streaming"]["rps"] == pytest.approx(70.0)  # callers saw 50/s
+    assert rows["analytics-b"]["success_rate"] is None
+    assert rows["analytics"]["health"] == "1/2" and rows["analytics"]["address"] is None
