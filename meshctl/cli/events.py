@@ -157,9 +157,22 @@ def tail(
     follow: Annotated[
         bool, typer.Option("--follow/--no-follow", help="Keep printing new events.")
     ] = True,
+    keyed_only: Annotated[
+        bool,
+        typer.Option(
+            "--keyed-only",
+            help="With --correlation-id: read only the partition the id hashes to (murmur2). "
+            "Faster, but misses events from producers with another partitioner "
+            "(kcat, confluent-kafka by default).",
+        ),
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Print events as they arrive (Ctrl-C stops); exits 3 when the broker is unreachable."""
+    """Print events as they arrive (Ctrl-C stops); exits 3 when the broker is unreachable.
+
+    By correlation id every partition is read, the one the id hashes to first,
+    so events from any producer are found.
+    """
     begin = parse_start(start, datetime.now(UTC))
     settings = state(ctx).resolve().settings
 
@@ -168,7 +181,9 @@ def tail(
 
         EventFilter.of(event_type)  # a bad type name fails before the broker is asked
         async with command_bus(settings) as bus:
-            events = bus.tail(correlation_id, event_type, start=begin, follow=follow)
+            events = bus.tail(
+                correlation_id, event_type, start=begin, follow=follow, keyed_only=keyed_only
+            )
             async for event in events:
                 typer.echo(format_event(event, output), nl=False)
 

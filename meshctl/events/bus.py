@@ -173,6 +173,7 @@ class EventBus(Protocol):
         *,
         start: Start = "beginning",
         follow: bool = True,
+        keyed_only: bool = False,
     ) -> AsyncIterator[Event]: ...
 
     async def start(self) -> None: ...

@@ -237,10 +237,11 @@ class KafkaEventBus(AsyncLifecycle):
         *,
         start: Start = "beginning",
         follow: bool = True,
+        keyed_only: bool = False,
     ) -> AsyncIterator[Event]:
         """Iterate events (of one correlation id if given); see KafkaTail."""
         wanted = EventFilter.of(event_types, correlation_id)
-        tail = KafkaTail(self._topics, self.naming, wanted, check_start(start), follow)
+        tail = KafkaTail(self._topics, self.naming, wanted, check_start(start), follow, keyed_only)
         return tail.events()
 
     async def _connect(self) -> AIOKafkaProducer:

@@ -144,8 +144,12 @@ class MemoryEventBus(AsyncLifecycle):
         *,
         start: Start = "beginning",
         follow: bool = True,
+        keyed_only: bool = False,
     ) -> AsyncIterator[Event]:
-        """Yield matching events from ``start``, then new ones while ``follow``."""
+        """Yield matching events from ``start``, then new ones while ``follow``.
+
+        ``keyed_only`` changes nothing: one log has no partitions to skip.
+        """
         wanted = EventFilter.of(event_types, correlation_id)
         start = check_start(start)
         end = len(self._log)

@@ -1,10 +1,15 @@
 """Tail events on Kafka, optionally by correlation id, without a consumer group.
 
-The tail assigns partitions itself: for a correlation id only the partition
-the id maps to (murmur2, as producers key events by it), so it starts fast
-and leaves no group behind. Records are filtered on their headers before any
-value is decoded. History up to the end offsets captured at start is merged
-across topics by timestamp; followed records are merged batch by batch.
+The tail assigns partitions itself, so it starts fast and leaves no group
+behind. For a correlation id it reads the partition the id maps to first
+(murmur2, as meshctl and Java clients key events by it), then the others:
+producers with another partitioner (librdkafka's default ``consistent_random``,
+so kcat and confluent-kafka out of the box) put the same key elsewhere.
+``keyed_only`` reads that one partition alone, for topics only murmur2
+producers write. Records are filtered on their headers before any value is
+decoded, so reading every partition costs fetches, not decoding. History up
+to the end offsets captured at start is merged across topics by timestamp;
+followed records are merged batch by batch.
 """
 
 from __future__ import annotations
@@ -55,8 +60,10 @@ class KafkaTail:
         wanted: EventFilter,
         start: Start,
         follow: bool,
+        keyed_only: bool = False,
     ) -> None:
         self.bootstrap = topics.bootstrap
+        self._keyed_only = keyed_only
         self._topics = topics
         self._naming = naming
         self._wanted = wanted
@@ -101,7 +108,9 @@ class KafkaTail:
         for topic in topics:
             ids = sorted(layout[topic])
             if ids and self._wanted.correlation_id is not None:
-                ids = [ids[partition_for(key, len(ids))]]
+                keyed = ids[partition_for(key, len(ids))]
+                others = [] if self._keyed_only else [p for p in ids if p != keyed]
+                ids = [keyed, *others]
             partitions.extend(TopicPartition(topic, p) for p in ids)
         consumer.assign(partitions)
         end: dict[TopicPartition, int] = await consumer.end_offsets(partitions)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from meshctl.errors import BrokerUnavailableError, SpoolFullError
 from meshctl.events import Event
 from meshctl.events.client import TopicManager
 from meshctl.events.kafka import KafkaEventBus
+from meshctl.events.partitioner import partition_for
 
 pytestmark = pytest.mark.kafka
 
@@ -36,10 +38,14 @@ def confluent_produce(
     key: bytes,
     values: list[bytes],
     headers: Sequence[tuple[str, bytes]] = (),
+    partitioner: str = "murmur2_random",
 ) -> int:
-    """Produce as a foreign client would; returns how many records are still unsent."""
-    # librdkafka's Java-compatible partitioner, so the key lands where the tail reads.
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    """Produce as a foreign client would; returns how many records are still unsent.
+
+    ``murmur2_random`` is librdkafka's Java-compatible partitioner (the key lands
+    where meshctl's producers put it); its own default is ``consistent_random``.
+    """
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": partitioner})
     for value in values:
         producer.produce(topic, value, key=key, headers=[(k, v) for k, v in headers])
     return int(producer.flush(10))
@@ -111,6 +117,39 @@ async def test_a_foreign_producers_event_shows_up_in_a_tail(
         assert unsent == 0
         events = [e async for e in bus.tail("mixed", follow=False)]
     assert [(e.source, e.data["n"]) for e in events] == [("meshctl", 0), ("legacy", 1)]
+
+
+async def test_a_tail_by_correlation_id_finds_events_of_any_partitioner(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topic = f"{topic_prefix}.alert.sent"
+    await TopicManager(kafka_bootstrap, partitions=3, client_id=topic_prefix).ensure([topic])
+    # a key that librdkafka's default (CRC32) puts elsewhere than murmur2 does
+    key = next(
+        f"corr-{n}" for n in range(100)
+        if zlib.crc32(f"corr-{n}".encode()) % 3 != partition_for(f"corr-{n}".encode(), 3)
+    )  # fmt: skip
+    envelope = {
+        "event_id": "e-crc", "event_type": "alert.sent", "source": "kcat",
+        "occurred_at": "2026-01-01T00:00:00+00:00", "correlation_id": key,
+        "trace_id": "0af7651916cd43dd8448eb211c80319c", "data": {"n": 1},
+    }  # fmt: skip
+    headers = [("correlation_id", key.encode()), ("event_type", b"alert.sent")]
+    unsent = await asyncio.to_thread(
+        confluent_produce, kafka_bootstrap, topic, key.encode(),
+        [json.dumps(envelope).encode()], headers, "consistent_random",
+    )  # fmt: skip
+    assert unsent == 0
+    async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
+        await bus.publish("alert.sent", {"n": 0}, CorrelationContext.new(key))
+        found = [e async for e in bus.tail(key, follow=False)]
+        keyed = [e async for e in bus.tail(key, follow=False, keyed_only=True)]
+    assert sorted(e.data["n"] for e in found) == [0, 1]
+    assert {e.partition for e in found} == {
+        partition_for(key.encode(), 3),
+        zlib.crc32(key.encode()) % 3,
+    }
+    assert [e.data["n"] for e in keyed] == [0]  # what --keyed-only gives up
 
 
 async def test_poison_records_do_not_stop_a_consumer_or_a_tail(
