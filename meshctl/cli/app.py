@@ -19,6 +19,7 @@ from meshctl.cli.demo import demo
 from meshctl.cli.describe import describe
 from meshctl.cli.events import app as events_app
 from meshctl.cli.loadtest import loadtest
+from meshctl.cli.prometheus import app as prometheus_app
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
@@ -45,6 +46,7 @@ app.command()(serve)
 app.command()(loadtest)
 app.add_typer(breakers_app, name="breakers")
 app.add_typer(events_app, name="events")
+app.add_typer(prometheus_app, name="prometheus")
 app.command()(call)
 app.command()(describe)
 app.command()(check)

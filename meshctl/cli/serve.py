@@ -33,6 +33,23 @@ def serve(
     grace: Annotated[
         float, typer.Option(help="Seconds in-flight calls get to finish on shutdown.", min=0)
     ] = 5.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of the Prometheus /metrics endpoint; 0 picks a free one. "
+            "Default: MESH_METRICS_PORT, else a free one.",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
+    metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics/--no-metrics",
+            help="Serve /metrics and announce it as metrics_url. Default: MESH_METRICS, else on.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run one reference service until SIGTERM or Ctrl-C, registered in the mesh.
 
@@ -52,6 +69,8 @@ def serve(
         "redis_url": registry or cli.overrides.get("redis_url"),
         "prefix": prefix or cli.overrides.get("prefix"),
         "database_url": database_url,
+        "metrics_port": metrics_port,
+        "metrics": metrics,
     }
     settings = service_settings(flags, context=cli.context)
     chosen = DEFAULT_PORTS[name] if port is None else port

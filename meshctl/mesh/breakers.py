@@ -127,7 +127,8 @@ class BreakerBook:
     def snapshots(self) -> list[dict[str, Any]]:
         """Every breaker's snapshot, labelled with its service, scope and endpoint."""
         out = []
-        for key, breaker in self.items():
+        # A copy: Prometheus scrapes read this from the metrics server's thread.
+        for key, breaker in list(self.items()):
             snap = breaker.snapshot()
             snap.update(
                 service=key.service,

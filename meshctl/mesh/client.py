@@ -49,6 +49,7 @@ from meshctl.mesh.sender import AttemptSender
 from meshctl.registry import RegistryWatcher, ServiceInstances, ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
 from meshctl.transport.grpc_client import DEFAULT_CONNECT_TIMEOUT
+from meshctl.transport.metrics import PROCESS_METRICS, client_source
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class ServiceMeshClient:
         self._seen: dict[str, Sequence[ServiceEndpoint]] = {}
         self._forced: set[str] = set()  # services whose forced mark this client obeyed
         self._background: set[asyncio.Task[Any]] = set()
+        self._unlist_metrics: Callable[[], None] | None = None
         self.control = (
             ControlPlane(
                 registry.redis,
@@ -152,7 +154,13 @@ class ServiceMeshClient:
         )
 
     async def start(self) -> ServiceMeshClient:
-        """Subscribe to registry changes, start reporting and the event bus."""
+        """Subscribe to registry changes, start reporting and the event bus; from now on the
+        process's Prometheus metrics include this client's calls and breakers."""
+        if self._unlist_metrics is None:
+            source = client_source(
+                self.name, self.service_stats, self.stats, self.breakers.snapshots
+            )
+            self._unlist_metrics = PROCESS_METRICS.add(source)
         if self.watcher is not None and self._watch:
             await self.watcher.start()
         if self.events is not None:
@@ -163,6 +171,9 @@ class ServiceMeshClient:
 
     async def aclose(self) -> None:
         """Stop background work and close every connection this client opened."""
+        if self._unlist_metrics is not None:
+            self._unlist_metrics()
+            self._unlist_metrics = None
         if self.control is not None:
             await self.control.stop()
         await self.recovery.aclose()

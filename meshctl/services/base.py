@@ -38,6 +38,10 @@ class ServiceSettings(MeshSettings):
     database_schema: str | None = Field(
         None, description="PostgreSQL schema holding the service tables (default: the search path)"
     )
+    metrics: bool = Field(True, description="serve Prometheus /metrics and announce it")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="port of the Prometheus /metrics endpoint (0: a free one)"
+    )
 
     # analytics
     default_speed_limit_kmh: float = Field(50.0, gt=0)

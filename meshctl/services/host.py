@@ -42,6 +42,7 @@ from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.core.stats import MethodStats
 from meshctl.registry.reports import SERVER_ROLE, served_report_id
 from meshctl.services.base import GrpcServiceApp, HttpServiceApp
+from meshctl.transport.metrics import PROCESS_METRICS, metrics_server, served_source
 from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
 
 _WILDCARDS = ("", "0.0.0.0", "::")
@@ -236,6 +237,7 @@ async def serve(
     grace: float = 5.0,
     ttl: float = 60,
     idle_timeout: float = IDLE_TIMEOUT,
+    metrics_port: int | None = None,
 ) -> None:
     """Serve ``app`` until ``stop_event`` is set or SIGTERM/SIGINT arrives.
 
@@ -251,6 +253,9 @@ async def serve(
         ttl: registry record lifetime, renewed by heartbeat.
         idle_timeout: seconds a connection may stay open without a handshake
             or request (see the module docstring).
+        metrics_port: serve Prometheus ``/metrics`` on ``host`` at this port (0: a
+            free one; the process's one server if it runs already) and announce it
+            as the ``metrics_url`` metadata; None: no endpoint.
     """
     stop = stop_event or asyncio.Event()
     served = MethodStats()
@@ -265,15 +270,22 @@ async def serve(
         with _signals_set(stop):
             bound = await runner.start(host, port)
             try:
+                advertised = _advertised(host, advertise_host)
+                metadata = dict(runner.metadata)
+                if metrics_port is not None:
+                    scrape = metrics_server(host, metrics_port)
+                    metadata["metrics_url"] = f"http://{_join(advertised, scrape)}/metrics"
                 endpoint = ServiceEndpoint(
                     service_name=app.name,
-                    host=_advertised(host, advertise_host),
+                    host=advertised,
                     port=bound,
                     protocol="grpc" if runner.protocol == "grpc" else "http",
-                    metadata=runner.metadata,
+                    metadata=metadata,
                     version=__version__,
                 )
                 async with AsyncExitStack() as registration:
+                    source = served_source(app.name, endpoint.instance_id, served)
+                    registration.callback(PROCESS_METRICS.add(source))
                     if registry is not None:
                         await registration.enter_async_context(registry.keep_alive(endpoint, ttl))
                         report = functools.partial(served_report, endpoint, served, started_at)

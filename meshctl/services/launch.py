@@ -78,6 +78,7 @@ async def run_service(
             advertise_host=advertise_host,
             ready=ready,
             grace=grace,
+            metrics_port=settings.metrics_port if settings.metrics else None,
         )
     finally:
         await registry.aclose()
@@ -107,13 +108,23 @@ def main(name: str, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", help="Where the service keeps its data.")
     parser.add_argument("--advertise-host", help="Host other services should dial.")
     parser.add_argument("--grace", type=float, default=5.0, help="Seconds to drain on shutdown.")
+    parser.add_argument("--metrics-port", type=_port, help="Port of /metrics; 0 picks a free one.")
+    parser.add_argument(
+        "--no-metrics", dest="metrics", action="store_const", const=False, help="No /metrics."
+    )
     parser.add_argument(
         "--context",
         default=os.environ.get("MESH_CONTEXT"),
         help="Config-file context to use instead of its current-context.",
     )
     args = parser.parse_args(argv)
-    flags = {"redis_url": args.registry, "prefix": args.prefix, "database_url": args.database_url}
+    flags = {
+        "redis_url": args.registry,
+        "prefix": args.prefix,
+        "database_url": args.database_url,
+        "metrics_port": args.metrics_port,
+        "metrics": args.metrics,
+    }
     port = DEFAULT_PORTS[name] if args.port is None else args.port
     try:
         settings = service_settings(flags, context=args.context)

@@ -7,6 +7,7 @@ and ``check`` read them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,3 +180,46 @@ async def test_http_requests_are_counted_per_route(registry: ServiceRegistry):
     finally:
         stop.set()
         await task
+
+
+async def test_the_metrics_endpoint_is_announced_and_shows_the_calls(
+    registry: ServiceRegistry,
+):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    stop = asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve(
+            VerdictApp(), registry=registry, stop_event=stop, ready=port.set_result, metrics_port=0
+        )  # fmt: skip
+    )
+    try:
+        bound = await asyncio.wait_for(port, 10)
+        [endpoint] = await registry.discover_services("streaming")
+        url = endpoint.metadata["metrics_url"]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{bound}") as channel:
+            stub = streaming_pb2_grpc.StreamingServiceStub(channel)
+            for camera in ("ok", "ok", "missing"):
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await stub.GetTrafficMetrics(
+                        common_pb2.GetTrafficMetricsRequest(camera_id=camera)
+                    )
+        async with httpx.AsyncClient() as client:
+            reply = await client.get(url)
+        assert reply.status_code == 200
+        requests = {
+            s.labels["code"]: s.value
+            for family in text_string_to_metric_families(reply.text)
+            for s in family.samples
+            if s.name == "meshctl_server_requests_total"
+            and s.labels["instance_id"] == endpoint.instance_id
+        }
+        assert requests == {"OK": 2.0, "NOT_FOUND": 1.0}
+    finally:
+        stop.set()
+        await task
+    async with httpx.AsyncClient() as client:  # the instance is gone from the exposition
+        text = (await client.get(url)).text
+    assert endpoint.instance_id not in text
