@@ -48,9 +48,11 @@ SAMPLED = 0x01
 
 HeaderValue = str | bytes
 Headers = (
-    Mapping[str, HeaderValue | Sequence[HeaderValue]] | Iterable[tuple[str | bytes, HeaderValue]]
+    Mapping[str, HeaderValue | Sequence[HeaderValue]]
+    | Iterable[tuple[str | bytes, HeaderValue | None]]
 )
-"""Headers as transports give them: a mapping (a value may be a list of lines) or pairs."""
+"""Headers as transports give them: a mapping (a value may be a list of lines) or pairs
+(a Kafka header's value may be None)."""
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -211,7 +213,7 @@ def _values(headers: Headers) -> dict[str, str]:
     values: dict[str, str] = {}
     for name, value in pairs:
         key = name.decode("latin-1").lower() if isinstance(name, bytes) else name.lower()
-        if key in _READ:
+        if key in _READ and value is not None:
             text = _text(value) if isinstance(value, str | bytes) else ",".join(map(_text, value))
             values[key] = f"{values[key]},{text}" if key in values else text
     return values

@@ -159,6 +159,12 @@ TWO_LINES = "foo=1,bar=2"
                 ("traceparent", TRACEPARENT), ("tracestate", "foo=1"), ("tracestate", "bar=2")
             ).items()
         ),
+        # Kafka: (key, value) pairs, a value may be None
+        [
+            ("traceparent", TRACEPARENT.encode()),
+            ("tracestate", None),
+            ("tracestate", b"foo=1,bar=2"),
+        ],
         # a mapping of lines (Kafka headers gathered by name)
         {"traceparent": TRACEPARENT, "tracestate": (b"foo=1", b" , bar=2")},
         # httpx and Starlette headers: repeated lines already joined
@@ -191,7 +197,7 @@ name = st.sampled_from(["traceparent", "TraceState", "tracestate", "x-correlatio
 
 
 @given(
-    st.lists(st.tuples(name | st.binary(), st.text() | st.binary()), max_size=8)
+    st.lists(st.tuples(name | st.binary(), st.none() | st.text() | st.binary()), max_size=8)
     | st.dictionaries(name | st.text(), header_value, max_size=6)
     | st.dictionaries(name, st.just(TRACEPARENT) | st.text(alphabet="abz09@=,- \t", max_size=40))
 )
