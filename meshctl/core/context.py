@@ -1,9 +1,25 @@
 """Correlation context: correlation id, W3C trace context, user and session.
 
 The current context lives in a contextvar so nested calls inherit it; every
-outgoing hop carries a child (same trace, new span id). Headers follow W3C
-Trace Context (``traceparent``, ``tracestate``) plus ``x-correlation-id``,
-``x-user-id`` and ``x-session-id``.
+outgoing hop carries a child (same trace, new span id, the parent's
+tracestate). Headers follow W3C Trace Context Level 1 (``traceparent``,
+``tracestate``) plus ``x-correlation-id``, ``x-user-id`` and ``x-session-id``.
+
+Incoming headers (https://www.w3.org/TR/trace-context-1/#processing-model):
+
+- Names are case-insensitive. A header's repeated lines are one value, joined
+  with commas (RFC 7230 3.2.2), whether a transport hands them over as
+  repeated pairs, as a list per name or already joined. Two ``traceparent``
+  lines are therefore invalid; ``tracestate`` lines make one list.
+- ``traceparent`` is ``version-trace_id-parent_id-flags`` in lower-case hex,
+  optional spaces or tabs around it. Version ``ff`` is invalid; ``00`` has
+  exactly these four fields; a later version may add ``-`` and more, which
+  is ignored. All-zero ids are invalid. Only the sampled flag is defined:
+  the others are set to zero.
+- An invalid or missing ``traceparent`` restarts the trace (new trace id, no
+  tracestate) and keeps the correlation id, so one request's logs line up.
+- ``tracestate`` is validated as a whole by ``meshctl.core.tracestate`` and
+  dropped when invalid; a valid one is passed on as it came, canonical.
 """
 
 from __future__ import annotations
@@ -12,9 +28,11 @@ import contextvars
 import re
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from meshctl.core.tracestate import OWS, propagated_tracestate
 
 CORRELATION_HEADER = "x-correlation-id"
 TRACEPARENT_HEADER = "traceparent"
@@ -22,7 +40,21 @@ TRACESTATE_HEADER = "tracestate"
 USER_HEADER = "x-user-id"
 SESSION_HEADER = "x-session-id"
 
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_READ = frozenset(
+    {CORRELATION_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER, USER_HEADER, SESSION_HEADER}
+)
+SAMPLED = 0x01
+"""The one trace flag Level 1 defines; the others are passed on as zero."""
+
+HeaderValue = str | bytes
+Headers = (
+    Mapping[str, HeaderValue | Sequence[HeaderValue]]
+    | Iterable[tuple[str | bytes, HeaderValue | None]]
+)
+"""Headers as transports give them: a mapping (a value may be a list of lines) or pairs
+(a Kafka header's value may be None)."""
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
@@ -76,6 +108,11 @@ class CorrelationContext:
             object.__setattr__(self, "parent_span_id", parent)
         if not 0 <= self.trace_flags <= 0xFF:
             raise ValueError("trace_flags must fit in one byte")
+        if self.tracestate is not None:
+            tracestate = propagated_tracestate(self.tracestate)
+            if tracestate is None:
+                raise ValueError(f"tracestate is not a valid W3C list: {self.tracestate!r}")
+            object.__setattr__(self, "tracestate", tracestate)
 
     @classmethod
     def new(
@@ -111,7 +148,7 @@ class CorrelationContext:
 
     @property
     def sampled(self) -> bool:
-        return bool(self.trace_flags & 1)
+        return bool(self.trace_flags & SAMPLED)
 
     def to_headers(self) -> dict[str, str]:
         """Headers for gRPC metadata, HTTP or Kafka (all lower-case names)."""
@@ -125,32 +162,33 @@ class CorrelationContext:
         return headers
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str | bytes]) -> CorrelationContext:
+    def from_headers(cls, headers: Headers) -> CorrelationContext:
         """Rebuild the caller's context; what is missing or invalid is made fresh.
 
-        An invalid ``traceparent`` starts a new trace (W3C says to ignore it) but
-        keeps the correlation id, so one request's logs still line up.
+        Never raises on what the headers hold: see the module docstring for
+        what is accepted, combined and dropped.
         """
-        values = {
-            k.lower(): v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-            for k, v in headers.items()
-        }
+        values = _values(headers)
         correlation_id = values.get(CORRELATION_HEADER) or str(uuid.uuid4())
-        parsed = parse_traceparent(values.get(TRACEPARENT_HEADER, ""))
         user_id = values.get(USER_HEADER) or None
         session_id = values.get(SESSION_HEADER) or None
+        parsed = parse_traceparent(values.get(TRACEPARENT_HEADER, ""))
         if parsed is None:
             return cls.new(correlation_id, user_id=user_id, session_id=session_id)
         trace_id, span_id, flags = parsed
-        return cls(
+        ctx = cls(
             correlation_id=correlation_id,
             trace_id=trace_id,
             span_id=span_id,
             user_id=user_id,
             session_id=session_id,
             trace_flags=flags,
-            tracestate=values.get(TRACESTATE_HEADER) or None,
         )
+        tracestate = values.get(TRACESTATE_HEADER)
+        if tracestate:
+            # Validated here, where invalid means dropped; __init__ would parse it again.
+            object.__setattr__(ctx, "tracestate", propagated_tracestate(tracestate))
+        return ctx
 
 
 _FIELDS = tuple(CorrelationContext.__dataclass_fields__)
@@ -158,15 +196,31 @@ _FIELDS = tuple(CorrelationContext.__dataclass_fields__)
 
 def parse_traceparent(value: str) -> tuple[str, str, int] | None:
     """``(trace_id, span_id, flags)`` from a W3C traceparent, or None if invalid."""
-    match = _TRACEPARENT.match(value.strip()) if value else None
+    match = _TRACEPARENT.fullmatch(value.strip(OWS))
     if match is None:
         return None
     version, trace_id, span_id, flags, rest = match.groups()
-    if version == "ff" or (version == "00" and rest):
+    if version == "ff" or (version == "00" and rest is not None):
         return None
     if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
         return None
-    return trace_id, span_id, int(flags, 16)
+    return trace_id, span_id, int(flags, 16) & SAMPLED
+
+
+def _values(headers: Headers) -> dict[str, str]:
+    """Each header this module reads as one value, by lower-case name."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.decode("latin-1").lower() if isinstance(name, bytes) else name.lower()
+        if key in _READ and value is not None:
+            text = _text(value) if isinstance(value, str | bytes) else ",".join(map(_text, value))
+            values[key] = f"{values[key]},{text}" if key in values else text
+    return values
+
+
+def _text(value: HeaderValue) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 _current: contextvars.ContextVar[CorrelationContext | None] = contextvars.ContextVar(

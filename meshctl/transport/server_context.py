@@ -43,8 +43,7 @@ UNCOUNTED_GRPC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
 def _context_from_metadata(metadata: Any) -> CorrelationContext:
-    headers: dict[str, str | bytes] = {key: value for key, value in metadata or ()}
-    return CorrelationContext.from_headers(headers)
+    return CorrelationContext.from_headers(metadata or ())  # pairs: repeated keys kept
 
 
 class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
@@ -156,10 +155,7 @@ class CorrelationMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers: Mapping[str, bytes] = {
-            name.decode("latin-1"): value for name, value in scope.get("headers", ())
-        }
-        ctx = CorrelationContext.from_headers(headers)
+        ctx = CorrelationContext.from_headers(scope.get("headers", ()))  # pairs: repeats kept
         echoed = (CORRELATION_HEADER.encode(), ctx.correlation_id.encode("latin-1", "replace"))
         status = 500  # what the server answers when the app fails before it starts a reply
 
