@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from meshctl._version import __version__
+from meshctl.cli.alerts import app as alerts_app
 from meshctl.cli.breakers import app as breakers_app
 from meshctl.cli.call import call
 from meshctl.cli.check import check
@@ -46,6 +47,7 @@ app.command()(serve)
 app.command()(loadtest)
 app.add_typer(breakers_app, name="breakers")
 app.add_typer(events_app, name="events")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(prometheus_app, name="prometheus")
 app.command()(call)
 app.command()(describe)

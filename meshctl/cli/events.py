@@ -9,17 +9,16 @@ the tail goes on.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from meshctl.cli.output import OutputFormat, OutputOption, emit
-from meshctl.cli.requestdata import read_object
+from meshctl.cli.requestdata import parse_moment, read_object
 from meshctl.cli.runner import run, state
 from meshctl.errors import BrokerUnavailableError, InvalidRequestError
 
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Tail and publish events on the broker.", no_args_is_help=True)
 
-_RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MALFORMED_MARK = "‼"
 
 
@@ -45,17 +42,13 @@ def parse_start(text: str, now: datetime) -> Start:
         return "beginning" if value == "beginning" else "end"
     if value.startswith("-") and value[1:].isdigit() and int(value[1:]) > 0:
         return int(value)
-    relative = _RELATIVE.match(value)
-    if relative:
-        return now - timedelta(seconds=float(relative[1]) * _UNITS[relative[2]])
     try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_moment("--from", value, now)
+    except InvalidRequestError:
         raise InvalidRequestError(
             f"invalid --from {text!r}: use beginning, end, -N (last N events), "
             "-10m/-2h/-30s/-1d or a timestamp such as 2024-05-01T12:00:00Z"
         ) from None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def event_row(event: Event) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import math
 import re
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -127,6 +128,26 @@ def text_value(option: str, value: str) -> str:
 def printable(text: str) -> str:
     """``text`` quoted, control characters escaped, so an error stays one line."""
     return repr(text) if text.isprintable() else ascii(text)
+
+
+_RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_moment(option: str, text: str, now: datetime) -> datetime:
+    """A point in time: ``-10m``/``-2h``/``-30s``/``-1d`` ago, or a timestamp (UTC if no zone)."""
+    value = text.strip()
+    relative = _RELATIVE.match(value)
+    if relative:
+        return now - timedelta(seconds=float(relative[1]) * _UNITS[relative[2]])
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequestError(
+            f"invalid {option} {text!r}: use -10m/-2h/-30s/-1d or a timestamp "
+            "such as 2024-05-01T12:00:00Z"
+        ) from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def seconds(option: str, value: float, *, zero: bool = False) -> float:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from typer.testing import CliRunner
 
 from meshctl.cli.app import app
-from meshctl.testing import closed_port
+from meshctl.testing import Platform, closed_port
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +67,24 @@ def meshctl(redis_url: str, key_prefix: str) -> Iterator[Meshctl]:
 def meshctl_without_redis() -> Meshctl:
     """``meshctl`` pointed at a loopback Redis address nothing listens on."""
     return Meshctl(f"redis://127.0.0.1:{closed_port()}/0", "unused")
+
+
+@pytest.fixture
+def cli(
+    platform: Platform,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Meshctl:
+    """``meshctl`` bound to the platform's Redis prefix, the broker and this test's topics."""
+    monkeypatch.setenv("MESH_TOPIC_PREFIX", topic_prefix)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    command = Meshctl(platform.settings.redis_url, platform.settings.prefix)
+    command.base += ["--kafka", kafka_bootstrap]
+    return command
+
+
+async def invoke(cli: Meshctl, *args: str) -> Any:
+    """Run the command in a thread: the services answer on this test's event loop."""
+    return await asyncio.to_thread(cli, *args)

@@ -15,28 +15,7 @@ from meshctl.orchestrator import StepResult
 from meshctl.samples import sample_frame
 from meshctl.testing import Platform, WebhookReceiver
 
-from .conftest import Meshctl
-
-
-@pytest.fixture
-def cli(
-    platform: Platform,
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Meshctl:
-    """``meshctl`` bound to the platform's Redis prefix, the broker and this test's topics."""
-    monkeypatch.setenv("MESH_TOPIC_PREFIX", topic_prefix)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    command = Meshctl(platform.settings.redis_url, platform.settings.prefix)
-    command.base += ["--kafka", kafka_bootstrap]
-    return command
-
-
-async def invoke(cli: Meshctl, *args: str):
-    """Run the command in a thread: the services answer on this test's event loop."""
-    return await asyncio.to_thread(cli, *args)
+from .conftest import Meshctl, invoke
 
 
 def test_list_shows_every_workflow_with_its_parameters(meshctl: Meshctl):

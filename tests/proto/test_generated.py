@@ -61,4 +61,5 @@ def test_services_have_the_agreed_methods() -> None:
         "RetryFailedAlerts",
         "AcknowledgeAlert",
         "GetAlert",
+        "ListAlerts",
     ]

@@ -375,3 +375,51 @@ def test_build_reads_service_settings_and_refuses_bad_recipients() -> None:
     assert isinstance(app, GrpcServiceApp) and app.grpc_service_names == ("its.v1.AlertService",)
     with pytest.raises(Exception, match="alert_recipients"):
         build(ServiceSettings.model_validate({"alert_recipients": ["sms:call me"]}))
+
+
+async def test_list_filters_newest_first_and_says_when_it_is_cut(
+    sqlite_client: Client, sqlite_env: Env
+) -> None:
+    for n, camera in enumerate(("cam-1", "cam-2", "cam-1")):
+        sqlite_env.clock.advance(10)
+        await sqlite_client("ProcessViolationAlert", violation(f"v-{n}", camera_id=camera))
+    everything = await sqlite_client("ListAlerts", apb.ListAlertsRequest())
+    assert [a.source_id for a in everything.alerts] == ["v-2", "v-1", "v-0"]
+    assert not everything.truncated
+    cam1 = await sqlite_client("ListAlerts", apb.ListAlertsRequest(camera_id="cam-1", limit=1))
+    assert [a.source_id for a in cam1.alerts] == ["v-2"] and cam1.truncated
+    first = everything.alerts[-1].alert_id
+    await sqlite_client(
+        "AcknowledgeAlert", apb.AcknowledgeAlertRequest(alert_id=first, acknowledged_by="ops")
+    )
+    acked = await sqlite_client(
+        "ListAlerts", apb.ListAlertsRequest(status=apb.ALERT_STATUS_ACKNOWLEDGED)
+    )
+    assert [a.alert_id for a in acked.alerts] == [first]
+    severity = everything.alerts[0].severity
+    other = pb.SEVERITY_LOW if severity != pb.SEVERITY_LOW else pb.SEVERITY_CRITICAL
+    assert (
+        await sqlite_client("ListAlerts", apb.ListAlertsRequest(severities=[other]))
+    ).alerts == []
+    since = everything.alerts[1].created_at
+    recent = await sqlite_client(
+        "ListAlerts", apb.ListAlertsRequest(window=pb.TimeWindow(start=since))
+    )
+    assert [a.source_id for a in recent.alerts] == ["v-2", "v-1"]
+    assert (await sqlite_client("ListAlerts", apb.ListAlertsRequest(failed_only=True))).alerts == []
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (apb.ListAlertsRequest(limit=1001), "limit"),
+        (apb.ListAlertsRequest(limit=-1), "limit"),
+        (apb.ListAlertsRequest(severities=[pb.SEVERITY_UNSPECIFIED]), "severities"),
+        (apb.ListAlertsRequest(status=99), "status"),  # type: ignore[arg-type]
+    ],
+)
+async def test_list_refuses_bad_filters(sqlite_client: Client, request_: Any, field: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await sqlite_client("ListAlerts", request_)
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (raised.value.details() or "").startswith(field)

@@ -21,7 +21,7 @@ from meshctl.services.alert.rules import (
     severity_name,
     violation_severity,
 )
-from meshctl.services.alert.storage import ACKNOWLEDGED, AlertRow, AlertStore, DeliveryRow
+from meshctl.services.alert.storage import ACKNOWLEDGED, OPEN, AlertRow, AlertStore, DeliveryRow
 from meshctl.services.frames import enum_name, to_seconds, to_timestamp
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -76,6 +76,35 @@ def alert_proto(row: AlertRow) -> apb.Alert:
     if row.acknowledged_at is not None:
         message.acknowledged_at.CopyFrom(to_timestamp(row.acknowledged_at))
     return message
+
+
+DEFAULT_LIST, MAX_LIST = 50, 1000
+"""Alerts ListAlerts answers when no limit is given, and at most."""
+
+# Stored statuses by wire value; "" (unspecified) matches any. Escalated and
+# resolved are wire values no alert is stored with yet: they match none.
+_STATUS_NAMES = {
+    apb.ALERT_STATUS_UNSPECIFIED: "",
+    apb.ALERT_STATUS_OPEN: OPEN,
+    apb.ALERT_STATUS_ACKNOWLEDGED: ACKNOWLEDGED,
+    apb.ALERT_STATUS_ESCALATED: "escalated",
+    apb.ALERT_STATUS_RESOLVED: "resolved",
+}
+
+
+def _window(
+    request: apb.GetAlertStatisticsRequest | apb.ListAlertsRequest,
+) -> tuple[float | None, float | None]:
+    """The request's time window as (start, end) epoch seconds, either open."""
+    start = end = None
+    if request.HasField("window"):
+        if request.window.HasField("start"):
+            start = to_seconds(request.window.start)
+        if request.window.HasField("end"):
+            end = to_seconds(request.window.end)
+        if start is not None and end is not None and end <= start:
+            raise InvalidRequestError("window: end must be after start")
+    return start, end
 
 
 class AlertServicer:
@@ -159,14 +188,7 @@ class AlertServicer:
     async def GetAlertStatistics(  # noqa: N802
         self, request: apb.GetAlertStatisticsRequest, context: Context
     ) -> apb.GetAlertStatisticsResponse:
-        start = end = None
-        if request.HasField("window"):
-            if request.window.HasField("start"):
-                start = to_seconds(request.window.start)
-            if request.window.HasField("end"):
-                end = to_seconds(request.window.end)
-            if start is not None and end is not None and end <= start:
-                raise InvalidRequestError("window: end must be after start")
+        start, end = _window(request)
         camera = v.check_text(request.camera_id, "camera_id", limit=v.MAX_ID, required=False)
         stats = await self._store.statistics(start, end, camera)
         by_channel = []
@@ -226,6 +248,32 @@ class AlertServicer:
         if alert is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {alert_id!r}")
         return apb.AlertResponse(alert=alert_proto(alert))
+
+    async def ListAlerts(  # noqa: N802
+        self, request: apb.ListAlertsRequest, context: Context
+    ) -> apb.ListAlertsResponse:
+        if not 0 <= request.limit <= MAX_LIST:
+            raise InvalidRequestError(f"limit: must be 0 (for {DEFAULT_LIST}) to {MAX_LIST}")
+        severities = []
+        for value in request.severities:
+            name = severity_name(value)
+            if name is None:
+                raise InvalidRequestError(f"severities: unknown or unspecified severity {value}")
+            severities.append(name)
+        status = _STATUS_NAMES.get(request.status)
+        if status is None:
+            raise InvalidRequestError(f"status: unknown status {request.status}")
+        start, end = _window(request)
+        rows, truncated = await self._store.recent(
+            severities=severities,
+            camera_id=v.check_text(request.camera_id, "camera_id", limit=v.MAX_ID, required=False),
+            status=status,
+            start=start,
+            end=end,
+            failed_only=request.failed_only,
+            limit=request.limit or DEFAULT_LIST,
+        )
+        return apb.ListAlertsResponse(alerts=[alert_proto(r) for r in rows], truncated=truncated)
 
     async def _create(
         self,

@@ -210,6 +210,36 @@ class AlertStore:
                 alert.acknowledgement_note = note
         return alert
 
+    async def recent(
+        self,
+        *,
+        severities: Sequence[str] = (),
+        camera_id: str = "",
+        status: str = "",
+        start: float | None = None,
+        end: float | None = None,
+        failed_only: bool = False,
+        limit: int = 50,
+    ) -> tuple[Sequence[AlertRow], bool]:
+        """The newest alerts matching every filter given, and whether more matched."""
+        query = select(AlertRow).order_by(AlertRow.created_at.desc(), AlertRow.alert_id)
+        if severities:
+            query = query.where(AlertRow.severity.in_(severities))
+        if camera_id:
+            query = query.where(AlertRow.camera_id == camera_id)
+        if status:
+            query = query.where(AlertRow.status == status)
+        if start is not None:
+            query = query.where(AlertRow.created_at >= start)
+        if end is not None:
+            query = query.where(AlertRow.created_at < end)
+        if failed_only:
+            failed = select(DeliveryRow.alert_id).where(DeliveryRow.status == FAILED)
+            query = query.where(AlertRow.alert_id.in_(failed))
+        async with self._sessions() as session:
+            rows = (await session.scalars(query.limit(limit + 1))).all()
+        return rows[:limit], len(rows) > limit
+
     async def statistics(
         self, start: float | None, end: float | None, camera_id: str
     ) -> AlertStats:

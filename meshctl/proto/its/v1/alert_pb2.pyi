@@ -262,3 +262,27 @@ class GetAlertRequest(_message.Message):
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("severities", "camera_id", "status", "window", "failed_only", "limit")
+    SEVERITIES_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    FAILED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    severities: _containers.RepeatedScalarFieldContainer[_common_pb2.Severity]
+    camera_id: str
+    status: AlertStatus
+    window: _common_pb2.TimeWindow
+    failed_only: bool
+    limit: int
+    def __init__(self, severities: _Optional[_Iterable[_Union[_common_pb2.Severity, str]]] = ..., camera_id: _Optional[str] = ..., status: _Optional[_Union[AlertStatus, str]] = ..., window: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., failed_only: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts", "truncated")
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    truncated: bool
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...

@@ -69,6 +69,11 @@ class AlertServiceStub:
                 request_serializer=its_dot_v1_dot_alert__pb2.GetAlertRequest.SerializeToString,
                 response_deserializer=its_dot_v1_dot_alert__pb2.AlertResponse.FromString,
                 _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/its.v1.AlertService/ListAlerts',
+                request_serializer=its_dot_v1_dot_alert__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=its_dot_v1_dot_alert__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
 
 
 class AlertServiceServicer:
@@ -116,6 +121,12 @@ class AlertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlerts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +164,11 @@ def add_AlertServiceServicer_to_server(servicer, server):
                     servicer.GetAlert,
                     request_deserializer=its_dot_v1_dot_alert__pb2.GetAlertRequest.FromString,
                     response_serializer=its_dot_v1_dot_alert__pb2.AlertResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=its_dot_v1_dot_alert__pb2.ListAlertsRequest.FromString,
+                    response_serializer=its_dot_v1_dot_alert__pb2.ListAlertsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +360,33 @@ class AlertService:
             '/its.v1.AlertService/GetAlert',
             its_dot_v1_dot_alert__pb2.GetAlertRequest.SerializeToString,
             its_dot_v1_dot_alert__pb2.AlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/its.v1.AlertService/ListAlerts',
+            its_dot_v1_dot_alert__pb2.ListAlertsRequest.SerializeToString,
+            its_dot_v1_dot_alert__pb2.ListAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,
