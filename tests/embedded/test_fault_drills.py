@@ -30,28 +30,48 @@ TIMEOUT = 1.0  # the paused-instance drill's --timeout
 MARGIN = 0.1  # how far past it the slowest call may end
 
 
+def command_line(pid: int) -> bytes:
+    """The process's command line; empty once it has exited."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 @dataclass
 class Mesh:
     """A detached ``meshctl up`` with a state directory of its own."""
 
     env: dict[str, str]
     context: dict[str, Any]
-    children: set[int] = field(default_factory=set)  # every process it ever ran
+    seen: dict[int, bytes] = field(default_factory=dict)  # every process it ran: command line
 
     @property
     def redis_url(self) -> str:
         url: str = self.context["settings"]["redis_url"]
         return url
 
+    def scan(self) -> None:
+        """Note up and the processes it runs now (restarted ones have new pids)."""
+        daemon = self.context["pid"]
+        for pid in {daemon, *descendants(daemon)}:
+            self.seen.setdefault(pid, command_line(pid))
+
+    def live(self, needle: bytes = b"") -> list[int]:
+        """Noted processes still running whose command line holds ``needle``, oldest first.
+
+        A pid counts only while it runs the command it was noted with: never another's.
+        """
+        return [
+            pid
+            for pid, line in sorted(self.seen.items())
+            if needle in line and line and command_line(pid) == line
+        ]
+
     def processes(self, needle: bytes = b"") -> list[int]:
-        """Its live processes whose command line holds ``needle``, oldest first."""
-        found = []
-        self.children |= descendants(self.context["pid"])
-        for pid in sorted(self.children):
-            with suppress(OSError):
-                if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(pid)
-        return found
+        """``live`` after a ``scan``."""
+        self.scan()
+        return self.live(needle)
 
     @contextmanager
     def loadtest(self, *args: str) -> Iterator[subprocess.Popen[str]]:
@@ -77,16 +97,15 @@ def mesh_up(state: Path, *args: str) -> Iterator[Mesh]:
     started = meshctl(env, "up", "--detach", *args)
     assert started.returncode == 0, started.stderr
     mesh = Mesh(env, json.loads(context_file(env).read_text()))
-    mesh.processes()
+    mesh.scan()
     try:
         yield mesh
     finally:
-        mesh.processes()
-        for pid in mesh.children:  # a paused one would hold up the shutdown
+        for pid in mesh.processes():  # a paused one would hold up the shutdown
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
         down = meshctl(env, "down")
-        for pid in mesh.children:
+        for pid in mesh.live():
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         assert down.returncode == 0, down.stderr
