@@ -21,6 +21,7 @@ import typer
 from meshctl.cli.output import emit, render, use_color
 from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import EXIT_FAILED, fail, run, state
+from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -87,6 +88,10 @@ def loadtest(
             "--direct", help="Bypass the mesh: bare calls to one endpoint, to see the mesh's cost."
         ),
     ] = False,
+    strategy: Annotated[
+        LoadBalancingStrategy | None,
+        typer.Option(help="Load-balancing strategy of the mesh's calls (not with --direct)."),
+    ] = None,
     data: Annotated[
         str | None,
         typer.Option(
@@ -163,6 +168,7 @@ def loadtest(
         max_in_flight=max_in_flight,
         timeout=timeout,
         direct=direct,
+        strategy=strategy,
         data=data,
         data_file=data_file,
     )
@@ -325,6 +331,7 @@ def build_plan(service: str, method: str, **opts: Any) -> LoadPlan:
         max_in_flight=opts["max_in_flight"],
         timeout=opts["timeout"],
         direct=opts["direct"],
+        strategy=opts["strategy"],
         template=opts["data"],
         lines=lines,
         workers=opts["workers"],
@@ -337,6 +344,7 @@ def _describe(plan: LoadPlan) -> dict[str, Any]:
         "method": plan.method,
         "mode": "open" if plan.open_loop else "closed",
         "path": "direct" if plan.direct else "mesh",
+        "strategy": plan.strategy,  # None: the mesh client's default
         "concurrency": None if plan.open_loop else plan.concurrency,
         "schedule": [list(p) for p in plan.schedule.points] if plan.schedule else None,
         "workers": plan.workers,

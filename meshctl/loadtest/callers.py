@@ -65,10 +65,10 @@ async def refusal(plan: LoadPlan, settings: MeshSettings) -> str | None:
 
 def mesh_caller(mesh: ServiceMeshClient, plan: LoadPlan) -> Caller:
     """Calls through discovery, balancer, breakers and tracing (``ServiceMeshClient.call``)."""
-    service, method, timeout = plan.service, plan.method, plan.timeout
+    service, method, timeout, strategy = plan.service, plan.method, plan.timeout, plan.strategy
 
     async def call(request: Any) -> str | None:
-        result = await mesh.call(service, method, request, timeout=timeout)
+        result = await mesh.call(service, method, request, timeout=timeout, strategy=strategy)
         return result.endpoint.instance_id
 
     return call

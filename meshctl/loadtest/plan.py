@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.errors import InvalidRequestError
 from meshctl.loadtest.schedule import Schedule
 from meshctl.loadtest.template import Template, TemplateContext
@@ -32,6 +33,8 @@ class LoadPlan:
         max_in_flight: open loop: most requests outstanding per worker at once.
         timeout: seconds per call.
         direct: bypass the mesh: a bare gRPC (or HTTP) call to one endpoint.
+        strategy: the mesh's load-balancing strategy for these calls (None: the
+            client's default); not with ``direct``.
         template: request data template (see ``meshctl.loadtest.template``).
         lines: requests to cycle through, instead of a template.
         workers: processes generating load side by side.
@@ -47,6 +50,7 @@ class LoadPlan:
     max_in_flight: int = 1000
     timeout: float = 10.0
     direct: bool = False
+    strategy: LoadBalancingStrategy | None = None
     template: str | None = None
     lines: tuple[Any, ...] | None = None
     workers: int = 1
@@ -66,6 +70,10 @@ class LoadPlan:
             (self.timeout > 0, "--timeout must be positive"),
             (self.workers > 0, "--workers must be positive"),
             (self.template is None or self.lines is None, "give -d or --data-file, not both"),
+            (
+                self.strategy is None or not self.direct,
+                "--strategy balances calls through the mesh; --direct bypasses it",
+            ),
             (
                 self.schedule is not None or self.concurrency >= self.workers,
                 "--concurrency must be at least --workers (callers are split among workers)",

@@ -128,7 +128,7 @@ class ServiceMeshClient:
         self._balancers: dict[LoadBalancingStrategy, LoadBalancer] = {}
         self._clock = clock
         self._rng = rng or random.Random()
-        self.sender = AttemptSender(self.retry, connect_timeout=connect_timeout)
+        self.sender = AttemptSender(self.retry, connect_timeout=connect_timeout, spare=self._spare)
         self.grpc, self.http, self.methods = self.sender.grpc, self.sender.http, self.sender.methods
         self.recovery = RecoveryProbes(self._probe)
         self.stats: dict[tuple[str, str], CallStats] = {}  # (service, instance_id)
@@ -474,6 +474,18 @@ class ServiceMeshClient:
             window = self.breakers.config.rolling_window
             ledger = self._ledgers[service] = SiblingLedger(window)
         return ledger
+
+    def _spare(self, call: Call) -> bool:
+        """Whether an instance the call has not tried could take it: healthy, breaker not open."""
+        if call.pinned is not None:
+            return False
+        for ep in self._seen.get(call.service, ()):
+            if ep.instance_id in call.tried or ep.health_status is HealthStatus.UNHEALTHY:
+                continue
+            breaker = self.breakers.peek_endpoint(ep)
+            if breaker is None or breaker.state not in _REJECTING:
+                return True
+        return False
 
     def _balancer(self, strategy: LoadBalancingStrategy | None) -> LoadBalancer:
         chosen = strategy or self.strategy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import Message
@@ -24,10 +25,18 @@ class AttemptSender:
     Args:
         retry: the policy that sizes each attempt's share of the deadline.
         connect_timeout: seconds a connection may take to be set up.
+        spare: whether another instance could take a call whose attempt cannot connect.
     """
 
-    def __init__(self, retry: RetryPolicy, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        retry: RetryPolicy,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        spare: Callable[[Call], bool] = lambda _call: False,
+    ):
         self.retry = retry
+        self.spare = spare
         self.grpc = GrpcTransport(connect_timeout=connect_timeout)
         self.http = HttpTransport(connect_timeout=connect_timeout)
         self.methods = MethodResolver()
@@ -57,7 +66,13 @@ class AttemptSender:
             call.idempotent = known.idempotent
         if not self.grpc.connected(endpoint):
             # Before resolving: reflection would wait out its own 5 s on a dead instance.
-            await self.grpc.connect(endpoint, remaining)
+            # Connecting sends nothing: with a spare instance it gets a repeatable attempt's
+            # share of the deadline, so one that accepts and never answers (a paused
+            # process) leaves the spare time to answer instead of taking the whole call.
+            within = remaining
+            if self.spare(call):
+                within = self.retry.attempt_timeout_for(remaining, call.sent, idempotent=True)
+            await self.grpc.connect(endpoint, within)
         grpc_method = await self.methods.resolve(endpoint.service_name, method, endpoint)
         call.idempotent = grpc_method.idempotent
         message = to_message(request, grpc_method.request_class, grpc_method.path)

@@ -39,6 +39,18 @@ async def test_json_and_csv(analytics, loadtest):
     assert header.split(",")[:2] == ["requests", "ok"] and row.split(",")[:2] == ["40", "40"]
 
 
+async def test_strategy_balances_the_calls_and_is_reported(analytics, loadtest):
+    await analytics.start("analytics")
+    args = ("analytics", "GetTrafficMetrics", "-n", "20", "-c", "1", "-o", "json")
+    result = await loadtest(*args, "--strategy", "round_robin")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["meta"]["strategy"] == "round_robin"
+    assert sorted(data["summary"]["endpoints"].values()) == [10, 10]
+    default = json.loads((await loadtest(*args)).stdout)
+    assert default["meta"]["strategy"] is None
+
+
 async def test_slo_gate_passes_a_run_that_meets_it(analytics, loadtest):
     result = await loadtest(*FAST, "--slo", "p99<5s,errors<1%,rps>=1", "-o", "json")
     assert result.exit_code == 0, result.output
@@ -115,6 +127,7 @@ async def test_unknown_method_is_bad_input(analytics, loadtest):
         (("-d", "{", "--data-file", "x"), "cannot read --data-file"),
         (("--data-file", "/nonexistent/x.jsonl"), "cannot read --data-file"),
         (("--compare", "/nonexistent/base.json"), "cannot use --compare"),
+        (("--direct", "--strategy", "round_robin"), "--direct bypasses it"),
     ],
 )
 async def test_bad_input_exits_2_with_one_line(loadtest, args, message):

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from meshctl.errors import UnknownMethodError
+from meshctl.core.balancer import LoadBalancingStrategy
+from meshctl.errors import InvalidRequestError, UnknownMethodError
+from meshctl.loadtest.callers import open_caller
 from meshctl.loadtest.plan import LoadPlan
 from meshctl.loadtest.schedule import Schedule
 from meshctl.loadtest.workers import run_local, run_processes
@@ -63,6 +65,45 @@ async def test_direct_calls_one_endpoint(platform: Platform, mesh_settings):
     plan = LoadPlan("analytics", "GetTrafficMetrics", requests=30, direct=True, concurrency=3)
     summary = (await run_local(plan, mesh_settings)).summary()
     assert summary["ok"] == 30 and len(summary["endpoints"]) == 1
+
+
+async def test_round_robin_alternates_between_two_instances(platform: Platform, mesh_settings):
+    for _ in range(2):
+        await platform.start("analytics")
+    plan = LoadPlan(
+        "analytics", "GetTrafficMetrics", requests=8, strategy=LoadBalancingStrategy.ROUND_ROBIN
+    )
+    async with open_caller(plan, mesh_settings) as caller:
+        answered = [await caller({}) for _ in range(8)]
+    first, second = answered[:2]
+    assert first != second and answered == [first, second] * 4
+
+
+async def test_workers_balance_with_the_plans_strategy(platform: Platform, mesh_settings):
+    for _ in range(2):
+        await platform.start("analytics")
+    plan = LoadPlan(
+        "analytics",
+        "GetTrafficMetrics",
+        concurrency=2,
+        requests=40,
+        workers=2,
+        strategy=LoadBalancingStrategy.ROUND_ROBIN,
+    )
+    result = await asyncio.to_thread(run_processes, plan, mesh_settings)
+    # Each worker's one caller alternates over its 20 requests: 10 each, whatever the pace.
+    assert sorted(result.summary()["endpoints"].values()) == [20, 20]
+
+
+def test_a_strategy_needs_the_mesh():
+    with pytest.raises(InvalidRequestError, match="--direct bypasses it"):
+        LoadPlan(
+            "analytics",
+            "GetTrafficMetrics",
+            requests=1,
+            direct=True,
+            strategy=LoadBalancingStrategy.ROUND_ROBIN,
+        )
 
 
 async def test_remote_errors_are_counted_by_status(platform: Platform, mesh_settings):
