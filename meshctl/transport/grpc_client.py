@@ -78,6 +78,10 @@ class GrpcReply:
     trailing_metadata: dict[str, str]
 
 
+_NEVER_SENT = "failed to connect to all addresses"
+"""How gRPC core starts the details of a call it could not send on any connection."""
+
+
 def translate_rpc_error(
     exc: grpc.aio.AioRpcError,
     target: str,
@@ -88,8 +92,12 @@ def translate_rpc_error(
     """One meshctl error for a gRPC status; whether it trips a breaker follows failure_codes."""
     code = exc.code()
     details = exc.details() or ""
-    if code in _LOST:
-        err: MeshError = ConnectionLostError(address, details)
+    if code == grpc.StatusCode.UNAVAILABLE and details.startswith(_NEVER_SENT):
+        # The channel dropped between our READY check and the send, and could not
+        # reconnect: the request never left, so it is safe to send elsewhere.
+        err: MeshError = ConnectionFailedError(address, details)
+    elif code in _LOST:
+        err = ConnectionLostError(address, details)
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         err = CallTimeoutError(target, timeout)
     else:
