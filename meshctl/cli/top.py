@@ -9,6 +9,9 @@ import typer
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
 from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import run, state
+from meshctl.cli.top_web import DEFAULT_PORT
+from meshctl.cli.top_web import serve as serve_web
+from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings
@@ -50,15 +53,34 @@ def top(
     ] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0,
     output: OutputOption = OutputFormat.TABLE,
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the UI to browsers instead of this terminal.")
+    ] = False,
+    host: Annotated[
+        str, typer.Option(help="With --web: the address to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --web: the port to listen on.")] = DEFAULT_PORT,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="With --web: the URL browsers use, when behind a reverse proxy."),
+    ] = None,
 ) -> None:
     """Watch the mesh live: topology, golden metrics, breakers and events.
 
     With --once, print one snapshot without the UI: two fetches one interval
     apart, so request rates are known. The table shows what the services
     served; JSON and YAML also hold what long-lived callers saw.
+
+    With --web, serve the same UI to browsers (one live view per tab) on
+    --host:--port, loopback by default.
     """
     seconds("--interval", interval)
+    if once and web:
+        raise InvalidRequestError("--once and --web cannot be combined")
     settings = state(ctx).resolve().settings
+    if web:
+        serve_web(settings, host=host, port=port, interval=interval, public_url=public_url)
+        return
     if once:
         view = run(snapshot(settings, interval))
         if output is OutputFormat.TABLE:
