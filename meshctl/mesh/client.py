@@ -133,6 +133,7 @@ class ServiceMeshClient:
         self.recovery = RecoveryProbes(self._probe)
         self.stats: dict[tuple[str, str], CallStats] = {}  # (service, instance_id)
         self.service_stats: dict[str, CallStats] = {}
+        self.retries: dict[str, int] = {}  # attempts after a call's first, by service
         self._ledgers: dict[str, SiblingLedger] = {}
         self._warm: set[tuple[str, str]] = set()  # (service, method) pairs called before
         self._hedge_delays = HedgeDelays()
@@ -158,8 +159,9 @@ class ServiceMeshClient:
         process's Prometheus metrics include this client's calls and breakers."""
         if self._unlist_metrics is None:
             source = client_source(
-                self.name, self.service_stats, self.stats, self.breakers.snapshots
-            )
+                self.name, self.service_stats, self.stats, self.breakers.snapshots,
+                self.retries, self.watcher,
+            )  # fmt: skip
             self._unlist_metrics = PROCESS_METRICS.add(source)
         if self.watcher is not None and self._watch:
             await self.watcher.start()
@@ -507,6 +509,8 @@ class ServiceMeshClient:
             service_stats = self.service_stats[endpoint.service_name] = CallStats()
         started = self._clock()
         call.attempts += 1
+        if call.attempts > 1:
+            self.retries[endpoint.service_name] = self.retries.get(endpoint.service_name, 0) + 1
         stats.start()
         service_stats.start()
         balancer.on_start(endpoint)

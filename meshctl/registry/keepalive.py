@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Protocol
 
 from meshctl.core.endpoint import ServiceEndpoint
@@ -15,6 +16,9 @@ log = logging.getLogger(__name__)
 
 OUTAGE_RETRY = 1.0
 """Seconds between beats while Redis is unreachable, so a restarted Redis is refilled at once."""
+
+JITTER = 0.1
+"""Each wait between beats is the interval times a random factor in [1 - JITTER, 1 + JITTER]."""
 
 
 class Registrar(Protocol):
@@ -53,8 +57,12 @@ class KeepAlive(AsyncLifecycle):
         self.ttl = ttl
         self.interval = ttl / 3 if interval is None else interval
         self.registered = False
+        self.beats = 0  # heartbeats that reached Redis (re-registrations included)
+        self.beat_failures = 0  # heartbeats Redis did not answer
+        self.registrations = 0  # times the record was written afresh
         self._task: asyncio.Task[None] | None = None
         self._outage = False
+        self._rng = random.Random()
 
     async def start(self) -> None:
         """Register (or try to) and heartbeat in a background task until ``stop``."""
@@ -79,14 +87,18 @@ class KeepAlive(AsyncLifecycle):
         name, instance_id = self.endpoint.key
         try:
             if self.registered and await self.registry.heartbeat(name, instance_id, self.ttl):
+                self.beats += 1
                 self._recovered()
                 return
             if self.registered:
                 log.info("Registry record of %s vanished; registering it again", self.endpoint.key)
             await self.registry.register_service(name, self.endpoint, self.ttl)
+            self.beats += 1
+            self.registrations += 1
             self.registered = True
             self._recovered()
         except RegistryUnavailableError as error:
+            self.beat_failures += 1
             # Log once per outage: a beat every few seconds would flood the log.
             if not self._outage:
                 log.warning(
@@ -99,7 +111,13 @@ class KeepAlive(AsyncLifecycle):
             log.info("Registry reachable again; %s is registered", self.endpoint.key)
         self._outage = False
 
+    def next_delay(self) -> float:
+        """Seconds to the next beat: the interval give or take ``JITTER``, so instances
+        started together (a deploy, ``meshctl up``) do not all beat in the same instant."""
+        interval = min(self.interval, OUTAGE_RETRY) if self._outage else self.interval
+        return interval * self._rng.uniform(1 - JITTER, 1 + JITTER)
+
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(min(self.interval, OUTAGE_RETRY) if self._outage else self.interval)
+            await asyncio.sleep(self.next_delay())
             await self.beat()

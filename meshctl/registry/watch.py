@@ -82,6 +82,7 @@ class RegistryWatcher(AsyncLifecycle):
         self._changed = asyncio.Condition()
         self._subscribed = False
         self._read_failed = False
+        self.read_failures = 0  # reads of a view that Redis did not answer
         self._first_attempt = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -145,6 +146,7 @@ class RegistryWatcher(AsyncLifecycle):
             raw = await self.registry.fetch_view(name)
         except RegistryUnavailableError:
             self._read_failed = True
+            self.read_failures += 1
             raise
         self._read_failed = False
         if name in self._views and raw == self._raw.get(name):

@@ -40,9 +40,15 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from meshctl._version import __version__
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.core.stats import MethodStats
+from meshctl.registry.keepalive import KeepAlive
 from meshctl.registry.reports import SERVER_ROLE, served_report_id
 from meshctl.services.base import GrpcServiceApp, HttpServiceApp
-from meshctl.transport.metrics import PROCESS_METRICS, metrics_server, served_source
+from meshctl.transport.metrics import (
+    PROCESS_METRICS,
+    heartbeat_source,
+    metrics_server,
+    served_source,
+)
 from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
 
 _WILDCARDS = ("", "0.0.0.0", "::")
@@ -51,9 +57,7 @@ _WILDCARDS = ("", "0.0.0.0", "::")
 class Registrar(Protocol):
     """The part of ``meshctl.registry.ServiceRegistry`` the host needs."""
 
-    def keep_alive(
-        self, endpoint: ServiceEndpoint, ttl: float = 60
-    ) -> AbstractAsyncContextManager[Any]: ...
+    def keep_alive(self, endpoint: ServiceEndpoint, ttl: float = 60) -> KeepAlive: ...
 
     def reporting(
         self, client_id: str, report: Callable[[], dict[str, Any]], interval: float = 1.0
@@ -287,7 +291,10 @@ async def serve(
                     source = served_source(app.name, endpoint.instance_id, served)
                     registration.callback(PROCESS_METRICS.add(source))
                     if registry is not None:
-                        await registration.enter_async_context(registry.keep_alive(endpoint, ttl))
+                        keep_alive = registry.keep_alive(endpoint, ttl)
+                        await registration.enter_async_context(keep_alive)
+                        beats = heartbeat_source(app.name, endpoint.instance_id, keep_alive)
+                        registration.callback(PROCESS_METRICS.add(beats))
                         report = functools.partial(served_report, endpoint, served, started_at)
                         await registration.enter_async_context(
                             registry.reporting(

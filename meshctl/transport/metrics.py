@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import (
@@ -144,18 +144,48 @@ def served_source(service: str, instance_id: str, served: MethodStats) -> Source
     return add
 
 
+class Discovery(Protocol):
+    """What a client's registry view counts (``RegistryWatcher``)."""
+
+    read_failures: int
+
+    @property
+    def held(self) -> Mapping[str, float]: ...
+
+
+class Heartbeats(Protocol):
+    """What keeping one instance registered counts (``KeepAlive``)."""
+
+    beats: int
+    beat_failures: int
+    registrations: int
+
+
 def client_source(
     client: str,
     services: Mapping[str, CallStats],
     endpoints: Mapping[tuple[str, str], CallStats],
     breakers: Callable[[], Sequence[Mapping[str, Any]]],
+    retries: Mapping[str, int],
+    discovery: Discovery | None = None,
 ) -> Source:
-    """What one mesh client called, per callee service and endpoint, and its breakers."""
+    """What one mesh client called, per callee service and endpoint, its breakers,
+    retries and registry reads."""
 
     def add(families: Families) -> None:
         for service, stats in list(services.items()):
             labels = {"client": client, "service": service}
             record_calls(families, "meshctl_client", "called", labels, stats)
+            families.counter("meshctl_client_retries",
+                             "Attempts after a call's first (retries and hedges).", labels,
+                             retries.get(service, 0))  # fmt: skip
+        if discovery is not None:
+            families.counter("meshctl_discovery_read_failures",
+                             "Reads of a service's instances that Redis did not answer.",
+                             {"client": client}, discovery.read_failures)  # fmt: skip
+            families.gauge("meshctl_discovery_views_held",
+                           "Services served from their last good view over empty answers.",
+                           {"client": client}, len(discovery.held))  # fmt: skip
         for (service, instance_id), stats in list(endpoints.items()):
             labels = {"client": client, "service": service, "instance_id": instance_id}
             record_calls(
@@ -175,6 +205,22 @@ def client_source(
                                {**labels, "state": name}, float(state == name))  # fmt: skip
             families.counter("meshctl_breaker_trips", "Times the breaker opened.", labels,
                              float(snap.get("trip_count") or 0))  # fmt: skip
+
+    return add
+
+
+def heartbeat_source(service: str, instance_id: str, heartbeats: Heartbeats) -> Source:
+    """How one instance's registration fares: heartbeats, failures, re-registrations."""
+
+    def add(families: Families) -> None:
+        labels = {"service": service, "instance_id": instance_id}
+        families.counter("meshctl_heartbeats", "Heartbeats Redis answered.", labels,
+                         heartbeats.beats)  # fmt: skip
+        families.counter("meshctl_heartbeat_failures", "Heartbeats Redis did not answer.",
+                         labels, heartbeats.beat_failures)  # fmt: skip
+        families.counter("meshctl_registrations",
+                         "Times the instance's record was written afresh (first, or lapsed).",
+                         labels, heartbeats.registrations)  # fmt: skip
 
     return add
 

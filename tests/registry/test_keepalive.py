@@ -42,6 +42,15 @@ async def test_re_registers_after_the_record_is_deleted(
 
         assert await registry.discover_services("analytics") == [ep]
         assert "vanished" in caplog.text
+        assert (alive.beats, alive.registrations, alive.beat_failures) == (2, 2, 0)
+        await alive.beat()
+        assert (alive.beats, alive.registrations) == (3, 2)
+
+
+def test_beats_are_spread_around_the_interval(endpoint: Make):
+    alive = KeepAlive(ServiceRegistry("redis://127.0.0.1:1/0"), endpoint(), ttl=30)
+    delays = [alive.next_delay() for _ in range(2000)]
+    assert 9.0 <= min(delays) < 9.1 and 10.9 < max(delays) <= 11.0
 
 
 async def test_heartbeats_outlast_the_ttl(registry: ServiceRegistry, endpoint: Make):
@@ -59,6 +68,9 @@ async def test_logs_instead_of_raising_while_redis_is_unreachable(
         async with registry.keep_alive(endpoint(), ttl=30, interval=3600) as alive:
             assert not alive.registered
             await alive.beat()
+            assert (alive.beat_failures, alive.beats) == (2, 0)
+            # while Redis is away the next beat comes within OUTAGE_RETRY, not the interval
+            assert alive.next_delay() <= 1.1 * OUTAGE_RETRY
     await registry.aclose()
 
     warnings = [r.getMessage() for r in caplog.records]

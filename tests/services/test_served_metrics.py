@@ -217,6 +217,19 @@ async def test_the_metrics_endpoint_is_announced_and_shows_the_calls(
             and s.labels["instance_id"] == endpoint.instance_id
         }
         assert requests == {"OK": 2.0, "NOT_FOUND": 1.0}
+        beats = {
+            s.name: s.value
+            for family in text_string_to_metric_families(reply.text)
+            for s in family.samples
+            if s.labels.get("instance_id") == endpoint.instance_id
+            and s.name.startswith(("meshctl_heartbeat", "meshctl_registrations"))
+        }
+        # registered once on start; the 20 s heartbeat has not come yet
+        assert beats == {
+            "meshctl_heartbeats_total": 1.0,
+            "meshctl_heartbeat_failures_total": 0.0,
+            "meshctl_registrations_total": 1.0,
+        }
     finally:
         stop.set()
         await task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -9,7 +10,26 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from meshctl.core.stats import CallStats, MethodStats
-from meshctl.transport.metrics import REGISTRY, MeshCollector, client_source, served_source
+from meshctl.transport.metrics import (
+    REGISTRY,
+    MeshCollector,
+    client_source,
+    heartbeat_source,
+    served_source,
+)
+
+
+@dataclass
+class Watcher:
+    read_failures: int
+    held: dict[str, float]
+
+
+@dataclass
+class Beats:
+    beats: int
+    beat_failures: int
+    registrations: int
 
 
 def samples(collector: MeshCollector) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -66,7 +86,12 @@ def test_client_calls_endpoints_and_breakers():
     collector = MeshCollector()
     collector.add(
         client_source(
-            "streaming", {"analytics": service}, {("analytics", "i-2"): endpoint}, lambda: breakers
+            "streaming",
+            {"analytics": service},
+            {("analytics", "i-2"): endpoint},
+            lambda: breakers,
+            {"analytics": 3},
+            Watcher(read_failures=2, held={"analytics": 4.0}),
         )  # fmt: skip
     )
     got = samples(collector)
@@ -81,6 +106,22 @@ def test_client_calls_endpoints_and_breakers():
     assert got[("meshctl_breaker_state", labels(**who, instance_id="i-2", state="closed"))] == 0
     assert got[("meshctl_breaker_state", labels(**who, instance_id="", state="closed"))] == 1
     assert got[("meshctl_breaker_trips_total", labels(**who, instance_id="i-2"))] == 2
+    assert got[("meshctl_client_retries_total", labels(**who))] == 3
+    assert got[("meshctl_discovery_read_failures_total", labels(client="streaming"))] == 2
+    assert got[("meshctl_discovery_views_held", labels(client="streaming"))] == 1
+
+
+def test_heartbeats_failures_and_registrations_of_an_instance():
+    beats = Beats(beats=7, beat_failures=2, registrations=2)
+    collector = MeshCollector()
+    collector.add(heartbeat_source("analytics", "i-1", beats))
+    got = samples(collector)
+    who = labels(service="analytics", instance_id="i-1")
+    assert got[("meshctl_heartbeats_total", who)] == 7
+    assert got[("meshctl_heartbeat_failures_total", who)] == 2
+    assert got[("meshctl_registrations_total", who)] == 2
+    beats.beats += 1  # read at scrape time, not when added
+    assert samples(collector)[("meshctl_heartbeats_total", who)] == 8
 
 
 def test_two_sources_with_the_same_labels_add_up():
@@ -113,7 +154,9 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist():
     served.of("m").finish(0.01)
     collector = MeshCollector()
     collector.add(served_source("s", "i", served))
-    collector.add(client_source("c", {"s": stats}, {}, lambda: [{"service": "s", "state": "open"}]))
+    collector.add(
+        client_source("c", {"s": stats}, {}, lambda: [{"service": "s", "state": "open"}], {})
+    )
     exported = {name for name, _ in samples(collector)}
     dashboard = Path(__file__).parents[2] / "docs/grafana/meshctl-golden-signals.json"
     exprs = [t["expr"] for p in json.loads(dashboard.read_text())["panels"] for t in p["targets"]]
