@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import typer
 import yaml
@@ -32,6 +33,8 @@ def check_serve_args(args: list[str], service: str) -> None:
 def k8s_documents() -> dict[tuple[str, str], dict[str, Any]]:
     docs = {}
     for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
         for doc in yaml.safe_load_all(path.read_text()):
             docs[(doc["kind"], doc["metadata"]["name"])] = doc
     return docs
@@ -54,6 +57,47 @@ def test_k8s_deployment_serves_the_service_with_probes_and_mesh_settings(service
         else:
             assert container[probe]["grpc"]["port"] == DEFAULT_PORTS[service]
     assert docs[("Service", service)]["spec"]["ports"][0]["port"] == DEFAULT_PORTS[service]
+
+
+# An older release that many clusters still run, and the newest the bundled schemas know.
+K8S_VERSIONS = ("1.32", kubernetes_validate.latest_version())
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_validate_against_the_kubernetes_schemas(version: str):
+    for (kind, name), doc in k8s_documents().items():
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{kind}/{name} invalid for Kubernetes {version}: {error.message}")
+
+
+@pytest.mark.parametrize("service", sorted(DEFAULT_PORTS))
+def test_k8s_every_service_has_a_disruption_budget_and_time_to_drain(service: str):
+    docs = k8s_documents()
+    deployment = docs[("Deployment", service)]["spec"]
+    budget = docs[("PodDisruptionBudget", service)]["spec"]
+    assert budget["selector"] == deployment["selector"]
+    assert budget["maxUnavailable"] == 1  # with one replica a drain may still evict it
+    # SIGTERM: deregister, NOT_SERVING, drain for serve's --grace; then the pod is killed.
+    grace = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    drain = next(p.default for p in grace.params if p.name == "grace")
+    assert deployment["template"]["spec"]["terminationGracePeriodSeconds"] > drain + 5
+
+
+def test_k8s_metrics_port_is_the_configured_one():
+    docs = k8s_documents()
+    port = int(docs[("ConfigMap", "meshctl")]["data"]["MESH_METRICS_PORT"])
+    for service in DEFAULT_PORTS:
+        (container,) = docs[("Deployment", service)]["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {"serve": DEFAULT_PORTS[service], "metrics": port}
+
+
+def test_k8s_kustomization_lists_every_manifest():
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    files = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(kustomization["resources"]) == sorted(files)
 
 
 def test_k8s_config_provides_every_mesh_setting():
