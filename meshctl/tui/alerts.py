@@ -132,8 +132,8 @@ def rows(
     ]
 
 
-def stats_line(reply: Mapping[str, Any]) -> str:
-    """GetAlertStatistics in one line: totals, by severity, then each channel's deliveries
+def stats_parts(reply: Mapping[str, Any]) -> list[str]:
+    """GetAlertStatistics as phrases: totals, by severity, then each channel's deliveries
     (counts that are zero left out; the success rate once any delivery finished)."""
     parts = [
         f"{reply.get('total_alerts', 0)} alerts, {reply.get('unacknowledged', 0)} unacknowledged"
@@ -149,7 +149,18 @@ def stats_line(reply: Mapping[str, Any]) -> str:
         if counts[0][0] or counts[1][0]:
             said += f" ({float(channel.get('success_rate') or 0) * 100:.0f}%)"
         parts.append(f"{short(channel.get('channel'), 'ALERT_CHANNEL_')} {said}")
-    return " · ".join(parts)
+    return parts
+
+
+def pack(parts: Sequence[str], width: int, separator: str = " · ") -> str:
+    """``parts`` joined into lines of at most ``width`` cells, broken only between parts."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(separator) + len(part) <= width:
+            lines[-1] += separator + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
 
 
 def status_line(shown: int, total: int, needle: str, error: str | None, age: float | None) -> str:
@@ -187,14 +198,16 @@ def details(alert: Alert) -> Text:
         )  # fmt: skip
     fields.extend((f"metadata {k}", v) for k, v in sorted((alert.get("metadata") or {}).items()))
     for name, value in fields:
-        text.append(f"{name:<15}", style="dim").append(f"{one_line(value) or '-'}\n")
+        text.append(f"{name:<15} ", style="dim").append(f"{one_line(value) or '-'}\n")
     deliveries = alert.get("deliveries") or ()
     text.append(f"\nDeliveries ({len(deliveries)})\n", style="bold")
     for d in deliveries:
         state = short(d.get("status"), "DELIVERY_STATUS_")
         text.append(f"  {short(d.get('channel'), 'ALERT_CHANNEL_'):<8} ")
         text.append(f"{state:<8}", style=DELIVERY_STYLE.get(state, ""))
-        text.append(f" {one_line(d.get('recipient'))} · {d.get('attempts', 0)} attempts")
+        attempts = d.get("attempts") or 0
+        text.append(f" {one_line(d.get('recipient'))} · {attempts} attempt")
+        text.append("" if attempts == 1 else "s")
         if d.get("last_attempt_at"):
             text.append(f" · last {d['last_attempt_at']}")
         text.append("\n")

@@ -35,8 +35,8 @@ class AlertsPane(Vertical):
     """
 
     BINDINGS = [
-        Binding("a", "ack", "Acknowledge"),
-        Binding("t", "retry", "Retry deliveries"),
+        Binding("a", "ack", "Ack"),
+        Binding("t", "retry", "Retry"),
     ]
 
     def __init__(
@@ -47,6 +47,7 @@ class AlertsPane(Vertical):
         self.clock = clock
         self.interval = interval
         self.alerts: list[Mapping[str, Any]] = []
+        self.stats: Mapping[str, Any] = {}
         self.needle = ""
         self.error: str | None = None
         self.fetched_at: float | None = None
@@ -88,8 +89,8 @@ class AlertsPane(Vertical):
         else:
             self.error = None
             self.alerts = list(listed.get("alerts") or ())
+            self.stats = stats
             self.fetched_at = self.clock()
-            self.query_one("#alerts-stats", Static).update(view.stats_line(stats))
         self.show()
 
     def apply_filter(self, needle: str) -> None:
@@ -107,12 +108,17 @@ class AlertsPane(Vertical):
         status = self.query_one("#alerts-status", Static)
         status.update(view.status_line(len(rows), len(self.alerts), self.needle, self.error, age))
         status.set_class(self.error is not None, "error")
+        room = self.size.width - 2  # the lines' padding, the table's scrollbar
+        if self.stats:
+            self.query_one("#alerts-stats", Static).update(
+                view.pack(view.stats_parts(self.stats), room)
+            )
         table = self.query_one("#alert-table", DataTable)
         widths = [
             max([cell_width(name), *(cell_width(cells[i]) for _, cells in rows)])
             for i, name in enumerate(view.COLUMNS)
         ]
-        chosen = tuple(fit_columns(widths, self.size.width - 2, view.COLUMNS, view.PRIORITY))
+        chosen = tuple(fit_columns(widths, room, view.COLUMNS, view.PRIORITY))
         selected = self.selected()
         if chosen != self.columns_shown:
             table.clear(columns=True)

@@ -82,6 +82,7 @@ class AlertScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="alert-details"):
             yield Static(details(self.alert))
+            yield Static("Esc, q or Enter closes", classes="hint")
 
 
 def event_cells(event: Event) -> tuple[str, str, str, str, str]:
