@@ -7,7 +7,6 @@ so in one line and keeps the last list.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -83,7 +82,8 @@ class AlertsPane(Vertical):
         if self.client is None:
             return
         try:
-            listed, stats = await asyncio.gather(self.client.list(), self.client.stats())
+            listed = await self.client.list()
+            stats = await self.client.stats()
         except MeshError as exc:
             self.error = str(exc)
         else:

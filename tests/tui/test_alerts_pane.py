@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Static
@@ -144,6 +147,36 @@ async def test_without_a_client_or_a_selection_the_pane_says_so():
         await pilot.press("a")
         assert not isinstance(empty.screen, ConfirmScreen)
         assert status(empty) == "0 of 0 recent alerts, newest first"
+
+
+async def test_a_periodic_refresh_waits_for_a_slow_service_instead_of_piling_up():
+    class Slow(FakeAlerts):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+            self.calls = 0
+
+        async def list(self) -> Mapping[str, Any]:
+            self.calls += 1
+            await self.release.wait()
+            return await super().list()
+
+    client = Slow()
+    app = make_app(client)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        pane = app.query_one(AlertsPane)
+        pane.tick()
+        pane.tick()
+        await pilot.pause()
+        assert client.calls == 1 and status(app) == "Loading alerts…"
+        client.release.set()
+        await settled(pilot)
+        assert len(rows(app)) == 4
+        pane.tick()
+        await settled(pilot)
+        assert client.calls == 2
 
 
 async def test_acknowledging_from_top_shows_in_alerts_list(
