@@ -3,7 +3,8 @@
 The app is presentation only. It gets its data from a ``fetch`` coroutine
 (one Redis round trip, see ``data.py``), sends breaker commands through a
 ``command`` coroutine and tails an event bus; all three run in exclusive
-workers, so the screen stays responsive while Redis or Kafka are slow.
+workers, so the screen stays responsive while Redis or Kafka are slow. The
+alerts pane (``alerts_pane.py``) does the same with an ``AlertsClient``.
 
 The layout follows the terminal's width: the topology sidebar narrows, then
 goes, and the services table keeps the columns that fit (``render.fit_columns``).

@@ -68,6 +68,14 @@ def test_alert_details(snap_compare):
     assert snap_compare(make_app(FakeAlerts()), terminal_size=(120, 40), run_before=open_details)
 
 
+def test_the_whole_question_shows_on_80_columns(snap_compare):
+    async def ask_to_retry(pilot) -> None:
+        await on_alerts(pilot)
+        await pilot.press("t")
+
+    assert snap_compare(make_app(FakeAlerts()), terminal_size=(80, 24), run_before=ask_to_retry)
+
+
 def test_alert_service_gone_keeps_the_last_list(snap_compare):
     client = FakeAlerts()
 
