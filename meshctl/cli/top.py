@@ -56,7 +56,7 @@ def top(
     interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Watch the mesh live: topology, golden metrics, breakers and events.
+    """Watch the mesh live: topology, golden metrics, breakers, events and alerts.
 
     With --once, print one snapshot without the UI: two fetches one interval
     apart, so request rates are known. The table shows what the services
