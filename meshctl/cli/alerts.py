@@ -19,6 +19,7 @@ import typer
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
 from meshctl.cli.requestdata import parse_moment, printable
 from meshctl.cli.runner import run, state
+from meshctl.core.alerts import deliveries_cell, parse_time, short
 from meshctl.core.units import format_age
 from meshctl.errors import InvalidRequestError
 
@@ -45,28 +46,10 @@ class Status(StrEnum):
     ACKNOWLEDGED = "acknowledged"
 
 
-def short(value: Any, prefix: str) -> str:
-    """``SEVERITY_HIGH`` → ``high``: an enum name as the tables show it."""
-    return str(value or "").removeprefix(prefix).lower() or "-"
-
-
-def deliveries_cell(alert: Mapping[str, Any]) -> str:
-    """Each delivery as ``channel:status``, e.g. ``webhook:sent email:failed``."""
-    cells = [
-        f"{short(d.get('channel'), 'ALERT_CHANNEL_')}:"
-        f"{short(d.get('status'), 'DELIVERY_STATUS_')}"
-        for d in alert.get("deliveries") or ()
-    ]
-    return " ".join(cells) or "-"
-
-
 def _age(now: datetime) -> Any:
     def age(created: Any) -> str:
-        try:
-            stamp = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-        except ValueError:
-            return "-"
-        return format_age((now - stamp).total_seconds())
+        stamp = parse_time(created)
+        return "-" if stamp is None else format_age((now - stamp).total_seconds())
 
     return age
 

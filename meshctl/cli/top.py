@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meshctl.cli.alerts import SERVICE
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
 from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import run, state
@@ -15,7 +17,10 @@ from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings
+    from meshctl.mesh import ServiceMeshClient
     from meshctl.tui.model import MeshView
+
+CLIENT_NAME = "meshctl-top"
 
 ONCE_COLUMNS = (
     Column("name", "NAME"),
@@ -65,7 +70,7 @@ def top(
         typer.Option(help="With --web: the URL browsers use, when behind a reverse proxy."),
     ] = None,
 ) -> None:
-    """Watch the mesh live: topology, golden metrics, breakers and events.
+    """Watch the mesh live: topology, golden metrics, breakers, events and alerts.
 
     With --once, print one snapshot without the UI: two fetches one interval
     apart, so request rates are known. The table shows what the services
@@ -88,7 +93,10 @@ def top(
         else:
             emit(view.to_json(), output)
         return
+    import getpass
+
     from meshctl.events import open_bus
+    from meshctl.mesh import open_mesh
     from meshctl.registry import open_registry
     from meshctl.registry.control import send_command
     from meshctl.tui.app import MeshTopApp
@@ -102,7 +110,57 @@ def top(
         )
 
     bus = open_bus(settings) if settings.kafka_bootstrap else None
-    MeshTopApp(reader.fetch, command=command, events=bus, interval=interval).run()
+    mesh = open_mesh(
+        settings, name=CLIENT_NAME, registry=reader.registry, events=False, control=False,
+        watch=False,
+    )  # fmt: skip
+    alerts = MeshAlerts(mesh, getpass.getuser())  # who acknowledges, as ``alerts ack``
+    app = MeshTopApp(reader.fetch, command=command, events=bus, interval=interval, alerts=alerts)
+
+    async def main() -> None:
+        async with mesh:
+            await app.run_async()
+
+    run(main())
+
+
+class MeshAlerts:
+    """The alerts pane's calls of the alert service, through a long-lived mesh client.
+
+    Args:
+        mesh: a started mesh client.
+        operator: who acknowledges.
+        limit: how many recent alerts the pane lists.
+        timeout: seconds each call may take (the pane retries on its next refresh).
+    """
+
+    def __init__(
+        self, mesh: ServiceMeshClient, operator: str, *, limit: int = 100, timeout: float = 5.0
+    ) -> None:
+        self.mesh = mesh
+        self.operator = operator
+        self.limit = limit
+        self.timeout = timeout
+
+    async def _call(self, method: str, request: dict[str, Any]) -> Mapping[str, Any]:
+        reply: Mapping[str, Any] = await self.mesh.call_service(
+            SERVICE, method, request, timeout=self.timeout
+        )
+        return reply
+
+    async def list(self) -> Mapping[str, Any]:
+        return await self._call("ListAlerts", {"limit": self.limit})
+
+    async def stats(self) -> Mapping[str, Any]:
+        return await self._call("GetAlertStatistics", {})
+
+    async def ack(self, alert_id: str) -> Mapping[str, Any]:
+        request = {"alert_id": alert_id, "acknowledged_by": self.operator}
+        alert: Mapping[str, Any] = (await self._call("AcknowledgeAlert", request))["alert"]
+        return alert
+
+    async def retry(self, alert_id: str) -> Mapping[str, Any]:
+        return await self._call("RetryFailedAlerts", {"alert_id": alert_id})
 
 
 async def snapshot(settings: MeshSettings, interval: float) -> MeshView:

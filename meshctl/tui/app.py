@@ -3,7 +3,8 @@
 The app is presentation only. It gets its data from a ``fetch`` coroutine
 (one Redis round trip, see ``data.py``), sends breaker commands through a
 ``command`` coroutine and tails an event bus; all three run in exclusive
-workers, so the screen stays responsive while Redis or Kafka are slow.
+workers, so the screen stays responsive while Redis or Kafka are slow. The
+alerts pane (``alerts_pane.py``) does the same with an ``AlertsClient``.
 
 The layout follows the terminal's width: the topology sidebar narrows, then
 goes, and the services table keeps the columns that fit (``render.fit_columns``).
@@ -39,6 +40,8 @@ from meshctl.errors import MeshError
 from meshctl.events import Event, EventBus
 from meshctl.events.bus import Start
 from meshctl.tui import render
+from meshctl.tui.alerts import AlertsClient
+from meshctl.tui.alerts_pane import AlertsPane
 from meshctl.tui.model import (
     SORT_KEYS,
     History,
@@ -58,6 +61,8 @@ Row = tuple[str | Text, ...]
 EVENTS_KEPT = 1000
 EMPTY_HINT = "The mesh is empty: no service is registered and no client reports. Run `meshctl up`."
 SCROLLBAR = 2
+ALERTS_EVERY = 3
+"""The alerts pane refreshes every this many intervals: alerts change less often."""
 
 
 def sidebar_width(width: int) -> int:
@@ -75,6 +80,8 @@ class MeshTopApp(App[None]):
         interval: seconds between refreshes; 0 refreshes only on Ctrl+R (tests).
         clock: wall-clock seconds, for the "last refreshed" time.
         event_start: where the events pane starts tailing (see ``EventBus.tail``).
+        alerts: the alert service's RPCs for the alerts pane (refreshed every
+            ``ALERTS_EVERY`` intervals); None shows that there is none.
     """
 
     CSS_PATH = "top.tcss"
@@ -92,6 +99,7 @@ class MeshTopApp(App[None]):
         Binding("1", "tab('services')", "Services", show=False),
         Binding("2", "tab('breakers')", "Breakers", show=False),
         Binding("3", "tab('events')", "Events", show=False),
+        Binding("5", "tab('alerts')", "Alerts", show=False),
         Binding("colon", "command_palette", "Commands", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("j", "cursor('down')", show=False),
@@ -107,6 +115,7 @@ class MeshTopApp(App[None]):
         interval: float = 1.0,
         clock: Callable[[], float] = time.time,
         event_start: Start = -200,
+        alerts: AlertsClient | None = None,
     ) -> None:
         super().__init__()
         self.fetch = fetch
@@ -115,11 +124,12 @@ class MeshTopApp(App[None]):
         self.interval = interval
         self.clock = clock
         self.event_start = event_start
+        self.alerts = alerts
         self.previous: MeshState | None = None
         self.view: MeshView | None = None
         self.history = History()
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
-        self.filters = {"services": "", "breakers": "", "events": ""}
+        self.filters = {"services": "", "breakers": "", "events": "", "alerts": ""}
         self.sort_key = "name"
         self.source = "served"
         self.columns_shown: tuple[int, ...] = ()
@@ -153,6 +163,10 @@ class MeshTopApp(App[None]):
             with TabPane("Events [3]", id="events"):
                 yield Static("", id="events-status")
                 yield DataTable(id="event-table", cursor_type="row")
+            with TabPane("Alerts [5]", id="alerts"):
+                yield AlertsPane(
+                    self.alerts, clock=self.clock, interval=self.interval * ALERTS_EVERY
+                )
         yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter")
         yield Footer()
 
@@ -173,7 +187,7 @@ class MeshTopApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for tab in ("services", "breakers", "events"):
+        for tab in ("services", "breakers", "events", "alerts"):
             yield SystemCommand(tab.title(), f"Show the {tab}", lambda t=tab: self.action_tab(t))
         yield SystemCommand("Refresh", "Fetch the mesh's state now", self.action_refresh)
         yield SystemCommand("Sort", "Sort services by the next column", self.action_sort)
@@ -394,9 +408,9 @@ class MeshTopApp(App[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        table_id = {"services": "#service-table", "breakers": "#breaker-table"}.get(
-            tab, "#event-table"
-        )
+        table_id = {
+            "services": "#service-table", "breakers": "#breaker-table", "alerts": "#alert-table",
+        }.get(tab, "#event-table")  # fmt: skip
         self.query_one(table_id, DataTable).focus()
 
     def action_help(self) -> None:
@@ -404,6 +418,7 @@ class MeshTopApp(App[None]):
 
     def action_refresh(self) -> None:
         self.refresh_mesh()
+        self.query_one(AlertsPane).refresh_alerts()
 
     def action_cursor(self, direction: str) -> None:
         if isinstance(self.focused, DataTable):
@@ -445,6 +460,8 @@ class MeshTopApp(App[None]):
         self.filters[self.tab] = text
         if self.tab == "events":
             self.show_events()
+        elif self.tab == "alerts":
+            self.query_one(AlertsPane).apply_filter(text)
         else:
             self.show()
 

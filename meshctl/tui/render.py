@@ -69,17 +69,23 @@ def top_errors(counts: dict[str, int]) -> str:
     return f"{kind}={count}" + (f" +{others}" if others else "")
 
 
-def fit_columns(widths: Sequence[int], available: int) -> list[int]:
-    """Indexes into ``SERVICE_COLUMNS`` of the columns to show, in table order.
+def fit_columns(
+    widths: Sequence[int],
+    available: int,
+    names: Sequence[str] = SERVICE_COLUMNS,
+    priority: Sequence[str] = COLUMN_PRIORITY,
+) -> list[int]:
+    """Indexes into ``names`` (default ``SERVICE_COLUMNS``) of the columns to show, in
+    table order.
 
     ``widths`` are the columns' content widths (padding excluded); columns are
-    taken in ``COLUMN_PRIORITY`` order while they fit in ``available`` cells.
-    NAME is always shown.
+    taken in ``priority`` order while they fit in ``available`` cells. The
+    first of ``priority`` (NAME) is always shown.
     """
     chosen: list[int] = []
     used = 0
-    for name in COLUMN_PRIORITY:
-        index = SERVICE_COLUMNS.index(name)
+    for name in priority:
+        index = names.index(name)
         width = widths[index] + CELL_PADDING
         if chosen and used + width > available:
             continue  # a narrower, lower-priority column may still fit

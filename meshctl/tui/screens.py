@@ -1,4 +1,5 @@
-"""The screens ``meshctl top`` opens over its main view: help, confirmation, a request's path."""
+"""The screens ``meshctl top`` opens over its main view: help, confirmation, a request's path,
+an alert's details."""
 
 from __future__ import annotations
 
@@ -8,23 +9,27 @@ from collections.abc import Sequence
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Label, Static
 
 from meshctl.errors import MeshError
 from meshctl.events import Event, EventBus
+from meshctl.tui.alerts import Alert, details
 
 HELP = """\
 [b]meshctl top[/b]: the mesh at a glance, refreshed every second.
 
-  [b]1 2 3[/b]        services / breakers / events
+  [b]1 2 3 5[/b]      services / breakers / events / alerts
   [b]↑ ↓ j k[/b]      move
-  [b]Enter[/b]        drill in: a service's breakers, an event's request path
+  [b]Enter[/b]        drill in: a service's breakers, an event's request
+               path, an alert's details
   [b]/[/b]            filter the current list (Esc clears it)
   [b]s[/b]            sort services by the next column
   [b]v[/b]            metrics as served, or as callers see them
   [b]r o c[/b]        reset, force open or close the selected breaker
+  [b]a t[/b]          acknowledge the selected alert, or retry its failed
+               deliveries (both ask first)
   [b]: Ctrl+P[/b]     command palette
   [b]?[/b]            this help        [b]q[/b]  quit
 """
@@ -40,7 +45,7 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks before a breaker command; dismisses with True on yes."""
+    """Asks before a command (breaker, alert); dismisses with True on yes."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -63,6 +68,21 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class AlertScreen(ModalScreen[None]):
+    """One alert whole: every field, each delivery with its last error."""
+
+    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
+
+    def __init__(self, alert: Alert) -> None:
+        super().__init__()
+        self.alert = alert
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="alert-details"):
+            yield Static(details(self.alert))
+            yield Static("Esc, q or Enter closes", classes="hint")
 
 
 def event_cells(event: Event) -> tuple[str, str, str, str, str]:
