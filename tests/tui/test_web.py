@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from meshctl.mesh import ServiceMeshClient
 from meshctl.testing import Platform
 from meshctl.testing.net import free_port
 
@@ -101,12 +102,23 @@ async def web_top(platform: Platform, tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_top_in_a_browser_shows_the_mesh_and_takes_keys(
-    platform: Platform, web_top: str, tmp_path: Path
+    platform: Platform, mesh: ServiceMeshClient, web_top: str, tmp_path: Path
 ) -> None:
     from playwright.async_api import async_playwright
 
     await platform.start("analytics")
     await platform.start("alert")
+    raised = await mesh.call_service(
+        "alert",
+        "SendAlert",
+        {
+            "severity": "SEVERITY_HIGH",
+            "title": "lens obscured",
+            "message": "cam-web is dark",
+            "camera_id": "cam-web",
+        },
+    )
+    alert_id = raised["alert"]["alert_id"]
     screen = Screen()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -121,6 +133,16 @@ async def test_top_in_a_browser_shows_the_mesh_and_takes_keys(
             drawn = len(screen.text)
             await page.keyboard.press("2")
             await screen.until(lambda text: "HALF-OPEN IN" in text[drawn:])
+
+            drawn = len(screen.text)
+            await page.keyboard.press("5")
+            await screen.until(lambda text: "lens obscured" in text[drawn:])
+            await page.keyboard.press("a")
+            await screen.until(lambda text: "Acknowledge alert" in text[drawn:])
+            await page.keyboard.press("y")
+            await screen.until(lambda text: "1 alerts, 0 unacknowledged" in text[drawn:])
             await page.screenshot(path=str(tmp_path / "top-web.png"))
         finally:
             await browser.close()
+    [alert] = (await mesh.call_service("alert", "ListAlerts", {}))["alerts"]
+    assert (alert["alert_id"], alert["status"]) == (alert_id, "ALERT_STATUS_ACKNOWLEDGED")
