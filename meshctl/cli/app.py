@@ -24,6 +24,7 @@ from meshctl.cli.prometheus import app as prometheus_app
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
+from meshctl.cli.slo import app as slo_app
 from meshctl.cli.top import top
 from meshctl.cli.up import down, up
 from meshctl.cli.workflow import app as workflow_app
@@ -49,6 +50,7 @@ app.add_typer(breakers_app, name="breakers")
 app.add_typer(events_app, name="events")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(prometheus_app, name="prometheus")
+app.add_typer(slo_app, name="slo")
 app.command()(call)
 app.command()(describe)
 app.command()(check)

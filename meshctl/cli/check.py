@@ -119,6 +119,8 @@ async def run_checks(
     from meshctl.cli.breakers import breaker_rows
     from meshctl.cli.runner import hint_for
     from meshctl.cli.served import served_totals
+    from meshctl.cli.slo import check_results as slo_check_results
+    from meshctl.cli.slo import slo_statuses
     from meshctl.errors import RegistryUnavailableError
     from meshctl.registry import open_registry
     from meshctl.registry.control import read_reports
@@ -148,7 +150,9 @@ async def run_checks(
             await check_services(registry, views, expected), served_totals(reports.servers)
         )
         results.append(breaker_result(breaker_rows(reports, time.time()), len(reports.clients)))
-        results += registry_data_result([*views.problems, *reports.problems])
+        statuses, slo_problems = await slo_statuses(settings)
+        results += slo_check_results(statuses)
+        results += registry_data_result([*views.problems, *reports.problems, *slo_problems])
         return results, EXIT_FAILED if failed(results) else EXIT_OK
     finally:
         await registry.aclose()

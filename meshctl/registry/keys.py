@@ -16,6 +16,13 @@ and for the control plane (``control.py``):
     P:control:ack:<id>   list   one JSON answer per client, expires after a minute
     P:control:forced     hash   service -> JSON {"at"}: breakers forced open mesh-wide
 
+and for service-level objectives (``sli.py``):
+
+    P:slos               hash   S or S/METHOD -> SLO JSON
+    P:sli:S:m:<minute>   hash   METHOD|total, METHOD|failed, METHOD|w<i>: what S served
+                                in that minute (w<i>: within the i-th latency edge); 7 h
+    P:sli:S:h:<hour>     hash   the same per hour; kept 32 days
+
 The Lua scripts in ``scripts.py`` build the same ``P:svc:S:*`` names for the
 multi-service scripts; keep both in step.
 """
@@ -76,3 +83,12 @@ def ack_key(prefix: str, command_id: str) -> str:
 
 def forced_key(prefix: str) -> str:
     return registry_key(prefix, "control", "forced")
+
+
+def slos_key(prefix: str) -> str:
+    return registry_key(prefix, "slos")
+
+
+def sli_key(prefix: str, service: str, resolution: str, bucket: int) -> str:
+    """One bucket of what ``service`` served; ``resolution`` is ``m`` (minutes) or ``h``."""
+    return registry_key(prefix, "sli", service, resolution, str(bucket))

@@ -20,6 +20,7 @@ from typing import Any, Self
 import redis.asyncio as aioredis
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
+from meshctl.core.stats import MethodStats
 from meshctl.errors import InvalidRequestError
 from meshctl.registry import scripts
 from meshctl.registry.connection import connect, describe, translated
@@ -36,6 +37,7 @@ from meshctl.registry.problems import Problem, ProblemLog, from_script, text
 from meshctl.registry.records import Parsed, parse_record
 from meshctl.registry.reporting import ReportLoop
 from meshctl.registry.reports import served_report_id
+from meshctl.registry.sli import SliRecorder
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +226,11 @@ class ServiceRegistry:
         """An async context manager keeping ``endpoint`` registered while it is open."""
         _check_ttl(ttl)
         return KeepAlive(self, endpoint, ttl, interval)
+
+    def sli_recorder(self, service: str, served: MethodStats) -> SliRecorder:
+        """An async context manager adding what ``served`` counts to ``service``'s SLI
+        buckets while it is open (``sli.py``)."""
+        return SliRecorder(self.redis, self.prefix, service, served)
 
     def reporting(
         self, client_id: str, report: Callable[[], dict[str, Any]], interval: float = 1.0

@@ -42,6 +42,7 @@ from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.core.stats import MethodStats
 from meshctl.registry.keepalive import KeepAlive
 from meshctl.registry.reports import SERVER_ROLE, served_report_id
+from meshctl.registry.sli import SliRecorder
 from meshctl.services.base import GrpcServiceApp, HttpServiceApp
 from meshctl.transport.metrics import (
     PROCESS_METRICS,
@@ -62,6 +63,8 @@ class Registrar(Protocol):
     def reporting(
         self, client_id: str, report: Callable[[], dict[str, Any]], interval: float = 1.0
     ) -> AbstractAsyncContextManager[Any]: ...
+
+    def sli_recorder(self, service: str, served: MethodStats) -> SliRecorder: ...
 
 
 class _Runner(Protocol):
@@ -295,6 +298,9 @@ async def serve(
                         await registration.enter_async_context(keep_alive)
                         beats = heartbeat_source(app.name, endpoint.instance_id, keep_alive)
                         registration.callback(PROCESS_METRICS.add(beats))
+                        await registration.enter_async_context(
+                            registry.sli_recorder(app.name, served)
+                        )
                         report = functools.partial(served_report, endpoint, served, started_at)
                         await registration.enter_async_context(
                             registry.reporting(

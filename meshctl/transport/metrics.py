@@ -32,12 +32,12 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from meshctl.core.slo import LATENCY_EDGES
 from meshctl.core.stats import CallStats, LatencyHistogram, MethodStats
 
-BUCKETS: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
-"""Histogram bucket edges, seconds: 1 ms to 10 s."""
+BUCKETS = LATENCY_EDGES
+"""Histogram bucket edges, seconds, 1 ms to 10 s: the SLOs' latency thresholds, so the
+generated Prometheus rules (``meshctl slo rules``) count exactly what the mesh counts."""
 
 BREAKER_STATES = ("closed", "open", "half_open", "forced_open", "disabled")
 
