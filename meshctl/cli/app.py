@@ -21,6 +21,7 @@ from meshctl.cli.describe import describe
 from meshctl.cli.events import app as events_app
 from meshctl.cli.loadtest import loadtest
 from meshctl.cli.prometheus import app as prometheus_app
+from meshctl.cli.route import app as route_app
 from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
@@ -51,6 +52,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(prometheus_app, name="prometheus")
 app.add_typer(slo_app, name="slo")
+app.add_typer(route_app, name="route")
 app.command()(call)
 app.command()(describe)
 app.command()(check)

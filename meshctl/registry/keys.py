@@ -23,6 +23,12 @@ and for service-level objectives (``sli.py``):
                                 in that minute (w<i>: within the i-th latency edge); 7 h
     P:sli:S:h:<hour>     hash   the same per hour; kept 32 days
 
+and for routes (``routes.py``):
+
+    P:routes             hash   S -> JSON {revision, at, action, document}: the current table
+    P:routes:S:history   list   the same records, newest first, the last 50
+    P:routes:changed     pub/sub channel of the names of services whose table changed
+
 The Lua scripts in ``scripts.py`` build the same ``P:svc:S:*`` names for the
 multi-service scripts; keep both in step.
 """
@@ -92,3 +98,15 @@ def slos_key(prefix: str) -> str:
 def sli_key(prefix: str, service: str, resolution: str, bucket: int) -> str:
     """One bucket of what ``service`` served; ``resolution`` is ``m`` (minutes) or ``h``."""
     return registry_key(prefix, "sli", service, resolution, str(bucket))
+
+
+def routes_key(prefix: str) -> str:
+    return registry_key(prefix, "routes")
+
+
+def route_history_key(prefix: str, service: str) -> str:
+    return registry_key(prefix, "routes", service, "history")
+
+
+def routes_channel(prefix: str) -> str:
+    return registry_key(prefix, "routes", "changed")
