@@ -37,6 +37,7 @@ from meshctl.cli.checks import (
 from meshctl.cli.output import OutputFormat, OutputOption, emit
 from meshctl.cli.runner import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, CliState, fail, run, state
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.secrets import redact_url
 from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ async def run_checks(
             return [result("registry", "fail", detail, hint_for(exc))], EXIT_UNREACHABLE
         if not views and unconfigured(resolved):
             detail = (
-                f"{UNCONFIGURED}, and the default {settings.redis_url} "
+                f"{UNCONFIGURED}, and the default {redact_url(settings.redis_url)} "
                 f"has no service under prefix {settings.prefix}"
             )
             hint = (
@@ -143,7 +144,10 @@ async def run_checks(
             )
             return [result("registry", "fail", detail, hint)], EXIT_UNREACHABLE
         found = f"{len(views)} services"
-        where = f"registry reachable at {settings.redis_url} (prefix {settings.prefix}): {found}"
+        where = (
+            f"registry reachable at {redact_url(settings.redis_url)} "
+            f"(prefix {settings.prefix}): {found}"
+        )
         results = [result("registry", "pass", where), await check_broker(settings)]
         reports = await read_reports(registry.redis, registry.prefix)
         results += with_served(

@@ -8,6 +8,7 @@ import typer
 
 from meshctl.cli.output import OutputFormat, OutputOption, emit
 from meshctl.cli.runner import state
+from meshctl.core.secrets import redact_settings
 
 app = typer.Typer(
     help="Show the effective settings and manage the config file's contexts.",
@@ -23,7 +24,7 @@ def view(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
     started by `meshctl up`) or default.
     """
     resolved = state(ctx).resolve()
-    values = resolved.settings.model_dump()
+    values = redact_settings(resolved.settings.model_dump())
     rows = [
         {"key": key, "value": values[key], "source": resolved.sources[key]}
         for key in sorted(values)

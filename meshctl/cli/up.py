@@ -55,9 +55,10 @@ def up(
     """
     from meshctl.config import up_state_path
     from meshctl.embedded.plan import parse_replicas
-    from meshctl.embedded.state import new_run_dir
+    from meshctl.embedded.state import keep_files_private, new_run_dir
 
     counts = parse_replicas(replicas or [])
+    keep_files_private()
     path = up_state_path()
     _refuse_if_running(path)
     run_dir = run_dir or new_run_dir(path.parent)

@@ -19,8 +19,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshctl.core.secrets import redact_url
 from meshctl.embedded.infra import InfraWatch
 from meshctl.embedded.plan import InfraPlan, embedded_database_url, plan_processes
+from meshctl.embedded.state import keep_files_private
 from meshctl.embedded.supervisor import Supervisor
 from meshctl.errors import MeshError
 
@@ -61,6 +63,7 @@ def run_mesh(options: MeshOptions, out: Report) -> None:
         Interrupted: signalled before the mesh was ready (everything is stopped).
         InfrastructureError: the embedded registry or broker did not start.
     """
+    keep_files_private()
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
@@ -139,10 +142,10 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
 
         registry = stack.enter_context(EmbeddedRedis())
         redis_url = registry.url
-        out(f"registry: {redis_url} (embedded {registry.backend})")
+        out(f"registry: {redact_url(redis_url)} (embedded {registry.backend})")
         watch.watch("registry", redis_url, lambda: registry.running, registry.restart)
     else:
-        out(f"registry: {redis_url}")
+        out(f"registry: {redact_url(redis_url)}")
     bootstrap = infra.kafka_bootstrap
     if bootstrap is None:
         from meshctl.embedded.broker import EmbeddedBroker

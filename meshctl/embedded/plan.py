@@ -116,13 +116,9 @@ def plan_processes(
     }
     specs: list[ProcessSpec] = []
     for service, count in replicas.items():
-        argv = (
-            python, "-m", "meshctl", "serve", service,
-            "--port", "0",
-            "--registry", registry_url,
-            "--prefix", prefix,
-            "--database-url", database_url,
-        )  # fmt: skip
+        # The registry and database URLs may hold passwords: the environment carries them,
+        # never the command line (which every user of the machine can read in ps).
+        argv = (python, "-m", "meshctl", "serve", service, "--port", "0", "--prefix", prefix)
         specs.extend(
             ProcessSpec(name=f"{service}-{i}", service=service, argv=argv, env=env)
             for i in range(1, count + 1)

@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from meshctl.core.secrets import redact_url
 from meshctl.errors import InvalidRequestError, RegistryUnavailableError
 
 CONNECT_TIMEOUT = 5.0
@@ -62,8 +63,10 @@ def _reason(exc: BaseException) -> str:
 
 def unavailable(url: str, exc: BaseException) -> RegistryUnavailableError:
     if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
-        return RegistryUnavailableError(f"Cannot reach the registry at {url}: {_reason(exc)}")
-    return RegistryUnavailableError(f"The registry at {url} failed: {exc}")
+        return RegistryUnavailableError(
+            f"Cannot reach the registry at {redact_url(url)}: {_reason(exc)}"
+        )
+    return RegistryUnavailableError(f"The registry at {redact_url(url)} failed: {exc}")
 
 
 @contextmanager

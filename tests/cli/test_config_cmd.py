@@ -44,6 +44,16 @@ def test_view_shows_value_and_source_of_each_layer(config_file):
     assert rows["topic_prefix"]["source"] == "default"
 
 
+def test_view_hides_passwords_in_urls(config_file):
+    env = {"MESH_REDIS_URL": "redis://:hunter2@10.0.0.5:6379/0",
+           "MESH_DATABASE_URL": "postgresql+asyncpg://its:hunter2@db/its"}  # fmt: skip
+    rows = view(env=env)
+    assert rows["redis_url"]["value"] == "redis://:***@10.0.0.5:6379/0"
+    assert rows["database_url"]["value"] == "postgresql+asyncpg://its:***@db/its"
+    table = runner.invoke(app, ["config", "view"], env=env)
+    assert "hunter2" not in table.stdout
+
+
 def test_context_flag_and_env_select_a_context(config_file):
     write(config_file)
     assert view("--context", "prod")["redis_url"]["value"] == "redis://prod:6379/0"

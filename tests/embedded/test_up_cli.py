@@ -146,6 +146,13 @@ def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, s
         assert any(line.startswith("broker: ") and "(embedded)" in line for line in lines)
         children = descendants(proc.pid)
         assert len(children) >= 6, "four services plus a replica, registry and broker"
+        # logs, databases and the context hold secrets: the user's alone
+        [run_dir] = (context_file(env).parent / "runs").iterdir()
+        private = [run_dir, context_file(env), *run_dir.rglob("*")]
+        assert private[2:], "the services wrote logs and databases"
+        assert {p.name: oct(p.stat().st_mode & 0o077) for p in private} == {
+            p.name: "0o0" for p in private
+        }
 
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

@@ -24,6 +24,7 @@ import typer
 from meshctl.cli.output import OutputFormat, OutputOption, render, use_color
 from meshctl.cli.runner import EXIT_FAILED, run, state
 from meshctl.cli.up import planned_infra
+from meshctl.embedded.state import keep_files_private
 
 if TYPE_CHECKING:
     from meshctl.cli.demo.mesh import Say
@@ -65,6 +66,7 @@ def demo(
         overrides.get("prefix") or os.environ.get("MESH_PREFIX") or f"demo-{uuid.uuid4().hex[:8]}"
     )
     say = _progress() if sys.stderr.isatty() else _quiet
+    keep_files_private()
     run_dir = Path(tempfile.mkdtemp(prefix="meshctl-demo-"))
     try:
         sections, mesh = run(_demo(planned_infra(overrides), prefix, run_dir, cameras, say))

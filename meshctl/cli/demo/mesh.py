@@ -23,6 +23,7 @@ from pathlib import Path
 
 from meshctl.config import MeshSettings
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.secrets import redact_url
 from meshctl.embedded.plan import InfraPlan, ProcessSpec, embedded_database_url, plan_processes
 from meshctl.embedded.supervisor import Child, Supervisor
 from meshctl.errors import MeshError
@@ -155,7 +156,7 @@ async def demo_mesh(
 
             redis = stack.enter_context(EmbeddedRedis())
             redis_url = redis.url
-            infrastructure["registry"] = f"{redis_url} (embedded {redis.backend})"
+            infrastructure["registry"] = f"{redact_url(redis_url)} (embedded {redis.backend})"
         else:
             infrastructure["registry"] = redis_url
         bootstrap = infra.kafka_bootstrap

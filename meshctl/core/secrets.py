@@ -1,0 +1,31 @@
+"""Secrets kept out of what people and logs see: passwords in URLs, secret settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "***"
+_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
+SECRET_SETTINGS = frozenset({"jwt_secret", "admin_password"})
+"""Settings whose whole value is secret."""
+
+
+def redact_url(url: str) -> str:
+    """``redis://:pw@host:6379/0`` → ``redis://:***@host:6379/0``; URLs without a password
+    are returned as they are."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", url, count=1)
+
+
+def redact_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as they may be shown: secret ones replaced, passwords in URLs hidden."""
+    shown: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in SECRET_SETTINGS and value:
+            shown[key] = REDACTED
+        elif isinstance(value, str) and "://" in value:
+            shown[key] = redact_url(value)
+        else:
+            shown[key] = value
+    return shown

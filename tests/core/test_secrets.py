@@ -1,0 +1,35 @@
+"""Passwords kept out of what is shown: URLs and secret settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshctl.core.secrets import redact_settings, redact_url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@10.0.0.5:6379/0", "redis://:***@10.0.0.5:6379/0"),
+        ("rediss://ops:p%40ss@redis.prod:6380/1", "rediss://ops:***@redis.prod:6380/1"),
+        (
+            "postgresql+asyncpg://its:change-me@db:5432/its",
+            "postgresql+asyncpg://its:***@db:5432/its",
+        ),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://user@host:6379/0", "redis://user@host:6379/0"),  # no password to hide
+        ("sqlite+aiosqlite:///meshctl.db", "sqlite+aiosqlite:///meshctl.db"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_passwords_in_urls_are_hidden(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_settings_shown_hide_secrets_and_url_passwords() -> None:
+    shown = redact_settings(
+        {"redis_url": "redis://:pw@h:1/0", "jwt_secret": "k" * 40, "admin_password": "",
+         "prefix": "mesh", "default_timeout": 30.0}
+    )  # fmt: skip
+    assert shown == {"redis_url": "redis://:***@h:1/0", "jwt_secret": "***", "admin_password": "",
+                     "prefix": "mesh", "default_timeout": 30.0}  # fmt: skip
