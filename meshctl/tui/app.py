@@ -49,6 +49,7 @@ from meshctl.tui.model import (
     sort_services,
 )
 from meshctl.tui.screens import ConfirmScreen, CorrelationScreen, HelpScreen, event_cells
+from meshctl.tui.topology import DrillScreen, TopologyPane
 
 Fetch = Callable[[], Awaitable[MeshState]]
 #: command(action, service, instance_id) -> the clients' answers (see control.send_command)
@@ -92,6 +93,7 @@ class MeshTopApp(App[None]):
         Binding("1", "tab('services')", "Services", show=False),
         Binding("2", "tab('breakers')", "Breakers", show=False),
         Binding("3", "tab('events')", "Events", show=False),
+        Binding("4", "tab('topology-view')", "Topology", show=False),
         Binding("colon", "command_palette", "Commands", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("j", "cursor('down')", show=False),
@@ -119,7 +121,7 @@ class MeshTopApp(App[None]):
         self.view: MeshView | None = None
         self.history = History()
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
-        self.filters = {"services": "", "breakers": "", "events": ""}
+        self.filters = {"services": "", "breakers": "", "events": "", "topology-view": ""}
         self.sort_key = "name"
         self.source = "served"
         self.columns_shown: tuple[int, ...] = ()
@@ -145,6 +147,9 @@ class MeshTopApp(App[None]):
                                 yield Static("RPS", id="rps-label", classes="spark-label")
                                 yield Sparkline([], id="rps-spark")
                             with Vertical():
+                                yield Static("errors", id="errors-label", classes="spark-label")
+                                yield Sparkline([], id="errors-spark")
+                            with Vertical():
                                 yield Static("p99", id="p99-label", classes="spark-label")
                                 yield Sparkline([], id="p99-spark")
                         yield Static("", id="details")
@@ -153,6 +158,8 @@ class MeshTopApp(App[None]):
             with TabPane("Events [3]", id="events"):
                 yield Static("", id="events-status")
                 yield DataTable(id="event-table", cursor_type="row")
+            with TabPane("Topology [4]", id="topology-view"):
+                yield TopologyPane(id="topology-pane")
         yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter")
         yield Footer()
 
@@ -243,6 +250,9 @@ class MeshTopApp(App[None]):
         self.show_services(view)
         self.show_breakers(view)
         self.show_selection()
+        self.query_one(TopologyPane).show(view, self.history, self.filters["topology-view"])
+        if isinstance(self.screen, DrillScreen):
+            self.screen.show(view)
 
     def show_banner(self) -> None:
         banner = self.query_one("#banner", Static)
@@ -341,12 +351,17 @@ class MeshTopApp(App[None]):
         if service is None:
             self.query_one("#details", Static).update("")
             return
-        rps = list(self.history.rps.get((self.source, service.name), ()))
-        p99 = list(self.history.p99.get((self.source, service.name), ()))
+        shown_as = (self.source, service.name)
+        h = self.history
+        rps, errors, p99 = (list(s.get(shown_as, ())) for s in (h.rps, h.errors, h.p99))
         self.query_one("#rps-spark", Sparkline).data = rps
+        self.query_one("#errors-spark", Sparkline).data = errors
         self.query_one("#p99-spark", Sparkline).data = p99
         where = f"{service.name} ({self.source})"
         self.query_one("#rps-label", Static).update(f"RPS {where}: {rps[-1]:.1f}/s")
+        self.query_one("#errors-label", Static).update(
+            f"errors {where}: {render.percent(errors[-1])}"
+        )
         self.query_one("#p99-label", Static).update(f"p99 {where}: {render.millis(p99[-1])}")
         instance = next((i for i in service.instances if i.endpoint.instance_id == parts[-1]), None)
         details = (
@@ -394,10 +409,12 @@ class MeshTopApp(App[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        table_id = {"services": "#service-table", "breakers": "#breaker-table"}.get(
-            tab, "#event-table"
-        )
-        self.query_one(table_id, DataTable).focus()
+        focus = {
+            "services": "#service-table",
+            "breakers": "#breaker-table",
+            "topology-view": "#topology-pane",
+        }.get(tab, "#event-table")
+        self.query_one(focus).focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -465,6 +482,11 @@ class MeshTopApp(App[None]):
                 return parts[1], None
             if parts[0] == "ins":
                 return parts[1], parts[2]
+        if self.tab == "topology-view":  # a service, or an edge's callee
+            selected = self.query_one(TopologyPane).selected or ""
+            edge = render.find_edge(self.view, selected)
+            name = edge.callee if edge is not None else selected
+            return (name, None) if self.view.service(name) else None
         return None
 
     def action_breaker(self, action: str) -> None:
