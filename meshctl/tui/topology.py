@@ -114,6 +114,7 @@ class DrillScreen(Screen[None]):
         self.view = view
 
     def compose(self) -> ComposeResult:
+        yield Static(f"Topology › {self.key}   (Esc: back)", id="drill-title", markup=False)
         with VerticalScroll(id="drill-box"):
             yield Static("", id="drill")
         yield DataTable(id="drill-breakers", cursor_type="row")
