@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from rich.text import Text
+from rich.text import Span, Text
 
 #: Widest text inside a box; longer names are cut with "…".
 MAX_INNER = 22
@@ -260,6 +260,10 @@ def _channel_order(hops: list[_Hop]) -> list[_Hop]:
 # -- painting ---------------------------------------------------------------------
 
 
+_Row = tuple[str, list[tuple[int, int, str]]]
+"""A painted line and its styled runs: (start, end, style)."""
+
+
 class _Canvas:
     def __init__(self) -> None:
         self.fixed: dict[tuple[int, int], tuple[str, str]] = {}
@@ -285,24 +289,27 @@ class _Canvas:
         self.bits[(x, y)] = self.bits.get((x, y), 0) | bits
         self.line_style[(x, y)] = style
 
-    def rows(self, width: int, height: int) -> list[Text]:
+    def rows(self, height: int) -> list[_Row]:
+        cells: list[dict[int, tuple[str, str]]] = [{} for _ in range(height)]
+        for (x, y), bits in self.bits.items():
+            cells[y][x] = (LINES[bits], self.line_style[(x, y)])
+        for (x, y), cell in self.fixed.items():
+            cells[y][x] = cell
         out = []
-        for y in range(height):
-            row = Text()
-            for x in range(width):
-                if (x, y) in self.fixed:
-                    char, style = self.fixed[(x, y)]
-                elif (x, y) in self.bits:
-                    char, style = LINES[self.bits[(x, y)]], self.line_style[(x, y)]
-                else:
-                    char, style = " ", ""
-                row.append(char, style)
-            row.rstrip()
-            out.append(row)
+        for row in cells:
+            chars = [" "] * (max(row) + 1 if row else 0)
+            runs: list[tuple[int, int, str]] = []
+            for x in sorted(row):
+                chars[x], style = row[x]
+                if style and runs and runs[-1][1:] == (x, style):
+                    runs[-1] = (runs[-1][0], x + 1, style)
+                elif style:
+                    runs.append((x, x + 1, style))
+            out.append(("".join(chars).rstrip(), runs))
         return out
 
 
-def _paint(band: _Band, selected: str | None) -> list[Text]:
+def _paint(band: _Band, selected: str | None) -> list[_Row]:
     canvas = _Canvas()
     for index, column in enumerate(band.columns):
         x, width = band.xs[index], band.widths[index]
@@ -331,7 +338,7 @@ def _paint(band: _Band, selected: str | None) -> list[Text]:
                 shown = f"{style} reverse" if selected == hop.link.key else style
                 canvas.put(end - 2 - len(label), ty, " ")
                 canvas.put(end - 1 - len(label), ty, label, shown)
-    return canvas.rows(band.width, band.height)
+    return canvas.rows(band.height)
 
 
 def _box(canvas: _Canvas, slot: _Slot, x: int, width: int, selected: bool) -> None:
@@ -364,9 +371,20 @@ def draw(
     rank = {k: i for i, k in enumerate(keys)}
     layer = layers(keys, [(link.caller, link.callee) for link in links])
     deepest = max(layer.values(), default=-1)
-    out = Text()
+    lines: list[str] = []
+    spans: list[Span] = []
+    offset = 0
+
+    def emit(line: str, runs: Sequence[tuple[int, int, str]] = ()) -> None:
+        nonlocal offset
+        line = line[:width]
+        spans.extend(
+            Span(offset + a, offset + min(b, len(line)), st) for a, b, st in runs if a < len(line)
+        )
+        lines.append(line)
+        offset += len(line) + 1
+
     rows: dict[str, int] = {}
-    lines = 0
     first = 0
     while first <= deepest:
         last = first
@@ -377,19 +395,15 @@ def draw(
                 break
             band, last = wider, last + 1
         if first:
-            out.append("\n")
-            lines += 1
+            emit("")
+        top = len(lines)
         for slot in (s for column in band.columns for s in column):
             if slot.node is not None and not slot.ghost:
-                rows[slot.key] = lines + slot.top
+                rows[slot.key] = top + slot.top
         for hop in band.hops:
             if hop.last:
-                rows[hop.link.key] = lines + hop.dst.port(hop)
-        for line in _paint(band, selected):
-            line.truncate(width)
-            out.append_text(line)
-            out.append("\n")
-            lines += 1
+                rows[hop.link.key] = top + hop.dst.port(hop)
+        for line, runs in _paint(band, selected):
+            emit(line, runs)
         first = last + 1
-    out.rstrip()
-    return Drawing(out, rows)
+    return Drawing(Text("\n".join(lines), spans=spans), rows)

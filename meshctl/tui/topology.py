@@ -39,9 +39,14 @@ class TopologyPane(Vertical, can_focus=True):
         yield Static("", id="graph-details")
 
     def show(self, view: MeshView, history: History, needle: str = "") -> None:
-        """Draw ``view``; ``needle`` keeps the services it matches and their neighbours."""
+        """Draw ``view``; ``needle`` keeps the services it matches and their neighbours.
+
+        Drawn only while on screen (a large mesh's graph costs tens of milliseconds);
+        the resize that showing the tab brings draws the latest view.
+        """
         self.view, self.history, self.needle = view, history, needle
-        self.redraw()
+        if self.is_on_screen:
+            self.redraw()
 
     def items(self) -> list[str]:
         if self.view is None:
