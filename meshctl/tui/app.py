@@ -182,6 +182,9 @@ class MeshTopApp(App[None]):
         yield from super().get_system_commands(screen)
         for tab in ("services", "breakers", "events"):
             yield SystemCommand(tab.title(), f"Show the {tab}", lambda t=tab: self.action_tab(t))
+        yield SystemCommand(
+            "Topology", "Show the call graph", lambda: self.action_tab("topology-view")
+        )
         yield SystemCommand("Refresh", "Fetch the mesh's state now", self.action_refresh)
         yield SystemCommand("Sort", "Sort services by the next column", self.action_sort)
         yield SystemCommand(

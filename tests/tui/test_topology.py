@@ -3,11 +3,14 @@ and against a real registry and a real mesh client."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.widgets import DataTable, Static
 
 from meshctl.testing import Platform
 from meshctl.tui.app import MeshTopApp
 from meshctl.tui.data import MeshReader
+from meshctl.tui.screens import ConfirmScreen
 from meshctl.tui.topology import DrillScreen, TopologyPane
 from tests.support.top import T0, ScriptedFetch, state, until
 
@@ -78,3 +81,25 @@ async def test_a_real_client_s_calls_show_as_an_edge(platform: Platform, mesh):
         assert "● test-client" in graph and "client" in graph
         assert "/s 100.0% " in graph  # the edge's rate, success and p99
         assert "▲ analytics" in graph and "0/1 up" in graph  # not health-checked yet: unknown
+
+
+async def test_breaker_keys_act_on_the_selected_service_or_an_edge_s_callee():
+    sent: list[tuple[str, str, str | None]] = []
+
+    async def command(action: str, service: str, instance: str | None) -> list[dict[str, Any]]:
+        sent.append((action, service, instance))
+        return [{"changes": [service]}]
+
+    app = MeshTopApp(
+        ScriptedFetch(state(1), state(2)), command=command, interval=0, clock=lambda: T0
+    )
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+r", "4", "r")  # gateway: a client, no breaker of its own
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("j", "o")  # gateway → streaming
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question == "Force open the breaker of streaming?"
+        await pilot.press("y")
+        await pilot.pause()
+        assert sent == [("force_open", "streaming", None)]
