@@ -65,7 +65,7 @@ async def test_the_topology_filter_keeps_a_service_and_its_neighbours():
         assert "gateway" in shown(app, "#graph")
 
 
-async def test_a_real_client_s_calls_show_as_an_edge(platform: Platform, mesh):
+async def test_a_real_clients_calls_show_as_an_edge(platform: Platform, mesh):
     await platform.start("analytics")
     for _ in range(3):
         await mesh.call_service("analytics", "GetTrafficMetrics", {})
@@ -83,7 +83,7 @@ async def test_a_real_client_s_calls_show_as_an_edge(platform: Platform, mesh):
         assert "▲ analytics" in graph and "0/1 up" in graph  # not health-checked yet: unknown
 
 
-async def test_breaker_keys_act_on_the_selected_service_or_an_edge_s_callee():
+async def test_breaker_keys_act_on_the_selected_service_or_an_edges_callee():
     sent: list[tuple[str, str, str | None]] = []
 
     async def command(action: str, service: str, instance: str | None) -> list[dict[str, Any]]:
