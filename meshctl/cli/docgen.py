@@ -89,10 +89,11 @@ shows a subset of the same rows.
   "instances": [{"instance_id", "address", "protocol", "health", "breaker",
   "weight", "zone", "version", "metadata", "registered_at", "age_seconds",
   "last_check", <the same metrics>}]}], "edges": [{"caller", "callee",
-  "rps"}], "breakers": [{"client_id", "client", "service", "scope",
-  "instance_id", "address", "state", "failures", "error_percentage",
-  "trips", "half_open_in"}]}`; services in flow order (callers first),
-  `rps` over the interval between two fetches; `-o table` prints one row
+  "rps", "success_rate", "p99_ms"}], "breakers": [{"client_id", "client",
+  "service", "scope", "instance_id", "address", "state", "failures",
+  "error_percentage", "trips", "half_open_in"}]}`; services in flow order
+  (callers first), `rps` over the interval between two fetches (an edge's
+  figures are those its callers' reports give); `-o table` prints one row
   per service and per instance.
 - `workflow list`: `[{"name", "description", "parameters": [{"name",
   "help", "default"}]}]`.

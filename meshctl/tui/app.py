@@ -52,6 +52,7 @@ from meshctl.tui.model import (
     sort_services,
 )
 from meshctl.tui.screens import ConfirmScreen, CorrelationScreen, HelpScreen, event_cells
+from meshctl.tui.topology import DrillScreen, TopologyPane
 
 Fetch = Callable[[], Awaitable[MeshState]]
 #: command(action, service, instance_id) -> the clients' answers (see control.send_command)
@@ -99,6 +100,7 @@ class MeshTopApp(App[None]):
         Binding("1", "tab('services')", "Services", show=False),
         Binding("2", "tab('breakers')", "Breakers", show=False),
         Binding("3", "tab('events')", "Events", show=False),
+        Binding("4", "tab('topology-view')", "Topology", show=False),
         Binding("5", "tab('alerts')", "Alerts", show=False),
         Binding("colon", "command_palette", "Commands", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
@@ -129,7 +131,9 @@ class MeshTopApp(App[None]):
         self.view: MeshView | None = None
         self.history = History()
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
-        self.filters = {"services": "", "breakers": "", "events": "", "alerts": ""}
+        self.filters = dict.fromkeys(
+            ("services", "breakers", "events", "topology-view", "alerts"), ""
+        )
         self.sort_key = "name"
         self.source = "served"
         self.columns_shown: tuple[int, ...] = ()
@@ -155,6 +159,9 @@ class MeshTopApp(App[None]):
                                 yield Static("RPS", id="rps-label", classes="spark-label")
                                 yield Sparkline([], id="rps-spark")
                             with Vertical():
+                                yield Static("errors", id="errors-label", classes="spark-label")
+                                yield Sparkline([], id="errors-spark")
+                            with Vertical():
                                 yield Static("p99", id="p99-label", classes="spark-label")
                                 yield Sparkline([], id="p99-spark")
                         yield Static("", id="details")
@@ -163,6 +170,8 @@ class MeshTopApp(App[None]):
             with TabPane("Events [3]", id="events"):
                 yield Static("", id="events-status")
                 yield DataTable(id="event-table", cursor_type="row")
+            with TabPane("Topology [4]", id="topology-view"):
+                yield TopologyPane(id="topology-pane")
             with TabPane("Alerts [5]", id="alerts"):
                 yield AlertsPane(
                     self.alerts, clock=self.clock, interval=self.interval * ALERTS_EVERY
@@ -189,6 +198,9 @@ class MeshTopApp(App[None]):
         yield from super().get_system_commands(screen)
         for tab in ("services", "breakers", "events", "alerts"):
             yield SystemCommand(tab.title(), f"Show the {tab}", lambda t=tab: self.action_tab(t))
+        yield SystemCommand(
+            "Topology", "Show the call graph", lambda: self.action_tab("topology-view")
+        )
         yield SystemCommand("Refresh", "Fetch the mesh's state now", self.action_refresh)
         yield SystemCommand("Sort", "Sort services by the next column", self.action_sort)
         yield SystemCommand(
@@ -257,6 +269,9 @@ class MeshTopApp(App[None]):
         self.show_services(view)
         self.show_breakers(view)
         self.show_selection()
+        self.query_one(TopologyPane).show(view, self.history, self.filters["topology-view"])
+        if isinstance(self.screen, DrillScreen):
+            self.screen.show(view)
 
     def show_banner(self) -> None:
         banner = self.query_one("#banner", Static)
@@ -355,12 +370,17 @@ class MeshTopApp(App[None]):
         if service is None:
             self.query_one("#details", Static).update("")
             return
-        rps = list(self.history.rps.get((self.source, service.name), ()))
-        p99 = list(self.history.p99.get((self.source, service.name), ()))
+        shown_as = (self.source, service.name)
+        h = self.history
+        rps, errors, p99 = (list(s.get(shown_as, ())) for s in (h.rps, h.errors, h.p99))
         self.query_one("#rps-spark", Sparkline).data = rps
+        self.query_one("#errors-spark", Sparkline).data = errors
         self.query_one("#p99-spark", Sparkline).data = p99
         where = f"{service.name} ({self.source})"
         self.query_one("#rps-label", Static).update(f"RPS {where}: {rps[-1]:.1f}/s")
+        self.query_one("#errors-label", Static).update(
+            f"errors {where}: {render.percent(errors[-1])}"
+        )
         self.query_one("#p99-label", Static).update(f"p99 {where}: {render.millis(p99[-1])}")
         instance = next((i for i in service.instances if i.endpoint.instance_id == parts[-1]), None)
         details = (
@@ -408,10 +428,13 @@ class MeshTopApp(App[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        table_id = {
-            "services": "#service-table", "breakers": "#breaker-table", "alerts": "#alert-table",
-        }.get(tab, "#event-table")  # fmt: skip
-        self.query_one(table_id, DataTable).focus()
+        focus = {
+            "services": "#service-table",
+            "breakers": "#breaker-table",
+            "topology-view": "#topology-pane",
+            "alerts": "#alert-table",
+        }.get(tab, "#event-table")
+        self.query_one(focus).focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -482,6 +505,11 @@ class MeshTopApp(App[None]):
                 return parts[1], None
             if parts[0] == "ins":
                 return parts[1], parts[2]
+        if self.tab == "topology-view":  # a service, or an edge's callee
+            selected = self.query_one(TopologyPane).selected or ""
+            edge = render.find_edge(self.view, selected)
+            name = edge.callee if edge is not None else selected
+            return (name, None) if self.view.service(name) else None
         return None
 
     def action_breaker(self, action: str) -> None:

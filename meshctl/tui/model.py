@@ -133,9 +133,22 @@ class ServiceView:
 
 @dataclass(frozen=True, slots=True)
 class Edge:
+    """Calls from the clients named ``caller`` to ``callee``, as those clients saw them."""
+
     caller: str
     callee: str
     rps: float
+    success_rate: float | None = None
+    p99_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "caller": self.caller,
+            "callee": self.callee,
+            "rps": round(self.rps, 3),
+            "success_rate": None if self.success_rate is None else round(self.success_rate, 4),
+            "p99_ms": self.p99_ms,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +195,7 @@ class MeshView:
             "clients": self.clients,
             "servers": self.servers,
             "services": [s.to_json(self.at) for s in self.services],
-            "edges": [
-                {"caller": e.caller, "callee": e.callee, "rps": round(e.rps, 3)} for e in self.edges
-            ],
+            "edges": [e.to_json() for e in self.edges],
             "breakers": [
                 {
                     "client_id": b.client_id,
@@ -310,7 +321,7 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
                 previous = _stats(old, "services", callee) if old else None
                 edge_rps.setdefault((caller, callee), []).append((current, previous))
                 callees.add(callee)
-    edges = [Edge(c, d, metrics(v, dt).rps) for (c, d), v in edge_rps.items()]
+    edges = [_edge(c, d, metrics(v, dt)) for (c, d), v in edge_rps.items()]
 
     breakers = [b for report, _ in pairs for b in _breakers(report, state.at)]
     names = flow_order([*state.services, *callees], edges)
@@ -343,6 +354,10 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
         )
     edges.sort(key=lambda e: (names.index(e.callee), e.caller))
     return MeshView(state.at, views, edges, breakers, len(pairs), len(servers))
+
+
+def _edge(caller: str, callee: str, m: Metrics) -> Edge:
+    return Edge(caller, callee, m.rps, m.success_rate, m.p99_ms)
 
 
 def _methods(servers: Sequence[tuple[Report, Report | None]]) -> list[str]:
@@ -475,12 +490,19 @@ def filter_services(services: Sequence[ServiceView], text: str) -> list[ServiceV
     ]
 
 
+def error_rate(m: Metrics) -> float:
+    """The share of requests that failed, 0 when unknown (no request in the interval)."""
+    return 0.0 if m.success_rate is None else 1.0 - m.success_rate
+
+
 class History:
-    """The last ``size`` RPS and p99 figures of each (source, service), for the sparklines."""
+    """The last ``size`` RPS, error-rate and p99 figures of each (source, service), for the
+    sparklines; ``add`` is called once a refresh."""
 
     def __init__(self, size: int = 300) -> None:
         self.size = size
         self.rps: dict[tuple[str, str], deque[float]] = {}
+        self.errors: dict[tuple[str, str], deque[float]] = {}
         self.p99: dict[tuple[str, str], deque[float]] = {}
 
     def add(self, view: MeshView) -> None:
@@ -488,5 +510,35 @@ class History:
             for source in ("served", "callers"):
                 m = shown(s, source)
                 key = (source, s.name)
-                self.rps.setdefault(key, deque(maxlen=self.size)).append(m.rps)
-                self.p99.setdefault(key, deque(maxlen=self.size)).append(m.p99_ms or 0.0)
+                for series, value in (
+                    (self.rps, m.rps),
+                    (self.errors, error_rate(m)),
+                    (self.p99, m.p99_ms or 0.0),
+                ):
+                    series.setdefault(key, deque(maxlen=self.size)).append(value)
+
+
+# -- how a service or an edge is doing -------------------------------------------
+
+#: A service's or an edge's condition, worst first (see ``condition``).
+CONDITIONS: tuple[str, ...] = ("down", "degraded", "ok")
+
+
+def condition(view: MeshView, service: str, caller: str | None = None) -> str:
+    """``down`` when a breaker on ``service`` is open (or forced open) or one of its instances
+    is unhealthy; ``degraded`` when a breaker on it is half-open or an instance's health is
+    unknown; ``ok`` otherwise. With ``caller``, only the breakers of the clients of that name
+    count: the condition of the edge ``caller`` → ``service``.
+    """
+    states = {
+        b.state
+        for b in view.breakers
+        if b.service == service and (caller is None or b.client == caller)
+    }
+    found = view.service(service)
+    health = {i.endpoint.health_status for i in found.instances} if found else set()
+    if states & {"open", "forced_open"} or HealthStatus.UNHEALTHY in health:
+        return "down"
+    if "half_open" in states or HealthStatus.UNKNOWN in health:
+        return "degraded"
+    return "ok"

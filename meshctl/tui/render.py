@@ -1,4 +1,4 @@
-"""How a MeshView reads on screen: table cells, the topology and the details panel (pure).
+"""How a MeshView reads on screen: table cells, the topology, the details panel (pure).
 
 The services table shows one metrics source at a time (``SOURCES``: as served,
 or as callers see it) and only the columns that fit the terminal, dropped in
@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from meshctl.core.units import format_age
-from meshctl.tui.model import BreakerView, InstanceView, MeshView, Metrics, ServiceView
+from meshctl.tui import graph
+from meshctl.tui.model import (
+    BreakerView,
+    Edge,
+    InstanceView,
+    MeshView,
+    Metrics,
+    ServiceView,
+    condition,
+    flow_order,
+)
 
 SERVICE_COLUMNS = (
     "NAME", "ADDRESS", "HEALTH", "BREAKER", "WEIGHT", "VERSION",
@@ -42,6 +52,12 @@ BREAKER_STYLE = {
     "disabled": "dim",
 }
 HEALTH_STYLE = {"healthy": "green", "unhealthy": "red", "unknown": "yellow"}
+#: How a node or edge of the topology graph shows its condition: a colour, and a mark
+#: that still tells without colour (NO_COLOR).
+CONDITION_STYLE = {"down": "bold red", "degraded": "yellow", "ok": "green"}
+CONDITION_MARK = {"down": "✖", "degraded": "▲", "ok": "●"}
+CLIENT_STYLE = "cyan"
+SPARK = "▁▂▃▄▅▆▇█"
 
 
 def rate(value: float) -> str:
@@ -211,3 +227,157 @@ def instance_details(i: InstanceView, now: float) -> str:
             f"as callers see it: {summary(i.metrics)}",
         ]
     )
+
+
+# -- the topology graph -----------------------------------------------------------
+
+
+def short_rate(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def edge_label(e: Edge) -> str:
+    """An edge's rate, success and p99, as the caller's clients saw them."""
+    p99 = "-" if e.p99_ms is None else f"{e.p99_ms:.0f}ms"
+    return f"{short_rate(e.rps)}/s {percent(e.success_rate)} {p99}"
+
+
+def graph_names(view: MeshView) -> list[str]:
+    """Every service and caller, callers first: the graph's nodes in order."""
+    return flow_order(
+        [*(e.caller for e in view.edges), *(s.name for s in view.services)], view.edges
+    )
+
+
+def graph_node(view: MeshView, name: str) -> graph.Node:
+    """A service's box: its condition, healthy/total instances and served rate; a caller
+    that is not a registered service (a gateway, a CLI) is a ``client``."""
+    s = view.service(name)
+    if s is None:
+        return graph.Node(name, (f"{CONDITION_MARK['ok']} {name}", "client"), CLIENT_STYLE)
+    state = condition(view, name)
+    return graph.Node(
+        name,
+        (
+            f"{CONDITION_MARK[state]} {name}",
+            f"{s.healthy}/{len(s.instances)} up {short_rate(s.served.rps)}/s",
+        ),
+        CONDITION_STYLE[state],
+    )
+
+
+def graph_link(view: MeshView, e: Edge) -> graph.Link:
+    state = condition(view, e.callee, e.caller)
+    mark = "" if state == "ok" else f"{CONDITION_MARK[state]} "
+    return graph.Link(e.caller, e.callee, mark + edge_label(e), CONDITION_STYLE[state])
+
+
+def neighbourhood(view: MeshView, needle: str) -> set[str] | None:
+    """The nodes whose name contains ``needle`` and those they call or are called by;
+    None (every node) for no needle."""
+    text = needle.strip().lower()
+    if not text:
+        return None
+    hits = {name for name in graph_names(view) if text in name.lower()}
+    return hits | {
+        other
+        for e in view.edges
+        for end, other in ((e.caller, e.callee), (e.callee, e.caller))
+        if end in hits
+    }
+
+
+def _shown_edges(view: MeshView, only: set[str] | None) -> list[Edge]:
+    return [
+        e
+        for e in view.edges
+        if e.caller != e.callee and (only is None or {e.caller, e.callee} <= only)
+    ]
+
+
+def topology_graph(
+    view: MeshView, width: int, selected: str | None = None, only: set[str] | None = None
+) -> graph.Drawing:
+    """The topology tab's graph of ``view`` (of the nodes ``only``), no wider than ``width``."""
+    names = [n for n in graph_names(view) if only is None or n in only]
+    links = [graph_link(view, e) for e in _shown_edges(view, only)]
+    return graph.draw([graph_node(view, n) for n in names], links, width, selected)
+
+
+def topology_items(view: MeshView, only: set[str] | None = None) -> list[str]:
+    """What the cursor steps through: each node, then the edges it calls along."""
+    edges = _shown_edges(view, only)
+    items = []
+    for name in graph_names(view):
+        if only is None or name in only:
+            items.append(name)
+            items.extend(graph.link_key(e.caller, e.callee) for e in edges if e.caller == name)
+    return items
+
+
+def find_edge(view: MeshView, key: str) -> Edge | None:
+    return next((e for e in view.edges if graph.link_key(e.caller, e.callee) == key), None)
+
+
+def spark(values: Sequence[float], width: int = 30) -> str:
+    """The last ``width`` values as unicode blocks, scaled to the largest of them."""
+    shown = list(values)[-width:]
+    top = max(shown, default=0.0)
+    if top <= 0:
+        return SPARK[0] * len(shown)
+    return "".join(SPARK[round(v / top * (len(SPARK) - 1))] for v in shown)
+
+
+def trends(rps: Sequence[float], errors: Sequence[float], p99: Sequence[float]) -> str:
+    """One line of sparklines: rate, error rate and p99, each with its latest figure."""
+    last = [series[-1] if series else 0.0 for series in (rps, errors, p99)]
+    return (
+        f"rps {spark(rps)} {rate(last[0])}/s   errors {spark(errors)} {percent(last[1])}   "
+        f"p99 {spark(p99)} {millis(last[2])}"
+    )
+
+
+def edge_details(view: MeshView, e: Edge) -> str:
+    """An edge's figures and the breakers its callers hold on the callee."""
+    held = [b for b in view.breakers if b.service == e.callee and b.client == e.caller]
+    breakers = ", ".join(f"{b.target} {b.state}" for b in held) or "-"
+    state = condition(view, e.callee, e.caller)
+    return "\n".join(
+        [
+            f"[b]{e.caller} → {e.callee}[/b]  {state}",
+            f"as {e.caller}'s clients see it: {rate(e.rps)}/s, {percent(e.success_rate)} ok, "
+            f"p99 {millis(e.p99_ms)}",
+            f"breakers {e.caller} holds on {e.callee}: {breakers}",
+        ]
+    )
+
+
+def client_details(view: MeshView, name: str) -> str:
+    """A caller that is not a registered service: what it calls."""
+    calls = "   ".join(f"→ {e.callee} {edge_label(e)}" for e in view.edges if e.caller == name)
+    return "\n".join(
+        [
+            f"[b]{name}[/b]  a mesh client, not a registered service",
+            f"calls: {calls or '-'}",
+            "[dim]Enter: the breakers it holds[/dim]",
+        ]
+    )
+
+
+def drill(view: MeshView, key: str) -> tuple[str, list[BreakerView]]:
+    """What Enter on a topology node or edge shows: text, and the breakers that matter.
+
+    A service: its details, every instance's, and every breaker on it. A client: what
+    it calls and the breakers it holds. An edge: its figures and every breaker on its
+    callee, the caller's first.
+    """
+    edge = find_edge(view, key)
+    if edge is not None:
+        on_callee = [b for b in view.breakers if b.service == edge.callee]
+        on_callee.sort(key=lambda b: b.client != edge.caller)
+        return edge_details(view, edge), on_callee
+    service = view.service(key)
+    if service is None:
+        return client_details(view, key), [b for b in view.breakers if b.client == key]
+    parts = [service_details(service), *(instance_details(i, view.at) for i in service.instances)]
+    return "\n\n".join(parts), [b for b in view.breakers if b.service == key]

@@ -77,6 +77,7 @@ async def test_once_prints_the_snapshot_as_json(platform: Platform, mesh, redis_
     analytics = next(s for s in data["services"] if s["service"] == "analytics")
     assert analytics["total"] == 1 and analytics["requests"] >= 1
     assert {"caller": "test-client", "callee": "analytics"}.items() <= data["edges"][0].items()
+    assert set(data["edges"][0]) == {"caller", "callee", "rps", "success_rate", "p99_ms"}
     table = await asyncio.to_thread(invoke, [*args, "--interval", "0.05"])
     assert table.exit_code == 0 and "analytics" in table.output
 

@@ -16,7 +16,7 @@ from meshctl.tui.model import (
     sort_services,
     worst,
 )
-from tests.support.top import T0, endpoint, reports, services, state, stats
+from tests.support.top import T0, breaker, endpoint, reports, services, state, stats
 
 
 def service(view: MeshView, name: str) -> ServiceView:
@@ -199,3 +199,55 @@ def test_the_once_table_shows_the_served_view():
     assert rows["streaming"]["rps"] == pytest.approx(70.0)  # callers saw 50/s
     assert rows["analytics-b"]["success_rate"] is None
     assert rows["analytics"]["health"] == "1/2" and rows["analytics"]["address"] is None
+
+
+def test_edges_carry_the_callers_success_and_p99():
+    view = compute(state(1), state(2))
+    edge = next(e for e in view.edges if (e.caller, e.callee) == ("streaming", "analytics"))
+    assert edge.success_rate == pytest.approx(0.98) and edge.p99_ms == 18.0
+    assert view.to_json()["edges"][1] == {
+        "caller": "streaming",
+        "callee": "analytics",
+        "rps": 100.0,
+        "success_rate": 0.98,
+        "p99_ms": 18.0,
+    }
+    quiet = compute(state(2), MeshState(T0 + 3, services(), reports(2)))  # no request since
+    assert quiet.edges[0].success_rate is None  # unknown, not 100 %
+
+
+def test_history_keeps_rate_error_rate_and_p99_per_refresh():
+    from meshctl.tui.model import History
+
+    history = History(size=2)
+    quiet = MeshState(T0 + 3, services(), reports(2))  # no request since state(2)
+    for view in (compute(None, state(1)), compute(state(1), state(2)), compute(state(2), quiet)):
+        history.add(view)
+    key = ("served", "streaming")
+    assert list(history.rps[key]) == [pytest.approx(70.0), 0.0]  # only the last two are kept
+    assert list(history.errors[key]) == [pytest.approx(1 / 70), 0.0]  # unknown counts as 0
+    assert list(history.p99[key]) == [55.0, 55.0]
+    assert list(history.errors[("callers", "analytics")])[0] == pytest.approx(0.02)
+
+
+def test_condition_of_services_and_edges():
+    from meshctl.core.endpoint import HealthStatus
+    from meshctl.tui.model import condition
+
+    view = compute(state(1), state(2))
+    assert condition(view, "analytics") == "down"  # an open endpoint breaker, an unhealthy one
+    assert condition(view, "alert") == "ok"
+    assert condition(view, "analytics", caller="streaming") == "down"
+    assert condition(view, "auth", caller="gateway") == "ok"
+    assert condition(view, "gateway") == "ok"  # a client, not a service: nothing says otherwise
+
+    def with_alert_breaker(state_: str) -> str:
+        rep = reports(2)
+        rep[1]["breakers"] = [breaker("alert", state_)]
+        return condition(compute(state(1), MeshState(T0 + 2, services(), rep)), "alert")
+
+    assert with_alert_breaker("half_open") == "degraded"
+    assert with_alert_breaker("forced_open") == "down"
+    unknown = services()
+    unknown["alert"][0].health_status = HealthStatus.UNKNOWN
+    assert condition(compute(None, MeshState(T0, unknown, reports(1))), "alert") == "degraded"

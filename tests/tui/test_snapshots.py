@@ -77,3 +77,25 @@ def test_unreachable_registry_banner_keeps_last_state(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=fail_third)
+
+
+async def on_topology(pilot) -> None:
+    await refreshed(pilot)
+    await pilot.press("4")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_topology_view(snap_compare, size):
+    """streaming → analytics → alert with the gateway client in front; analytics is red
+    (an open endpoint breaker, an unhealthy instance); narrower terminals wrap into bands."""
+    assert snap_compare(make_app(state(1), state(2)), terminal_size=size, run_before=on_topology)
+
+
+def test_topology_drill_into_a_node(snap_compare):
+    async def drill(pilot) -> None:
+        await on_topology(pilot)
+        await pilot.press("j", "j", "j", "j", "j", "enter")  # analytics
+        await pilot.pause()
+
+    assert snap_compare(make_app(state(1), state(2)), terminal_size=SIZE, run_before=drill)
