@@ -135,6 +135,10 @@ async def test_top_in_a_browser_shows_the_mesh_and_takes_keys(
             await screen.until(lambda text: "HALF-OPEN IN" in text[drawn:])
 
             drawn = len(screen.text)
+            await page.keyboard.press("4")  # the call graph, a service selected below it
+            await screen.until(lambda text: "Enter: its instances and breakers" in text[drawn:])
+
+            drawn = len(screen.text)
             await page.keyboard.press("5")
             await screen.until(lambda text: "lens obscured" in text[drawn:])
             await page.keyboard.press("a")
