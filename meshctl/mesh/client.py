@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
+from opentelemetry.trace import SpanKind
+
 from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
 from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from meshctl.core.context import CorrelationContext, current_context
@@ -50,6 +52,15 @@ from meshctl.registry import RegistryWatcher, ServiceInstances, ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
 from meshctl.transport.grpc_client import DEFAULT_CONNECT_TIMEOUT
 from meshctl.transport.metrics import PROCESS_METRICS, client_source
+from meshctl.transport.tracing import (
+    ATTEMPTS,
+    BREAKER,
+    INSTANCE,
+    PROCESS_TRACING,
+    SERVICE,
+    end_span,
+    start_span,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -254,8 +265,19 @@ class ServiceMeshClient:
             raise InvalidRequestError(f"timeout must be positive, not {timeout}")
         started = self._clock()
         parent = correlation_context or current_context()
-        # A new trace's root span is already fresh: no child of it needed.
-        ctx = parent.child() if parent is not None else CorrelationContext.new()
+        tracer = PROCESS_TRACING.tracer
+        span = None
+        if tracer is None:
+            # A new trace's root span is already fresh: no child of it needed.
+            ctx = parent.child() if parent is not None else CorrelationContext.new()
+        else:
+            span, ctx = start_span(
+                tracer,
+                f"{service_name}/{method}",
+                SpanKind.CLIENT,
+                parent,
+                {"rpc.service": service_name, "rpc.method": method, SERVICE: self.name},
+            )
         call = Call(
             service_name,
             method,
@@ -269,18 +291,34 @@ class ServiceMeshClient:
             started,
             timeout,
             started + timeout,
+            span=span,
         )
-        warm = (service_name, method)
+        if span is None:
+            return await self._call_within(call)
+        error: BaseException | None = None
+        try:
+            return await self._call_within(call)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            span.set_attribute(ATTEMPTS, call.attempts)
+            span.set_attribute("mesh.retries", max(0, call.attempts - 1))
+            end_span(span, error)
+
+    async def _call_within(self, call: Call) -> CallResult:
+        """The call under its deadline (the first one of a method, reading the registry too)."""
+        warm = (call.service, call.method)
         if warm in self._warm:  # every step left is bounded by the deadline on its own
             return await self._call(call)
         # A first call reads the registry and resolves the method: the deadline holds them
         # too. The guard fires a little late, so that attempts time out by themselves and
         # their endpoints get the verdict.
         try:
-            async with asyncio.timeout(timeout + DEADLINE_MARGIN):
+            async with asyncio.timeout(call.timeout + DEADLINE_MARGIN):
                 result = await self._call(call)
         except TimeoutError:
-            raise CallTimeoutError(call.target, timeout) from None
+            raise CallTimeoutError(call.target, call.timeout) from None
         self._warm.add(warm)
         return result
 
@@ -540,6 +578,8 @@ class ServiceMeshClient:
             )
             stats.finish(latency, kind)
             service_stats.finish(latency, kind)
+            if call.span is not None:
+                attempt_event(call, endpoint, breaker.state, latency, kind)
         return CallResult(
             service=endpoint.service_name,
             method=call.method,
@@ -670,3 +710,27 @@ class ServiceMeshClient:
 
 
 _REJECTING = (CircuitState.OPEN, CircuitState.FORCED_OPEN)
+
+
+def attempt_event(
+    call: Call, endpoint: ServiceEndpoint, breaker: CircuitState, latency: float, error: str | None
+) -> None:
+    """Mark one attempt on the call's span; the span's endpoint attributes are the last one's."""
+    assert call.span is not None
+    where = {
+        "server.address": endpoint.address,
+        INSTANCE: endpoint.instance_id,
+        BREAKER: breaker.value,
+        "rpc.system": "grpc" if endpoint.protocol == "grpc" else "http",
+    }
+    call.span.set_attributes(where)
+    call.span.add_event(
+        "attempt",
+        {
+            **where,
+            "attempt": call.attempts,
+            "retry": call.attempts > 1,
+            "duration_ms": round(latency * 1000, 3),
+            "outcome": error or "ok",
+        },
+    )

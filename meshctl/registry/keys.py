@@ -16,6 +16,11 @@ and for the control plane (``control.py``):
     P:control:ack:<id>   list   one JSON answer per client, expires after a minute
     P:control:forced     hash   service -> JSON {"at"}: breakers forced open mesh-wide
 
+and for the span store (``spanstore.py``), every key expiring with its trace:
+
+    P:trace:<trace_id>                  list   span record JSON, the trace's first spans
+    P:trace:by-correlation:<corr_id>    set    trace ids of a correlation id
+
 The Lua scripts in ``scripts.py`` build the same ``P:svc:S:*`` names for the
 multi-service scripts; keep both in step.
 """
@@ -76,3 +81,11 @@ def ack_key(prefix: str, command_id: str) -> str:
 
 def forced_key(prefix: str) -> str:
     return registry_key(prefix, "control", "forced")
+
+
+def trace_key(prefix: str, trace_id: str) -> str:
+    return registry_key(prefix, "trace", trace_id)
+
+
+def correlation_traces_key(prefix: str, correlation_id: str) -> str:
+    return registry_key(prefix, "trace", "by-correlation", correlation_id)
