@@ -53,7 +53,8 @@ def short(value: Any, prefix: str) -> str:
 def deliveries_cell(alert: Mapping[str, Any]) -> str:
     """Each delivery as ``channel:status``, e.g. ``webhook:sent email:failed``."""
     cells = [
-        f"{short(d.get('channel'), 'ALERT_CHANNEL_')}:{short(d.get('status'), 'DELIVERY_STATUS_')}"
+        f"{short(d.get('channel'), 'ALERT_CHANNEL_')}:"
+        f"{short(d.get('status'), 'DELIVERY_STATUS_')}"
         for d in alert.get("deliveries") or ()
     ]
     return " ".join(cells) or "-"
