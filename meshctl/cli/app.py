@@ -25,6 +25,7 @@ from meshctl.cli.runner import CliState, MeshGroup
 from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
 from meshctl.cli.top import top
+from meshctl.cli.trace import trace
 from meshctl.cli.up import down, up
 from meshctl.cli.workflow import app as workflow_app
 
@@ -50,6 +51,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(prometheus_app, name="prometheus")
 app.command()(call)
+app.command()(trace)
 app.command()(describe)
 app.command()(check)
 app.command()(top)

@@ -72,6 +72,7 @@ class SpanStore:
         self.dropped = 0
         self._queue: deque[SpanRecord] = deque()
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
     def add(self, record: SpanRecord) -> None:
@@ -80,11 +81,13 @@ class SpanStore:
             self.dropped += 1
             return
         self._queue.append(record)
-        if len(self._queue) >= self.batch:
-            self._wake.set()
+        if len(self._queue) == self.batch and self._loop is not None:
+            # Spans may end on another thread's loop (a process serving from several).
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> SpanStore:
         if self._task is None:
+            self._loop = asyncio.get_running_loop()
             self._task = asyncio.create_task(self._run(), name="span-store")
         return self
 
