@@ -10,7 +10,9 @@ kept for the id, 2 bad input, 3 Redis unreachable.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,6 +25,8 @@ from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings
+    from meshctl.events import Event
+    from meshctl.registry import ServiceRegistry
 
 BAR_WIDTH = 32
 POLL = 0.2  # seconds between reads while waiting
@@ -117,6 +121,18 @@ def _table(fall: Waterfall, color: bool) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
+@asynccontextmanager
+async def kept_spans(name: str, registry: ServiceRegistry, keep: bool) -> AsyncIterator[None]:
+    """The command's own spans while the body runs: exported when the ``OTEL_*`` variables
+    say so and, with ``keep``, kept in the span store (its waterfall then starts at the
+    command's call)."""
+    from meshctl.registry.spanstore import SpanStore
+    from meshctl.transport.tracing import traced
+
+    async with traced(name, SpanStore(registry.redis, registry.prefix) if keep else None):
+        yield
+
+
 async def fetch_spans(settings: MeshSettings, ident: str, wait: float) -> list[SpanRecord]:
     """The spans kept for ``ident``; with ``wait``, polls until some arrive and settle."""
     import asyncio
@@ -140,6 +156,31 @@ async def fetch_spans(settings: MeshSettings, ident: str, wait: float) -> list[S
         return records
     finally:
         await registry.aclose()
+
+
+async def trace_events(settings: MeshSettings, correlation_id: str) -> list[Event]:
+    """Events of ``correlation_id`` on the bus now."""
+    from meshctl.cli.events import command_bus
+
+    async with command_bus(settings) as bus:
+        return [e async for e in bus.tail(correlation_id, start="beginning", follow=False)]
+
+
+async def show_trace(settings: MeshSettings, correlation_id: str, wait: float) -> None:
+    """The request's events (with Kafka) and its waterfall, on stderr."""
+    from meshctl.cli.events import event_line
+
+    records = await fetch_spans(settings, correlation_id, wait)
+    if settings.kafka_bootstrap:
+        events = await trace_events(settings, correlation_id)
+        typer.echo(f"trace {correlation_id}: {len(events)} event(s)", err=True)
+        for event in events:
+            typer.echo(event_line(event), err=True)
+    if not records:
+        typer.echo(f"trace {correlation_id}: no spans kept", err=True)
+        return
+    typer.echo(render_trace(correlation_id, records, "table", color=use_color(sys.stderr)),
+               err=True, nl=False)  # fmt: skip
 
 
 def trace(

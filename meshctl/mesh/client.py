@@ -620,9 +620,22 @@ class ServiceMeshClient:
             raise InvalidRequestError(
                 "this mesh client has no event bus; set MESH_KAFKA_BOOTSTRAP or pass event_bus="
             )
-        return await self.events.publish(
-            event_type, data, correlation_context or current_context(), source=self.name
-        )
+        ctx = correlation_context or current_context()
+        tracer = PROCESS_TRACING.tracer
+        if tracer is None:
+            return await self.events.publish(event_type, data, ctx, source=self.name)
+        attributes: dict[str, str | int | bool] = {SERVICE: self.name}
+        span, ctx = start_span(tracer, f"{event_type} publish", SpanKind.PRODUCER, ctx, attributes)
+        try:
+            event = await self.events.publish(event_type, data, ctx, source=self.name)
+        except BaseException as exc:
+            end_span(span, exc)
+            raise
+        span.set_attribute("messaging.message.id", event.event_id)
+        if event.topic is not None:
+            span.set_attribute("messaging.destination.name", event.topic)
+        end_span(span)
+        return event
 
     def _on_breaker_change(
         self,

@@ -32,7 +32,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, Protocol
 
@@ -50,7 +50,7 @@ from meshctl.registry.spanstore import SpanStore
 from meshctl.services.base import GrpcServiceApp, HttpServiceApp
 from meshctl.transport.metrics import PROCESS_METRICS, metrics_server, served_source
 from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
-from meshctl.transport.tracing import PROCESS_TRACING, release_tracing
+from meshctl.transport.tracing import traced
 
 _WILDCARDS = ("", "0.0.0.0", "::")
 
@@ -215,24 +215,6 @@ def _advertised(host: str, advertise_host: str | None) -> str:
     return socket.gethostname() if host in _WILDCARDS else host
 
 
-@contextlib.asynccontextmanager
-async def _traced(name: str, span_store: SpanStore | None) -> AsyncIterator[None]:
-    """The process traces while the body runs; ``span_store`` keeps its spans."""
-    if span_store is None:
-        release = PROCESS_TRACING.start(name)
-    else:
-        from meshctl.transport.spanexport import RecordProcessor
-
-        await span_store.start()
-        release = PROCESS_TRACING.start(name, RecordProcessor(span_store.add))
-    try:
-        yield
-    finally:
-        await release_tracing(release)
-        if span_store is not None:
-            await span_store.aclose()  # after the provider's last span
-
-
 @contextlib.contextmanager
 def _signals_set(event: asyncio.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set ``event`` while the body runs (main thread only)."""
@@ -296,7 +278,7 @@ async def serve(
     )
     await app.start()
     try:
-        async with _traced(app.name, span_store):
+        async with traced(app.name, span_store):
             with _signals_set(stop):
                 bound = await runner.start(host, port)
                 try:

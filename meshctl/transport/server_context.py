@@ -151,7 +151,7 @@ def _with_context(
             if isinstance(error, asyncio.CancelledError):
                 code = "CANCELLED"
             span.set_attribute("rpc.grpc.status_code", code)
-            end_span(span, _StatusError(code) if code in SERVER_FAULTS else None)
+            end_span(span, code if code in SERVER_FAULTS else None)
 
     async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         assert stats is not None
@@ -176,14 +176,6 @@ def _with_context(
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
-
-
-class _StatusError(Exception):
-    """A status the handler set without raising: the span fails with it."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
 
 
 def _code_name(code: grpc.StatusCode | None) -> str | None:
@@ -265,4 +257,4 @@ class CorrelationMiddleware:
                 stats.finish(time.perf_counter() - started, error, failed=status >= 500)
             if span is not None:
                 span.set_attribute("http.response.status_code", status)
-                end_span(span, _StatusError(f"HTTP {status}") if status >= 500 else None)
+                end_span(span, error if status >= 500 else None)

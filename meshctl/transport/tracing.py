@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -39,6 +40,8 @@ from meshctl.core.context import SAMPLED, CorrelationContext
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
     from opentelemetry.trace import Span, Tracer
+
+    from meshctl.core.spans import SpanRecord
 
 SERVICE = "mesh.service"
 """The mesh service a span belongs to (one process may host several)."""
@@ -145,9 +148,34 @@ class ProcessTracing:
 PROCESS_TRACING = ProcessTracing()
 
 
-async def release_tracing(release: Callable[[], None]) -> None:
-    """Call ``release`` off the event loop: the last one flushes the OTLP export."""
-    await asyncio.to_thread(release)
+class SpanSink(Protocol):
+    """Where span records are kept (the mesh's span store): started, fed, closed."""
+
+    def add(self, record: SpanRecord) -> None: ...
+    async def start(self) -> object: ...
+    async def aclose(self) -> None: ...
+
+
+@asynccontextmanager
+async def traced(name: str, sink: SpanSink | None = None) -> AsyncIterator[None]:
+    """The process traces as ``name`` while the body runs; ``sink`` keeps its spans.
+
+    Without a sink spans are only exported (when the variables ask for it).
+    The sink is closed after the provider's last span has reached it.
+    """
+    if sink is None:
+        release = PROCESS_TRACING.start(name)
+    else:
+        from meshctl.transport.spanexport import RecordProcessor
+
+        await sink.start()
+        release = PROCESS_TRACING.start(name, RecordProcessor(sink.add))
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(release)  # the last one flushes the OTLP export: blocking
+        if sink is not None:
+            await sink.aclose()
 
 
 def _span_context(ctx: CorrelationContext) -> trace.SpanContext:
@@ -196,9 +224,13 @@ def start_span(
     return span, ctx
 
 
-def end_span(span: Span, error: BaseException | None = None) -> None:
-    """End ``span``, marked failed when ``error`` is given (a cancellation is not a failure)."""
-    if error is not None and not isinstance(error, asyncio.CancelledError):
+def end_span(span: Span, error: BaseException | str | None = None) -> None:
+    """End ``span``, failed when ``error`` is given: an exception (a cancellation is no
+    failure) or the failure's kind, such as a status the handler set without raising."""
+    if isinstance(error, str):
+        span.set_attribute("error.type", error)
+        span.set_status(Status(StatusCode.ERROR, error))
+    elif error is not None and not isinstance(error, asyncio.CancelledError):
         kind = str(getattr(error, "status", None) or type(error).__name__)
         span.set_attribute("error.type", kind)
         span.set_status(Status(StatusCode.ERROR, str(error) or kind))

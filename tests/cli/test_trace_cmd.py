@@ -113,3 +113,52 @@ def test_bad_input_exits_2(meshctl_without_redis, args, error):
     result = meshctl_without_redis(*args)
     assert result.exit_code == 2
     assert result.stderr.startswith(error)
+
+
+@pytest.mark.kafka
+async def test_call_trace_prints_the_waterfall_from_the_commands_own_span(platform, cli):
+    await platform.start("analytics")
+
+    result = await invoke(
+        cli, "call", "analytics", "GetTrafficMetrics", "--correlation-id", "corr-call",
+        "--trace", "--trace-wait", "3",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "metrics" in json.loads(result.stdout)
+    lines = result.stderr.splitlines()
+    assert lines[0] == "trace corr-call: 0 event(s)"
+    assert lines[1].startswith("SPAN")
+    assert lines[2].startswith("analytics/GetTrafficMetrics [client]")
+    assert lines[2].split()[2] == "meshctl"
+    assert lines[3].startswith("  its.v1.AnalyticsService/GetTrafficMetrics [server]")
+    assert lines[-1].startswith("trace corr-call: 2 span(s)")
+
+
+@pytest.mark.kafka
+async def test_a_workflow_run_is_traced_through_every_service(platform, cli):
+    for name in ("analytics", "streaming", "alert"):
+        await platform.start(name)
+
+    ran = await invoke(cli, "workflow", "run", "camera-frame", "-o", "json", "--trace")
+    assert ran.exit_code == 0, ran.output
+    run = json.loads(ran.stdout)
+    assert "workflow camera-frame [internal]" in ran.stderr
+
+    shown = await invoke(cli, "trace", run["correlation_id"], "-o", "json", "--wait", "3")
+    assert shown.exit_code == 0, shown.output
+    trace = json.loads(shown.stdout)
+    assert trace["trace_ids"] == [run["trace_id"]]
+    spans = {(s["service"], s["name"]): s for s in trace["spans"]}
+    root = spans[("meshctl-workflow", "workflow camera-frame")]
+    assert root["depth"] == 0 and root["parent_id"] is None
+    assert {service for service, _ in spans} >= {"streaming", "analytics", "alert"}
+    streaming = spans[("streaming", "its.v1.StreamingService/ProcessDetections")]
+    forwarded = spans[("streaming", "analytics/ProcessDetections")]
+    analytics = spans[("analytics", "its.v1.AnalyticsService/ProcessDetections")]
+    assert forwarded["parent_id"] == streaming["span_id"]
+    assert analytics["parent_id"] == forwarded["span_id"]
+    assert spans[("alert", "its.v1.AlertService/ProcessViolationAlert")]["depth"] == 2
+    published = [e["event_type"] for e in trace["events"]]
+    assert published == ["frame.processed", "violation.detected", "alert.sent"]
+    assert [e["event_id"] for e in trace["events"]] == [e["event_id"] for e in run["events"]]
