@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import SpanKind
 
@@ -61,6 +61,9 @@ from meshctl.transport.tracing import (
     end_span,
     start_span,
 )
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 logger = logging.getLogger(__name__)
 
@@ -293,24 +296,14 @@ class ServiceMeshClient:
             started + timeout,
             span=span,
         )
-        if span is None:
-            return await self._call_within(call)
-        error: BaseException | None = None
-        try:
-            return await self._call_within(call)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            span.set_attribute(ATTEMPTS, call.attempts)
-            span.set_attribute("mesh.retries", max(0, call.attempts - 1))
-            end_span(span, error)
-
-    async def _call_within(self, call: Call) -> CallResult:
-        """The call under its deadline (the first one of a method, reading the registry too)."""
-        warm = (call.service, call.method)
+        if span is not None:
+            return await self._traced(call, span)
+        warm = (service_name, method)
         if warm in self._warm:  # every step left is bounded by the deadline on its own
             return await self._call(call)
+        return await self._first_call(call)
+
+    async def _first_call(self, call: Call) -> CallResult:
         # A first call reads the registry and resolves the method: the deadline holds them
         # too. The guard fires a little late, so that attempts time out by themselves and
         # their endpoints get the verdict.
@@ -319,8 +312,23 @@ class ServiceMeshClient:
                 result = await self._call(call)
         except TimeoutError:
             raise CallTimeoutError(call.target, call.timeout) from None
-        self._warm.add(warm)
+        self._warm.add((call.service, call.method))
         return result
+
+    async def _traced(self, call: Call, span: Span) -> CallResult:
+        """The call inside its client span, which ends with the call's outcome."""
+        error: BaseException | None = None
+        try:
+            if (call.service, call.method) in self._warm:
+                return await self._call(call)
+            return await self._first_call(call)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            span.set_attribute(ATTEMPTS, call.attempts)
+            span.set_attribute("mesh.retries", max(0, call.attempts - 1))
+            end_span(span, error)
 
     async def _call(self, call: Call) -> CallResult:
         service = call.service
@@ -737,13 +745,12 @@ def attempt_event(
         "rpc.system": "grpc" if endpoint.protocol == "grpc" else "http",
     }
     call.span.set_attributes(where)
-    call.span.add_event(
-        "attempt",
-        {
-            **where,
-            "attempt": call.attempts,
-            "retry": call.attempts > 1,
-            "duration_ms": round(latency * 1000, 3),
-            "outcome": error or "ok",
-        },
-    )
+    event = {
+        INSTANCE: endpoint.instance_id,
+        BREAKER: breaker.value,
+        "attempt": call.attempts,
+        "retry": call.attempts > 1,
+        "duration_ms": round(latency * 1000, 3),
+        "outcome": error or "ok",
+    }
+    call.span.add_event("attempt", event)

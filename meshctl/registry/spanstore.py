@@ -74,6 +74,7 @@ class SpanStore:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._append = self.redis.register_script(APPEND)
 
     def add(self, record: SpanRecord) -> None:
         """Queue ``record`` for the next write; never blocks, never raises."""
@@ -141,24 +142,45 @@ class SpanStore:
 
     async def _write(self, records: Iterable[SpanRecord]) -> None:
         traces: dict[str, list[str]] = {}
-        correlations: dict[str, set[str]] = {}
+        indexed: set[tuple[str, str]] = set()
         for record in records:
             traces.setdefault(record.trace_id, []).append(
                 json.dumps(record.to_json(), separators=(",", ":"))
             )
             if record.correlation_id:
-                correlations.setdefault(record.correlation_id, set()).add(record.trace_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for trace_id, spans in traces.items():
-                key = trace_key(self.prefix, trace_id)
-                pipe.rpush(key, *spans)
-                pipe.ltrim(key, 0, self.max_spans - 1)
-                pipe.expire(key, self.ttl)
-            for correlation_id, trace_ids in correlations.items():
-                key = correlation_traces_key(self.prefix, correlation_id)
-                pipe.sadd(key, *trace_ids)
-                pipe.expire(key, self.ttl)
-            await pipe.execute()
+                indexed.add((record.correlation_id, record.trace_id))
+        keys = [trace_key(self.prefix, t) for t in traces]
+        keys += [correlation_traces_key(self.prefix, c) for c, _ in indexed]
+        args: list[str | int] = [self.ttl, self.max_spans, len(traces)]
+        args += [len(spans) for spans in traces.values()]
+        args += [span for spans in traces.values() for span in spans]
+        args += [t for _, t in indexed]
+        await self._append(keys=keys, args=args)
+
+
+# One call per write whatever the batch: a pipeline of five commands a span cost
+# the writing process about 100 us a span.
+APPEND = """
+local ttl, max, traces = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local at = 4 + traces
+for t = 1, traces do
+  local n = tonumber(ARGV[3 + t])
+  local room = math.min(n, max - redis.call('LLEN', KEYS[t]))
+  if room > 0 then
+    redis.call('RPUSH', KEYS[t], unpack(ARGV, at, at + room - 1))
+  end
+  redis.call('EXPIRE', KEYS[t], ttl)
+  at = at + n
+end
+for k = traces + 1, #KEYS do
+  redis.call('SADD', KEYS[k], ARGV[at])
+  redis.call('EXPIRE', KEYS[k], ttl)
+  at = at + 1
+end
+"""
+"""KEYS: the traces' lists, then one index set per (correlation id, trace id);
+ARGV: ttl, max spans, the number of traces, each trace's span count, the spans,
+then the index sets' trace ids."""
 
 
 async def read_spans(redis: aioredis.Redis, prefix: str, ident: str) -> list[SpanRecord]:

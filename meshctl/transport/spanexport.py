@@ -9,7 +9,7 @@ installed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -72,17 +72,24 @@ class RecordProcessor(SpanProcessor):
 
 def span_record(span: ReadableSpan) -> SpanRecord:
     """The compact record of a finished span."""
-    attrs = span.attributes or {}
+    # Made for every span kept: the SDK's attribute mapping is copied to a dict once,
+    # as each read of it is a Python call.
+    attrs = {**(span.attributes or {})}
     context = span.context
     start = span.start_time or 0
     end = span.end_time or start
     service = attrs.get(SERVICE) or span.resource.attributes.get("service.name") or ""
     failed = span.status.status_code is StatusCode.ERROR
-    events = []
-    for event in span.events:
-        fields = {k: v for k, v in (event.attributes or {}).items() if _scalar(v)}
-        events.append({"name": event.name, "offset_ns": event.timestamp - start, **fields})
-    kept = {k: v for k, v in attrs.items() if k in KEPT_ATTRIBUTES and _scalar(v)}
+    kept = {}
+    for name in KEPT_ATTRIBUTES:
+        value = attrs.get(name)
+        if isinstance(value, str | int | float):  # bool is an int
+            kept[name] = value
+    events = [
+        {"name": e.name, "offset_ns": e.timestamp - start, **_scalars(e.attributes)}
+        for e in span.events
+    ]
+    correlation_id = attrs.get(CORRELATION)
     return SpanRecord(
         trace_id=format(context.trace_id, "032x") if context else "",
         span_id=format(context.span_id, "016x") if context else "",
@@ -94,14 +101,15 @@ def span_record(span: ReadableSpan) -> SpanRecord:
         duration_ns=max(0, end - start),
         status="error" if failed else "ok",
         error=(span.status.description or "error") if failed else None,
-        correlation_id=str(attrs[CORRELATION]) if CORRELATION in attrs else None,
-        attributes=kept,  # type: ignore[arg-type]
+        correlation_id=str(correlation_id) if correlation_id is not None else None,
+        attributes=kept,
         events=events,
     )
 
 
-def _scalar(value: object) -> bool:
-    return isinstance(value, str | int | float | bool)
+def _scalars(attributes: Mapping[str, object] | None) -> dict[str, str | int | float]:
+    copied = {**(attributes or {})}
+    return {k: v for k, v in copied.items() if isinstance(v, str | int | float)}
 
 
 def otlp_processor() -> SpanProcessor | None:

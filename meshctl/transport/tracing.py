@@ -220,8 +220,7 @@ def start_span(
     if not continues:
         ctx = replace(parent, trace_id=trace_id, span_id=span_id, parent_span_id=None)
         return span, replace(ctx, trace_flags=flags, tracestate=None)
-    ctx = replace(parent, span_id=span_id, parent_span_id=parent.span_id, trace_flags=flags)
-    return span, ctx
+    return span, parent.child(span_id, flags)
 
 
 def end_span(span: Span, error: BaseException | str | None = None) -> None:

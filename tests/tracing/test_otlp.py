@@ -84,7 +84,8 @@ async def test_spans_are_exported_to_the_collector(
     assert PROCESS_TRACING.tracer is not None
     caller = CorrelationContext.new("corr-otlp")
 
-    await mesh.call("analytics", "GetTrafficMetrics", {"camera_id": "c"}, correlation_context=caller)
+    request = {"camera_id": "c"}
+    await mesh.call("analytics", "GetTrafficMetrics", request, correlation_context=caller)
     await asyncio.to_thread(PROCESS_TRACING.force_flush)
 
     assert set(otlp.paths) == {"/v1/traces"}
