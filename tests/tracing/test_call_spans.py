@@ -8,11 +8,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.core.context import CorrelationContext
-from meshctl.errors import NoEndpointsError
+from meshctl.errors import NoEndpointsError, RemoteCallError
 from meshctl.mesh import ServiceMeshClient
 from meshctl.samples import sample_frame
 from meshctl.testing import Platform
-from meshctl.transport.tracing import PROCESS_TRACING
 from tests.tracing.conftest import by_name, hex_id
 
 pytestmark = pytest.mark.redis
@@ -114,10 +113,44 @@ async def test_retries_are_attempt_events_on_the_call_span(
     assert retried[0].attributes["mesh.endpoint.instance_id"] == live[0].instance_id
 
 
-async def test_tracing_off_makes_no_spans(platform: Platform, mesh: ServiceMeshClient):
+async def test_the_http_auth_service_serves_in_a_server_span_of_the_call(
+    platform: Platform, mesh: ServiceMeshClient, spans: InMemorySpanExporter
+):
+    await platform.start("auth")
+    login = {"username": "admin", "password": "s3cret-pass"}
+
+    result = await mesh.call("auth", "login", login)
+    with pytest.raises(RemoteCallError):
+        await mesh.call("auth", "login", {**login, "password": "wrong"})
+
+    finished = spans.get_finished_spans()
+    ok_client, failed_client = by_name(finished, "auth/login")
+    ok_server, failed_server = by_name(finished, "POST /api/v1/auth/login")
+    assert ok_server.kind is SpanKind.SERVER
+    assert ok_server.parent is not None and ok_server.parent.span_id == ok_client.context.span_id
+    assert hex_id(ok_server.context.trace_id, 32) == result.trace_id
+    assert ok_client.attributes is not None and ok_client.attributes["rpc.system"] == "http"
+    assert ok_server.attributes is not None and failed_server.attributes is not None
+    assert ok_server.attributes["mesh.service"] == "auth"
+    assert ok_server.attributes["http.route"] == "POST /api/v1/auth/login"
+    assert ok_server.attributes["http.response.status_code"] == 200
+    # A caller's mistake (401) fails the call, not the server's span.
+    assert failed_server.attributes["http.response.status_code"] == 401
+    assert failed_server.status.status_code is StatusCode.UNSET
+    assert failed_client.status.status_code is StatusCode.ERROR
+
+
+async def test_tracing_off_starts_no_span_on_the_call_path(
+    platform: Platform, mesh: ServiceMeshClient, monkeypatch: pytest.MonkeyPatch
+):
+    def no_span(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a span was started with tracing off")
+
+    for module in ("meshctl.mesh.client", "meshctl.transport.server_context"):
+        monkeypatch.setattr(f"{module}.start_span", no_span)
     await platform.start("analytics")
-    assert PROCESS_TRACING.tracer is None  # hosts started, nothing receives spans
+    await platform.start("streaming")
 
-    result = await mesh.call("analytics", "GetTrafficMetrics", {"camera_id": "cam-1"})
+    reply = await mesh.call_service("streaming", "ProcessDetections", {"frame": sample_frame()})
 
-    assert result.attempts == 1 and PROCESS_TRACING.tracer is None
+    assert reply["status"] == "FRAME_STATUS_FORWARDED"

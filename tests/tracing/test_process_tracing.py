@@ -8,6 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from meshctl.core.context import CorrelationContext
+from meshctl.services.base import ServiceSettings
 from meshctl.transport.tracing import PROCESS_TRACING, TracingConfig, start_span
 
 
@@ -68,3 +69,14 @@ def test_a_span_sampled_out_still_gets_ids_of_its_own(monkeypatch: pytest.Monkey
         release()
     assert not span.is_recording() and exporter.get_finished_spans() == ()
     assert ctx.span_id != parent.span_id and ctx.trace_flags == 0  # traceparent says: not sampled
+
+
+def test_services_keep_spans_unless_told_not_to(monkeypatch: pytest.MonkeyPatch):
+    assert (
+        ServiceSettings.model_validate({}).trace_store
+        and ServiceSettings.model_validate({}).trace_ttl_seconds == 900
+    )
+    monkeypatch.setenv("MESH_TRACE_STORE", "0")
+    monkeypatch.setenv("MESH_TRACE_TTL_SECONDS", "60")
+    settings = ServiceSettings.model_validate({})
+    assert not settings.trace_store and settings.trace_ttl_seconds == 60
