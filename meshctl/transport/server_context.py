@@ -50,7 +50,7 @@ UNROUTED = "unrouted"
 """The method HTTP requests to no known route are counted under."""
 
 UNCOUNTED_GRPC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-"""gRPC methods (by prefix) not counted as served: health probes and reflection."""
+"""gRPC methods (by prefix) neither counted as served nor traced: health probes, reflection."""
 
 
 def _context_from_metadata(metadata: Any) -> CorrelationContext:
@@ -101,12 +101,12 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
+        own = method.startswith(UNCOUNTED_GRPC)  # the mesh's traffic: neither counted nor traced
         stats = None
-        if self.served is not None and not method.startswith(UNCOUNTED_GRPC):
+        if self.served is not None and not own:
             stats = self.served.of(method.rsplit("/", 1)[-1])
-        traced = not method.startswith(UNCOUNTED_GRPC)
         wrapped = self._wrapped[method] = _with_context(
-            handler, stats, method if traced else None, self.service
+            handler, stats, None if own else method, self.service
         )
         return wrapped
 

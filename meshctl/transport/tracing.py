@@ -217,9 +217,10 @@ def start_span(
     flags = int(ids.trace_flags) & SAMPLED
     if parent is None:
         return span, CorrelationContext(correlation_id, trace_id, span_id, trace_flags=flags)
-    if not continues:
-        ctx = replace(parent, trace_id=trace_id, span_id=span_id, parent_span_id=None)
-        return span, replace(ctx, trace_flags=flags, tracestate=None)
+    if not continues:  # a new trace: the caller's tracestate belonged to the old one
+        ctx = replace(parent, trace_id=trace_id, span_id=span_id, trace_flags=flags,
+                      parent_span_id=None, tracestate=None)  # fmt: skip
+        return span, ctx
     return span, parent.child(span_id, flags)
 
 
