@@ -1,10 +1,13 @@
 """The mesh's span store: finished spans kept in Redis for a while, for ``meshctl trace``.
 
 Writes never touch the request path: ``add`` queues a record and returns; a
-background task writes the queue in one pipeline every ``interval`` seconds
-or as soon as ``batch`` records wait. When Redis is down or slow, records are
+background task writes the queue in one call every ``interval`` seconds or
+as soon as ``batch`` records wait. When Redis is down or slow, records are
 dropped and counted (``dropped``), never retried at a call's expense; a full
-queue drops new records the same way.
+queue drops new records the same way. A process keeps at most
+``traces_per_second`` new traces a second (a load test's thousands of
+requests a second would fill Redis): the spans of a trace it kept are all
+kept, those of others counted in ``over_rate``.
 
 Each trace is a list under ``P:trace:<trace_id>`` holding its first
 ``max_spans`` records, and each correlation id a set of its trace ids (a
@@ -19,8 +22,9 @@ import asyncio
 import json
 import logging
 import re
-from collections import deque
-from collections.abc import Iterable
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 900.0  # seconds: long enough to look at a request just made
 MAX_SPANS = 1000  # per trace: a runaway trace does not fill Redis
+KEPT_TRACES = 4096  # trace ids remembered as kept: a trace's late spans still go in
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -48,6 +53,8 @@ class SpanStore:
         interval: seconds between writes.
         batch: queued records that trigger a write at once.
         queue_limit: records queued at most; more are dropped.
+        traces_per_second: new traces kept a second at most (bursts of as many).
+        clock: monotonic seconds, for the rate.
     """
 
     def __init__(
@@ -60,6 +67,8 @@ class SpanStore:
         interval: float = 0.5,
         batch: int = 256,
         queue_limit: int = 10_000,
+        traces_per_second: float = 100.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis, self._owned = connect(redis)
         self.prefix = prefix
@@ -70,6 +79,12 @@ class SpanStore:
         self.queue_limit = queue_limit
         self.written = 0
         self.dropped = 0
+        self.over_rate = 0
+        self.rate = traces_per_second
+        self._clock = clock
+        self._tokens = traces_per_second
+        self._refilled = clock()
+        self._kept: OrderedDict[str, None] = OrderedDict()  # recently kept trace ids
         self._queue: deque[SpanRecord] = deque()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,6 +93,9 @@ class SpanStore:
 
     def add(self, record: SpanRecord) -> None:
         """Queue ``record`` for the next write; never blocks, never raises."""
+        if not self._keeps(record.trace_id):
+            self.over_rate += 1
+            return
         if len(self._queue) >= self.queue_limit:
             self.dropped += 1
             return
@@ -85,6 +103,22 @@ class SpanStore:
         if len(self._queue) == self.batch and self._loop is not None:
             # Spans may end on another thread's loop (a process serving from several).
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _keeps(self, trace_id: str) -> bool:
+        """Whether the trace is kept: one kept before, or a new one within the rate."""
+        if trace_id in self._kept:
+            self._kept.move_to_end(trace_id)
+            return True
+        now = self._clock()
+        self._tokens = min(self.rate, self._tokens + (now - self._refilled) * self.rate)
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        self._kept[trace_id] = None
+        if len(self._kept) > KEPT_TRACES:
+            self._kept.popitem(last=False)
+        return True
 
     async def start(self) -> SpanStore:
         if self._task is None:

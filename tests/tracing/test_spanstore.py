@@ -144,3 +144,21 @@ async def test_a_hosted_service_keeps_its_spans_in_the_store(
     assert ("analytics/GetTrafficMetrics", "client", "test-client") in names
     assert {r.trace_id for r in found} == {ctx.trace_id}
     assert PROCESS_TRACING.tracer is None  # the host released the process's tracing
+
+
+async def test_new_traces_beyond_the_rate_are_not_kept_and_kept_ones_stay_whole(
+    redis_client: aioredis.Redis, key_prefix: str
+):
+    now = [0.0]
+    store = SpanStore(redis_client, key_prefix, traces_per_second=2, clock=lambda: now[0])
+    for trace, span_id in (("a", "1"), ("b", "2"), ("c", "3"), ("a", "4")):
+        store.add(record(trace, span_id))
+    assert store.over_rate == 1  # trace c: a's later span still went in
+    now[0] = 0.5  # one more new trace's worth
+    store.add(record("c", "5"))
+    store.add(record("d", "6"))
+    assert store.over_rate == 2
+
+    await store.flush()
+    kept = await read_spans(redis_client, key_prefix, "corr-1")
+    assert sorted(r.span_id[0] for r in kept) == ["1", "2", "4", "5"]
