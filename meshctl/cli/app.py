@@ -27,6 +27,7 @@ from meshctl.cli.serve import serve
 from meshctl.cli.services import app as services_app
 from meshctl.cli.slo import app as slo_app
 from meshctl.cli.top import top
+from meshctl.cli.trace import trace
 from meshctl.cli.up import down, up
 from meshctl.cli.workflow import app as workflow_app
 
@@ -54,6 +55,7 @@ app.add_typer(prometheus_app, name="prometheus")
 app.add_typer(slo_app, name="slo")
 app.add_typer(route_app, name="route")
 app.command()(call)
+app.command()(trace)
 app.command()(describe)
 app.command()(check)
 app.command()(top)

@@ -3,7 +3,9 @@
 The call takes the path services take (discovery, balancer, breakers,
 retries, deadlines), so what an operator sees is what callers see. The reply
 goes to stdout (JSON by default: replies are data); ``-v`` and ``--trace``
-write to stderr so stdout stays parseable.
+write to stderr so stdout stays parseable. ``--trace`` keeps the call's own
+client span in the mesh's span store and then shows the whole request as
+``meshctl trace`` does, after the call's events when Kafka is configured.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import typer
 from meshctl.cli.output import OutputFormat, OutputOption, emit, flatten
 from meshctl.cli.requestdata import parse_headers, read_object, seconds, text_value
 from meshctl.cli.runner import run, state
+from meshctl.cli.trace import kept_spans, show_trace
 from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings
     from meshctl.core.endpoint import ServiceEndpoint
-    from meshctl.events import Event
     from meshctl.mesh import CallResult
 
 CLIENT_NAME = "meshctl"
@@ -90,17 +92,6 @@ def direct_endpoint(
     return wanted
 
 
-async def trace_events(settings: MeshSettings, correlation_id: str, wait: float) -> list[Event]:
-    """Events of ``correlation_id`` published until ``wait`` seconds from now."""
-    import asyncio
-
-    from meshctl.cli.events import command_bus
-
-    await asyncio.sleep(wait)
-    async with command_bus(settings) as bus:
-        return [e async for e in bus.tail(correlation_id, start="beginning", follow=False)]
-
-
 async def _call(
     settings: MeshSettings,
     service: str,
@@ -109,6 +100,7 @@ async def _call(
     *,
     address: str | None,
     http: bool,
+    trace: bool = False,
     **options: Any,
 ) -> tuple[CallResult, dict[str, Any] | None]:
     """Run the call; returns the result and the sample request sent, if one was.
@@ -127,7 +119,7 @@ async def _call(
         sample = sample_request(service, method)
         request = sample or {}
     mesh = open_mesh(settings, name=CLIENT_NAME, events=False, control=False, watch=False)
-    async with mesh:
+    async with mesh, kept_spans(CLIENT_NAME, mesh.registry, trace):
         pinned = None
         if address is not None:
             registered = list(await mesh.endpoints.get(service))
@@ -191,10 +183,14 @@ def call(
         ),
     ] = False,
     trace: Annotated[
-        bool, typer.Option("--trace", help="Then print the call's events (needs Kafka) on stderr.")
+        bool,
+        typer.Option(
+            "--trace", help="Then print the request's events (with Kafka) and spans on stderr."
+        ),
     ] = False,
     trace_wait: Annotated[
-        float, typer.Option(help="Seconds to let the call's events arrive before --trace reads.")
+        float,
+        typer.Option(help="Seconds --trace waits for the services' spans and events to arrive."),
     ] = 1.0,
     output: OutputOption = OutputFormat.JSON,
 ) -> None:
@@ -209,11 +205,6 @@ def call(
     request = read_object(data) if data is not None else None
     metadata = request_metadata(header or [], token)
     settings = state(ctx).resolve().settings
-    if trace and not settings.kafka_bootstrap:
-        raise InvalidRequestError(
-            "--trace reads events from Kafka, and no broker is configured: "
-            "set --kafka or MESH_KAFKA_BOOTSTRAP"
-        )
     context = None
     if correlation_id is not None:
         from meshctl.core.context import CorrelationContext
@@ -238,6 +229,7 @@ def call(
             metadata=metadata,
             strategy=strategy,
             want_metadata=verbose,
+            trace=trace,
         )  # fmt: skip
     )
     if verbose:
@@ -247,9 +239,4 @@ def call(
             typer.echo(line, err=True)
     emit_reply(result.data, output)
     if trace:
-        from meshctl.cli.events import event_line
-
-        events = run(trace_events(settings, result.correlation_id, trace_wait))
-        typer.echo(f"trace {result.correlation_id}: {len(events)} event(s)", err=True)
-        for event in events:
-            typer.echo(event_line(event), err=True)
+        run(show_trace(settings, result.correlation_id, trace_wait))

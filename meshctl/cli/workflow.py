@@ -18,6 +18,7 @@ import typer
 from meshctl.cli.output import Column, OutputFormat, OutputOption, format_cell, render, use_color
 from meshctl.cli.requestdata import seconds
 from meshctl.cli.runner import EXIT_UNREACHABLE, report, run, state
+from meshctl.cli.trace import kept_spans, show_trace
 from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from meshctl.orchestrator import StepResult, WorkflowResult
 
 app = typer.Typer(help="List and run multi-service workflows.", no_args_is_help=True)
+
+CLIENT_NAME = "meshctl-workflow"
 
 LIST_COLUMNS = (
     Column("name"),
@@ -110,6 +113,7 @@ async def _run_workflow(
     params: Mapping[str, str],
     timeout: float,
     progress: bool,
+    trace: bool,
 ) -> WorkflowResult:
     from meshctl.mesh import open_mesh
     from meshctl.orchestrator import ServiceOrchestrator
@@ -117,11 +121,12 @@ async def _run_workflow(
     def show(step: StepResult) -> None:
         typer.echo(step_line(step), err=True)
 
-    mesh = open_mesh(settings, name="meshctl-workflow")
+    mesh = open_mesh(settings, name=CLIENT_NAME)
     try:
         await mesh.start()
         orchestrator = ServiceOrchestrator(mesh, call_timeout=timeout)
-        return await orchestrator.run(name, params, on_step=show if progress else None)
+        async with kept_spans(CLIENT_NAME, mesh.registry, trace):
+            return await orchestrator.run(name, params, on_step=show if progress else None)
     finally:
         await mesh.aclose()
 
@@ -133,6 +138,12 @@ def run_workflow(
     timeout: Annotated[
         float, typer.Option(help="Seconds each service call may take, retries included.")
     ] = 10.0,
+    trace: Annotated[
+        bool, typer.Option("--trace", help="Then print the run's spans as a waterfall on stderr.")
+    ] = False,
+    trace_wait: Annotated[
+        float, typer.Option(help="Seconds --trace waits for the services' spans to arrive.")
+    ] = 2.0,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Run workflow NAME; its parameters follow as --PARAM VALUE.
@@ -140,22 +151,26 @@ def run_workflow(
     camera-frame takes --camera ID and --frame JSON|@FILE (default: a sample
     frame); alert-escalation takes --alert-id ID, --severity
     low|medium|high|critical, --ack-timeout 30s and --poll-interval 1s.
-    Steps are printed as they complete on a terminal, then the result.
+    Steps are printed as they complete on a terminal, then the result;
+    --trace then shows the run's spans (every service's) as a waterfall.
     Exits 0 when the run completed, 1 when it was degraded or failed, 2 for
     bad parameters, 3 when Redis or Kafka is unreachable.
     """
     from meshctl.orchestrator import get_workflow
 
     seconds("--timeout", timeout)
+    seconds("--trace-wait", trace_wait, zero=True)
     params = parse_params(ctx.args)
     get_workflow(name).parse(params)  # bad parameters fail before anything connects
     settings = state(ctx).resolve().settings
     progress = sys.stderr.isatty()  # quiet in pipes and under CI
-    result = run(_run_workflow(settings, name, params, timeout, progress))
+    result = run(_run_workflow(settings, name, params, timeout, progress, trace))
     # Steps already printed on this terminal as they completed are not repeated.
     shown = progress and sys.stdout.isatty()
     text = render_result(result.to_dict(), output, color=use_color(), steps=not shown)
     typer.echo(text, nl=False)
+    if trace:
+        run(show_trace(settings, result.correlation_id, trace_wait))
     spooled = sum(1 for e in result.events if e["spooled"])
     if spooled:
         report(

@@ -131,15 +131,24 @@ class CorrelationContext:
             session_id=session_id,
         )
 
-    def child(self) -> CorrelationContext:
-        """Same trace and correlation, a new span whose parent is this one."""
+    def child(
+        self, span_id: str | None = None, trace_flags: int | None = None
+    ) -> CorrelationContext:
+        """Same trace and correlation, a new span whose parent is this one.
+
+        ``span_id`` and ``trace_flags`` are the new span's when a tracer made it
+        (16 lower-case hex digits, not all zero; the flags' sampled bit); by
+        default a fresh id and this context's flags.
+        """
         # Every hop and every event makes one, and this context's ids are already
         # valid: build it without the validation __init__ does on outside input.
         child = object.__new__(CorrelationContext)
         for name in _FIELDS:
             object.__setattr__(child, name, getattr(self, name))
-        object.__setattr__(child, "span_id", _new_span_id())
+        object.__setattr__(child, "span_id", span_id or _new_span_id())
         object.__setattr__(child, "parent_span_id", self.span_id)
+        if trace_flags is not None:
+            object.__setattr__(child, "trace_flags", trace_flags)
         return child
 
     @property

@@ -14,8 +14,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
-from meshctl.core.context import CorrelationContext
+from opentelemetry.trace import SpanKind
+
+from meshctl.core.context import CorrelationContext, use_context
 from meshctl.errors import InvalidRequestError
+from meshctl.transport.tracing import PROCESS_TRACING, end_span, start_span
 
 from .envelope import EVENT_TYPES, Event, validate_event_type
 
@@ -114,11 +117,16 @@ class SubscriptionStats:
 
 
 async def deliver(handler: Handler, event: Event, attempts: int, stats: SubscriptionStats) -> str:
-    """Run ``handler`` up to ``attempts`` times; return "" on success, else the last error."""
+    """Run ``handler`` up to ``attempts`` times; return "" on success, else the last error.
+
+    The subscriptions run it under the publisher's context; when the process
+    traces, each attempt is a CONSUMER span, child of the event's producer
+    span, and the handler's own calls and events are that span's children.
+    """
     error = ""
     for attempt in range(1, attempts + 1):
         try:
-            await handler(event)
+            await _handle(handler, event, attempt)
         except Exception as exc:  # a handler's failure must not stop the consumer
             error = f"{type(exc).__name__}: {exc}"
             stats.failed_attempts += 1
@@ -135,6 +143,27 @@ async def deliver(handler: Handler, event: Event, attempts: int, stats: Subscrip
         return ""
     stats.errors.append(error)
     return error
+
+
+async def _handle(handler: Handler, event: Event, attempt: int) -> None:
+    tracer = PROCESS_TRACING.tracer
+    if tracer is None:
+        await handler(event)
+        return
+    attributes: dict[str, str | int | bool] = {
+        "messaging.message.id": event.event_id,
+        "messaging.destination.name": event.topic or "",
+        "mesh.delivery_attempt": attempt,
+    }
+    kind = SpanKind.CONSUMER
+    span, ctx = start_span(tracer, f"{event.event_type} process", kind, event.context(), attributes)
+    try:
+        with use_context(ctx):
+            await handler(event)
+    except BaseException as exc:
+        end_span(span, exc)
+        raise
+    end_span(span)
 
 
 class Subscription(Protocol):

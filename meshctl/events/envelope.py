@@ -149,9 +149,13 @@ def build_event(
     source: str,
     topic: str | None = None,
 ) -> Event:
-    """The envelope for a publish: the given, current or a new context, on a new span."""
+    """The envelope for a publish under the given, current or a new context.
+
+    The event carries the context's span as its parent (``traceparent``): the
+    publisher's producer span when it traces one, else the span publishing it.
+    """
     ctx = context or current_context() or CorrelationContext.new()
-    return new_event(event_type, data, ctx.child(), source, topic)
+    return new_event(event_type, data, ctx, source, topic)
 
 
 def encode_value(event: Event) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
 
@@ -11,6 +11,9 @@ from meshctl.core.balancer import LoadBalancingStrategy
 from meshctl.core.context import CorrelationContext
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.transport.codec import to_dict
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ class Call:
     attempts: int = 0  # attempts handed to a transport
     sent: int = 0  # attempts that may have reached the service
     idempotent: bool = False  # learnt when the method is resolved
+    span: Span | None = None  # the call's client span, when the process traces
 
     @property
     def target(self) -> str:

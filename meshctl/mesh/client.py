@@ -21,7 +21,9 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opentelemetry.trace import SpanKind
 
 from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
 from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
@@ -50,6 +52,18 @@ from meshctl.registry import RegistryWatcher, ServiceInstances, ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
 from meshctl.transport.grpc_client import DEFAULT_CONNECT_TIMEOUT
 from meshctl.transport.metrics import PROCESS_METRICS, client_source
+from meshctl.transport.tracing import (
+    ATTEMPTS,
+    BREAKER,
+    INSTANCE,
+    PROCESS_TRACING,
+    SERVICE,
+    end_span,
+    start_span,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 logger = logging.getLogger(__name__)
 
@@ -256,8 +270,19 @@ class ServiceMeshClient:
             raise InvalidRequestError(f"timeout must be positive, not {timeout}")
         started = self._clock()
         parent = correlation_context or current_context()
-        # A new trace's root span is already fresh: no child of it needed.
-        ctx = parent.child() if parent is not None else CorrelationContext.new()
+        tracer = PROCESS_TRACING.tracer
+        span = None
+        if tracer is None:
+            # A new trace's root span is already fresh: no child of it needed.
+            ctx = parent.child() if parent is not None else CorrelationContext.new()
+        else:
+            span, ctx = start_span(
+                tracer,
+                f"{service_name}/{method}",
+                SpanKind.CLIENT,
+                parent,
+                {"rpc.service": service_name, "rpc.method": method, SERVICE: self.name},
+            )
         call = Call(
             service_name,
             method,
@@ -271,20 +296,41 @@ class ServiceMeshClient:
             started,
             timeout,
             started + timeout,
+            span=span,
         )
+        if span is not None:
+            return await self._traced(call, span)
         warm = (service_name, method)
         if warm in self._warm:  # every step left is bounded by the deadline on its own
             return await self._call(call)
+        return await self._first_call(call)
+
+    async def _first_call(self, call: Call) -> CallResult:
         # A first call reads the registry and resolves the method: the deadline holds them
         # too. The guard fires a little late, so that attempts time out by themselves and
         # their endpoints get the verdict.
         try:
-            async with asyncio.timeout(timeout + DEADLINE_MARGIN):
+            async with asyncio.timeout(call.timeout + DEADLINE_MARGIN):
                 result = await self._call(call)
         except TimeoutError:
-            raise CallTimeoutError(call.target, timeout) from None
-        self._warm.add(warm)
+            raise CallTimeoutError(call.target, call.timeout) from None
+        self._warm.add((call.service, call.method))
         return result
+
+    async def _traced(self, call: Call, span: Span) -> CallResult:
+        """The call inside its client span, which ends with the call's outcome."""
+        error: BaseException | None = None
+        try:
+            if (call.service, call.method) in self._warm:
+                return await self._call(call)
+            return await self._first_call(call)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            span.set_attribute(ATTEMPTS, call.attempts)
+            span.set_attribute("mesh.retries", max(0, call.attempts - 1))
+            end_span(span, error)
 
     async def _call(self, call: Call) -> CallResult:
         service = call.service
@@ -544,6 +590,8 @@ class ServiceMeshClient:
             )
             stats.finish(latency, kind)
             service_stats.finish(latency, kind)
+            if call.span is not None:
+                attempt_event(call, endpoint, breaker.state, latency, kind)
         return CallResult(
             service=endpoint.service_name,
             method=call.method,
@@ -584,9 +632,22 @@ class ServiceMeshClient:
             raise InvalidRequestError(
                 "this mesh client has no event bus; set MESH_KAFKA_BOOTSTRAP or pass event_bus="
             )
-        return await self.events.publish(
-            event_type, data, correlation_context or current_context(), source=self.name
-        )
+        ctx = correlation_context or current_context()
+        tracer = PROCESS_TRACING.tracer
+        if tracer is None:
+            return await self.events.publish(event_type, data, ctx, source=self.name)
+        attributes: dict[str, str | int | bool] = {SERVICE: self.name}
+        span, ctx = start_span(tracer, f"{event_type} publish", SpanKind.PRODUCER, ctx, attributes)
+        try:
+            event = await self.events.publish(event_type, data, ctx, source=self.name)
+        except BaseException as exc:
+            end_span(span, exc)
+            raise
+        span.set_attribute("messaging.message.id", event.event_id)
+        if event.topic is not None:
+            span.set_attribute("messaging.destination.name", event.topic)
+        end_span(span)
+        return event
 
     def _on_breaker_change(
         self,
@@ -674,3 +735,26 @@ class ServiceMeshClient:
 
 
 _REJECTING = (CircuitState.OPEN, CircuitState.FORCED_OPEN)
+
+
+def attempt_event(
+    call: Call, endpoint: ServiceEndpoint, breaker: CircuitState, latency: float, error: str | None
+) -> None:
+    """Mark one attempt on the call's span; the span's endpoint attributes are the last one's."""
+    assert call.span is not None
+    where = {
+        "server.address": endpoint.address,
+        INSTANCE: endpoint.instance_id,
+        BREAKER: breaker.value,
+        "rpc.system": "grpc" if endpoint.protocol == "grpc" else "http",
+    }
+    call.span.set_attributes(where)
+    event = {
+        INSTANCE: endpoint.instance_id,
+        BREAKER: breaker.value,
+        "attempt": call.attempts,
+        "retry": call.attempts > 1,
+        "duration_ms": round(latency * 1000, 3),
+        "outcome": error or "ok",
+    }
+    call.span.add_event("attempt", event)

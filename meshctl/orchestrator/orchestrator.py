@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import SpanKind
+
 from meshctl.core.context import CorrelationContext, current_context
 from meshctl.orchestrator.camera_frame import CAMERA_FRAME, camera_frame_flow
 from meshctl.orchestrator.escalation import (
@@ -17,6 +19,7 @@ from meshctl.orchestrator.escalation import (
 from meshctl.orchestrator.model import Flow, WorkflowResult
 from meshctl.orchestrator.registry import get_workflow
 from meshctl.orchestrator.runner import FlowRunner, StepListener
+from meshctl.transport.tracing import PROCESS_TRACING, SERVICE, end_span, start_span
 
 if TYPE_CHECKING:
     from meshctl.mesh import ServiceMeshClient
@@ -133,5 +136,20 @@ class ServiceOrchestrator:
             clock=self._clock,
             sleep=self._sleep,
         )
-        context = ctx or current_context() or CorrelationContext.new()
-        return await runner.run(name, flow, context)
+        parent = ctx or current_context()
+        tracer = PROCESS_TRACING.tracer
+        if tracer is None:
+            return await runner.run(name, flow, parent or CorrelationContext.new())
+        # The run is a span: its steps' calls and events are its children in one tree.
+        attributes: dict[str, str | int | bool] = {SERVICE: self.mesh.name}
+        span, context = start_span(
+            tracer, f"workflow {name}", SpanKind.INTERNAL, parent, attributes
+        )
+        try:
+            result = await runner.run(name, flow, context)
+        except BaseException as exc:
+            end_span(span, exc)
+            raise
+        span.set_attribute("mesh.workflow.status", result.status)
+        end_span(span, None if result.status == "completed" else f"workflow {result.status}")
+        return result

@@ -29,6 +29,11 @@ and for routes (``routes.py``):
     P:routes:S:history   list   the same records, newest first, the last 50
     P:routes:changed     pub/sub channel of the names of services whose table changed
 
+and for the span store (``spanstore.py``), every key expiring with its trace:
+
+    P:trace:<trace_id>                  list   span record JSON, the trace's first spans
+    P:trace:by-correlation:<corr_id>    set    trace ids of a correlation id
+
 The Lua scripts in ``scripts.py`` build the same ``P:svc:S:*`` names for the
 multi-service scripts; keep both in step.
 """
@@ -110,3 +115,11 @@ def route_history_key(prefix: str, service: str) -> str:
 
 def routes_channel(prefix: str) -> str:
     return registry_key(prefix, "routes", "changed")
+
+
+def trace_key(prefix: str, trace_id: str) -> str:
+    return registry_key(prefix, "trace", trace_id)
+
+
+def correlation_traces_key(prefix: str, correlation_id: str) -> str:
+    return registry_key(prefix, "trace", "by-correlation", correlation_id)

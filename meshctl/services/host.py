@@ -11,6 +11,11 @@ caller, and published with the registration as the instance's served report
 (``role: server``), so ``top`` and ``check`` see traffic from short-lived CLIs
 and foreign clients as well as from long-lived mesh clients.
 
+Each request is traced as a SERVER span when the process traces: the host
+starts the process's tracing (``transport.tracing``: OTLP export when the
+``OTEL_*`` variables ask for it) and, given a span store, keeps the spans in
+the mesh for ``meshctl trace``.
+
 Connections that hold a place without using it are closed: one that has not
 finished its HTTP/2 handshake (gRPC) or sent its first request (HTTP) within
 ``idle_timeout`` seconds, an HTTP one idle between requests as long, and a
@@ -43,6 +48,7 @@ from meshctl.core.stats import MethodStats
 from meshctl.registry.keepalive import KeepAlive
 from meshctl.registry.reports import SERVER_ROLE, served_report_id
 from meshctl.registry.sli import SliRecorder
+from meshctl.registry.spanstore import SpanStore
 from meshctl.services.base import GrpcServiceApp, HttpServiceApp
 from meshctl.transport.metrics import (
     PROCESS_METRICS,
@@ -51,6 +57,7 @@ from meshctl.transport.metrics import (
     served_source,
 )
 from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
+from meshctl.transport.tracing import traced
 
 _WILDCARDS = ("", "0.0.0.0", "::")
 
@@ -91,7 +98,7 @@ class _GrpcRunner:
             ("grpc.keepalive_time_ms", GRPC_KEEPALIVE_MS),
             ("grpc.keepalive_timeout_ms", 20_000),
         ]
-        interceptors = [CorrelationServerInterceptor(served)]
+        interceptors = [CorrelationServerInterceptor(served, service=app.name)]
         self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.health = health.aio.HealthServicer()
         self.metadata = {"grpc_services": ",".join(app.grpc_service_names)}
@@ -158,6 +165,7 @@ class _HttpRunner:
                 served=self.served,
                 routes=routes_of(self.metadata),
                 uncounted=[self.metadata.get("health_path", "/health")],
+                service=self.app.name,
             ),
             log_level="warning",
             lifespan="off",
@@ -245,6 +253,7 @@ async def serve(
     ttl: float = 60,
     idle_timeout: float = IDLE_TIMEOUT,
     metrics_port: int | None = None,
+    span_store: SpanStore | None = None,
 ) -> None:
     """Serve ``app`` until ``stop_event`` is set or SIGTERM/SIGINT arrives.
 
@@ -263,6 +272,8 @@ async def serve(
         metrics_port: serve Prometheus ``/metrics`` on ``host`` at this port (0: a
             free one; the process's one server if it runs already) and announce it
             as the ``metrics_url`` metadata; None: no endpoint.
+        span_store: where the process's spans are kept while serving (started and
+            closed here); None keeps none (OTLP export follows the variables).
     """
     stop = stop_event or asyncio.Event()
     served = MethodStats()
@@ -274,45 +285,46 @@ async def serve(
     )
     await app.start()
     try:
-        with _signals_set(stop):
-            bound = await runner.start(host, port)
-            try:
-                advertised = _advertised(host, advertise_host)
-                metadata = dict(runner.metadata)
-                if metrics_port is not None:
-                    scrape = metrics_server(host, metrics_port)
-                    metadata["metrics_url"] = f"http://{_join(advertised, scrape)}/metrics"
-                endpoint = ServiceEndpoint(
-                    service_name=app.name,
-                    host=advertised,
-                    port=bound,
-                    protocol="grpc" if runner.protocol == "grpc" else "http",
-                    metadata=metadata,
-                    version=__version__,
-                )
-                async with AsyncExitStack() as registration:
-                    source = served_source(app.name, endpoint.instance_id, served)
-                    registration.callback(PROCESS_METRICS.add(source))
-                    if registry is not None:
-                        keep_alive = registry.keep_alive(endpoint, ttl)
-                        await registration.enter_async_context(keep_alive)
-                        beats = heartbeat_source(app.name, endpoint.instance_id, keep_alive)
-                        registration.callback(PROCESS_METRICS.add(beats))
-                        await registration.enter_async_context(
-                            registry.sli_recorder(app.name, served)
-                        )
-                        report = functools.partial(served_report, endpoint, served, started_at)
-                        await registration.enter_async_context(
-                            registry.reporting(
-                                served_report_id(endpoint.service_name, endpoint.instance_id),
-                                report,
+        async with traced(app.name, span_store):
+            with _signals_set(stop):
+                bound = await runner.start(host, port)
+                try:
+                    advertised = _advertised(host, advertise_host)
+                    metadata = dict(runner.metadata)
+                    if metrics_port is not None:
+                        scrape = metrics_server(host, metrics_port)
+                        metadata["metrics_url"] = f"http://{_join(advertised, scrape)}/metrics"
+                    endpoint = ServiceEndpoint(
+                        service_name=app.name,
+                        host=advertised,
+                        port=bound,
+                        protocol="grpc" if runner.protocol == "grpc" else "http",
+                        metadata=metadata,
+                        version=__version__,
+                    )
+                    async with AsyncExitStack() as registration:
+                        source = served_source(app.name, endpoint.instance_id, served)
+                        registration.callback(PROCESS_METRICS.add(source))
+                        if registry is not None:
+                            keep_alive = registry.keep_alive(endpoint, ttl)
+                            await registration.enter_async_context(keep_alive)
+                            beats = heartbeat_source(app.name, endpoint.instance_id, keep_alive)
+                            registration.callback(PROCESS_METRICS.add(beats))
+                            await registration.enter_async_context(
+                                registry.sli_recorder(app.name, served)
                             )
-                        )
-                    if ready is not None:
-                        ready(bound)
-                    await stop.wait()
-                # Leaving the block above deregistered the endpoint; now drain.
-            finally:
-                await runner.stop(grace)
+                            report = functools.partial(served_report, endpoint, served, started_at)
+                            await registration.enter_async_context(
+                                registry.reporting(
+                                    served_report_id(endpoint.service_name, endpoint.instance_id),
+                                    report,
+                                )
+                            )
+                        if ready is not None:
+                            ready(bound)
+                        await stop.wait()
+                    # Leaving the block above deregistered the endpoint; now drain.
+                finally:
+                    await runner.stop(grace)
     finally:
         await app.stop()

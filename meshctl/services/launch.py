@@ -20,6 +20,7 @@ from meshctl.config import resolve_settings
 from meshctl.core import heap
 from meshctl.errors import MeshError
 from meshctl.registry import open_registry
+from meshctl.registry.spanstore import SpanStore
 from meshctl.services.base import ServiceSettings
 from meshctl.services.host import serve
 
@@ -64,6 +65,9 @@ async def run_service(
     """
     app = builder(name)(settings)
     registry = open_registry(settings)
+    spans = None
+    if settings.trace_store:
+        spans = SpanStore(registry.redis, settings.prefix, ttl=settings.trace_ttl_seconds)
 
     def ready(bound: int) -> None:
         print(f"{app.name} listening on {host}:{bound}", file=sys.stderr, flush=True)
@@ -79,6 +83,7 @@ async def run_service(
             ready=ready,
             grace=grace,
             metrics_port=settings.metrics_port if settings.metrics else None,
+            span_store=spans,
         )
     finally:
         await registry.aclose()

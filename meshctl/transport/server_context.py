@@ -3,7 +3,10 @@
 A gRPC server interceptor reads the context from the call's metadata, an
 ASGI middleware from the request headers; either installs it in the
 contextvar for the duration of the handler, so the handler's own outgoing
-calls and events carry the same correlation id and trace.
+calls and events carry the same correlation id and trace. When the process
+traces (``transport.tracing``), each request is a SERVER span continuing the
+caller's trace, and the installed context is that span's, so the handler's
+own calls are its children.
 
 Both also record every request in a ``MethodStats`` when given one: per
 method its count, errors by status (a gRPC code name or ``HTTP 404``) and
@@ -21,10 +24,18 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMap
 from typing import Any, cast
 
 import grpc
+from opentelemetry.trace import SpanKind
 
-from meshctl.core.context import CORRELATION_HEADER, CorrelationContext, use_context
+from meshctl.core.context import (
+    CORRELATION_HEADER,
+    TRACEPARENT_HEADER,
+    CorrelationContext,
+    parse_traceparent,
+    use_context,
+)
 from meshctl.core.stats import CallStats, MethodStats
 from meshctl.transport.grpc_client import DEFAULT_FAILURE_CODES
+from meshctl.transport.tracing import PROCESS_TRACING, SERVICE, end_span, start_span
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,11 +50,21 @@ UNROUTED = "unrouted"
 """The method HTTP requests to no known route are counted under."""
 
 UNCOUNTED_GRPC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-"""gRPC methods (by prefix) not counted as served: health probes and reflection."""
+"""gRPC methods (by prefix) neither counted as served nor traced: health probes, reflection."""
 
 
 def _context_from_metadata(metadata: Any) -> CorrelationContext:
     return CorrelationContext.from_headers(metadata or ())  # pairs: repeated keys kept
+
+
+def _continues(headers: Any) -> bool:
+    """Whether the caller sent a traceparent to continue (else the context's trace is new)."""
+    for name, value in headers or ():
+        key = name.decode("latin-1") if isinstance(name, bytes) else name
+        if key.lower() == TRACEPARENT_HEADER:
+            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            return parse_traceparent(text) is not None
+    return False
 
 
 class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
@@ -57,10 +78,12 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
     Args:
         served: where each call is counted, under its method's short name; None
             counts nothing.
+        service: the mesh service the server's spans belong to.
     """
 
-    def __init__(self, served: MethodStats | None = None) -> None:
+    def __init__(self, served: MethodStats | None = None, *, service: str = "") -> None:
         self.served = served
+        self.service = service
         # Only methods the server has: names of unknown ones come from callers.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -78,22 +101,57 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
+        own = method.startswith(UNCOUNTED_GRPC)  # the mesh's traffic: neither counted nor traced
         stats = None
-        if self.served is not None and not method.startswith(UNCOUNTED_GRPC):
+        if self.served is not None and not own:
             stats = self.served.of(method.rsplit("/", 1)[-1])
-        wrapped = self._wrapped[method] = _with_context(handler, stats)
+        wrapped = self._wrapped[method] = _with_context(
+            handler, stats, None if own else method, self.service
+        )
         return wrapped
 
 
 def _with_context(
-    handler: grpc.RpcMethodHandler[Any, Any], stats: CallStats | None
+    handler: grpc.RpcMethodHandler[Any, Any],
+    stats: CallStats | None,
+    method: str | None,
+    service: str,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     # The stubs describe sync handlers; on a grpc.aio server they are coroutines.
     inner = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
+    name = (method or "").lstrip("/")
+    rpc_service, _, rpc_method = name.rpartition("/")
 
     async def with_context(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        with use_context(_context_from_metadata(context.invocation_metadata())):
-            return await inner(request, context)
+        metadata = context.invocation_metadata()
+        ctx = _context_from_metadata(metadata)
+        tracer = PROCESS_TRACING.tracer
+        if tracer is None or method is None:
+            with use_context(ctx):
+                return await inner(request, context)
+        attributes: dict[str, str | int | bool] = {
+            "rpc.system": "grpc",
+            "rpc.service": rpc_service,
+            "rpc.method": rpc_method,
+            SERVICE: service,
+        }
+        span, ctx = start_span(
+            tracer, name, SpanKind.SERVER, ctx, attributes, continues=_continues(metadata)
+        )
+        error: BaseException | None = None
+        try:
+            with use_context(ctx):
+                return await inner(request, context)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            # As for the served counts: only the server's own faults fail its span.
+            code = _code_name(context.code()) or ("UNKNOWN" if error is not None else "OK")
+            if isinstance(error, asyncio.CancelledError):
+                code = "CANCELLED"
+            span.set_attribute("rpc.grpc.status_code", code)
+            end_span(span, code if code in SERVER_FAULTS else None)
 
     async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         assert stats is not None
@@ -135,7 +193,8 @@ class CorrelationMiddleware:
         served: where each HTTP request is counted; None counts nothing.
         routes: method name -> ``"VERB /path"``, the names requests are counted
             under (any other request counts as ``UNROUTED``).
-        uncounted: paths not counted at all (the health probe's).
+        uncounted: paths not counted or traced at all (the health probe's).
+        service: the mesh service the server's spans belong to.
     """
 
     def __init__(
@@ -145,9 +204,11 @@ class CorrelationMiddleware:
         served: MethodStats | None = None,
         routes: Mapping[str, str] | None = None,
         uncounted: Collection[str] = (),
+        service: str = "",
     ) -> None:
         self.app = app
         self.served = served
+        self.service = service
         self._uncounted = frozenset(uncounted)
         self._routes = {tuple(route.split(" ", 1)): name for name, route in (routes or {}).items()}
 
@@ -155,7 +216,8 @@ class CorrelationMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        ctx = CorrelationContext.from_headers(scope.get("headers", ()))  # pairs: repeats kept
+        headers = scope.get("headers", ())
+        ctx = CorrelationContext.from_headers(headers)  # pairs: repeats kept
         echoed = (CORRELATION_HEADER.encode(), ctx.correlation_id.encode("latin-1", "replace"))
         status = 500  # what the server answers when the app fails before it starts a reply
 
@@ -167,17 +229,32 @@ class CorrelationMiddleware:
             await send(message)
 
         path = str(scope.get("path", ""))
-        if self.served is None or scope["type"] != "http" or path in self._uncounted:
-            with use_context(ctx):
-                await self.app(scope, receive, send_with_id)
-            return
         route = (str(scope.get("method", "")), path)
-        stats = self.served.of(self._routes.get(route, UNROUTED))
-        stats.start()
+        tracer = PROCESS_TRACING.tracer
+        span = None
+        if tracer is not None and scope["type"] == "http" and path not in self._uncounted:
+            attributes: dict[str, str | int | bool] = {
+                "http.request.method": route[0],
+                SERVICE: self.service,
+            }
+            name = route[0]
+            if route in self._routes:  # the route's path, not a caller's arbitrary one
+                name = attributes["http.route"] = f"{route[0]} {path}"
+            span, ctx = start_span(
+                tracer, name, SpanKind.SERVER, ctx, attributes, continues=_continues(headers)
+            )
+        stats = None
+        if self.served is not None and scope["type"] == "http" and path not in self._uncounted:
+            stats = self.served.of(self._routes.get(route, UNROUTED))
+            stats.start()
         started = time.perf_counter()
         try:
             with use_context(ctx):
                 await self.app(scope, receive, send_with_id)
         finally:
             error = f"HTTP {status}" if status >= 400 else None
-            stats.finish(time.perf_counter() - started, error, failed=status >= 500)
+            if stats is not None:
+                stats.finish(time.perf_counter() - started, error, failed=status >= 500)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+                end_span(span, error if status >= 500 else None)

@@ -150,7 +150,6 @@ async def test_call_errors_exit_1_with_the_spec_texts(platform, meshctl):
         (("analytics", "GetTrafficMetrics", "-H", "novalue"), "error: invalid -H 'novalue'"),
         (("analytics", "GetTrafficMetrics", "--timeout", "0"), "error: invalid --timeout 0"),
         (("analytics", "GetTrafficMetrics", "--endpoint", "nowhere"), "error: invalid address"),
-        (("analytics", "GetTrafficMetrics", "--trace"), "error: --trace reads events from Kafka"),
         (
             ("analytics", "GetTrafficMetrics", "-d", "[" * 10_000 + "]" * 10_000),
             "error: invalid JSON in -d: nested deeper than 100 levels",

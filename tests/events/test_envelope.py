@@ -80,14 +80,14 @@ def test_envelope_follows_the_contract() -> None:
     assert headers["x-user-id"] == b"u7"
 
 
-def test_publish_uses_the_current_context_on_a_new_span() -> None:
+def test_publish_uses_the_current_context_and_its_span() -> None:
     ctx = CorrelationContext.new("outer")
     with use_context(ctx):
         event = build_event("frame.processed", {}, None, "s")
     restored = event.context()
     assert restored.correlation_id == "outer"
     assert restored.trace_id == ctx.trace_id
-    assert restored.span_id != ctx.span_id
+    assert restored.span_id == ctx.span_id  # a span that exists: the publisher's
 
 
 def test_bad_data_is_an_invalid_request() -> None:
