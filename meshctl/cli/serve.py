@@ -9,6 +9,17 @@ import typer
 from meshctl.cli.runner import EXIT_USAGE, fail, run, state
 
 
+def parse_labels(args: list[str]) -> dict[str, str]:
+    """``--label k=v`` options as a mapping; exit 2 on one that is not ``K=V``."""
+    labels: dict[str, str] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key.strip() or not value:
+            fail(f"invalid --label {arg!r}: expected KEY=VALUE, e.g. pool=gpu", code=EXIT_USAGE)
+        labels[key.strip()] = value
+    return labels
+
+
 def serve(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="streaming, analytics, alert or auth.")],
@@ -42,6 +53,21 @@ def serve(
             max=65535,
         ),
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            help="K=V registered with the instance (repeatable): route "
+            "tables pick subsets by labels.",
+        ),
+    ] = None,
+    zone: Annotated[
+        str | None, typer.Option(help="The instance's zone. Default: MESH_ZONE.")
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="The version the instance registers. Default: meshctl's."),
+    ] = None,
     metrics: Annotated[
         bool | None,
         typer.Option(
@@ -71,6 +97,9 @@ def serve(
         "database_url": database_url,
         "metrics_port": metrics_port,
         "metrics": metrics,
+        "labels": parse_labels(label or []) or None,
+        "zone": zone,
+        "instance_version": version,
     }
     settings = service_settings(flags, context=cli.context)
     chosen = DEFAULT_PORTS[name] if port is None else port

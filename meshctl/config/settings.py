@@ -22,6 +22,10 @@ class MeshSettings(BaseSettings):
     topic_prefix: str = "its"
     client_name: str | None = None
     default_timeout: float = 30.0
+    zone: str | None = Field(
+        default=None,
+        description="this process's zone: its instances register in it, its calls prefer it",
+    )
 
 
 CONTEXT_KEYS = frozenset(MeshSettings.model_fields)

@@ -15,6 +15,8 @@ from meshctl.transport.codec import to_dict
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
+    from meshctl.core.routing import Decision
+
 
 @dataclass(slots=True)
 class CallResult:
@@ -65,6 +67,7 @@ class Call:
     sent: int = 0  # attempts that may have reached the service
     idempotent: bool = False  # learnt when the method is resolved
     span: Span | None = None  # the call's client span, when the process traces
+    route: Decision | None = None  # the subset a route table chose, if one applies
 
     @property
     def target(self) -> str:

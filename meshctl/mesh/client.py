@@ -30,6 +30,8 @@ from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitSt
 from meshctl.core.context import CorrelationContext, current_context
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.core.retry import Retry, RetryBudget, RetryPolicy
+from meshctl.core.routing import SubsetCache, prefer_zone
+from meshctl.core.routing import route as route_instances
 from meshctl.core.stats import CallStats
 from meshctl.core.verdict import SiblingLedger
 from meshctl.errors import (
@@ -49,6 +51,7 @@ from meshctl.mesh.hedging import HedgeDelays, race
 from meshctl.mesh.recovery import RecoveryProbes
 from meshctl.mesh.sender import AttemptSender
 from meshctl.registry import RegistryWatcher, ServiceInstances, ServiceRegistry
+from meshctl.registry.routes import RouteCache
 from meshctl.registry.tasks import cancel_and_wait
 from meshctl.transport.grpc_client import DEFAULT_CONNECT_TIMEOUT
 from meshctl.transport.metrics import PROCESS_METRICS, client_source
@@ -124,8 +127,10 @@ class ServiceMeshClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         owns_registry: bool = False,
+        zone: str | None = None,
     ) -> None:
         self.name = name
+        self.zone = zone
         self.registry = registry
         self._owns_registry = owns_registry
         self.watcher: RegistryWatcher | None = None
@@ -155,6 +160,9 @@ class ServiceMeshClient:
         self._forced: set[str] = set()  # services whose forced mark this client obeyed
         self._background: set[asyncio.Task[Any]] = set()
         self._unlist_metrics: Callable[[], None] | None = None
+        # Route tables come over the control plane, so a client without one routes nothing.
+        self.routes = RouteCache(registry.redis, registry.prefix) if control else None
+        self._subsets = SubsetCache()
         self.control = (
             ControlPlane(
                 registry.redis,
@@ -183,6 +191,8 @@ class ServiceMeshClient:
             await self.events.start()
         if self.control is not None:
             await self.control.start()
+        if self.routes is not None:
+            await self.routes.start()
         return self
 
     async def aclose(self) -> None:
@@ -190,6 +200,8 @@ class ServiceMeshClient:
         if self._unlist_metrics is not None:
             self._unlist_metrics()
             self._unlist_metrics = None
+        if self.routes is not None:
+            await self.routes.stop()
         if self.control is not None:
             await self.control.stop()
         await self.recovery.aclose()
@@ -283,13 +295,18 @@ class ServiceMeshClient:
                 parent,
                 {"rpc.service": service_name, "rpc.method": method, SERVICE: self.name},
             )
+        headers = {**(metadata or {}), **ctx.to_headers()}
+        table = self.routes.get(service_name) if self.routes is not None else None
+        route = table.decide(method, headers, self.name, self._rng) if table else None
+        if route is not None and route.timeout is not None:
+            timeout = min(timeout, route.timeout)  # a route may shorten a call, not lengthen it
         call = Call(
             service_name,
             method,
             request,
             ctx,
             key,
-            {**(metadata or {}), **ctx.to_headers()},
+            headers,
             strategy,
             endpoint,
             want_metadata,
@@ -297,6 +314,7 @@ class ServiceMeshClient:
             timeout,
             started + timeout,
             span=span,
+            route=route,
         )
         if span is not None:
             return await self._traced(call, span)
@@ -364,8 +382,10 @@ class ServiceMeshClient:
         last_error: MeshError | None = None
         while True:
             try:
-                endpoint = call.pinned or await self._pick(
-                    call.service, call.key, balancer, call.tried, fresh
+                if fresh is None:
+                    fresh = await self._endpoints(call.service)
+                endpoint = call.pinned or self._select(
+                    call.service, call.key, balancer, call.tried, self._routed(call, fresh)
                 )
             except (NoEndpointsError, CircuitBreakerOpenError):
                 if last_error is None:
@@ -381,9 +401,10 @@ class ServiceMeshClient:
                 if not exc.retriable:
                     call.sent += 1
                 remaining = call.deadline - self._clock()
+                limit = call.route.attempts if call.route is not None else None
                 decision = (
                     Retry.STOP
-                    if call.pinned is not None
+                    if call.pinned is not None or (limit is not None and call.sent >= limit)
                     else self.retry.decide(
                         exc,
                         idempotent=call.idempotent,
@@ -401,6 +422,12 @@ class ServiceMeshClient:
                     delay = min(self.retry.backoff(call.sent, self._rng), remaining / 2)
                     logger.debug("retrying %s after %s (%.3fs)", call.target, exc, delay)
                     await asyncio.sleep(delay)
+
+    def _routed(self, call: Call, view: Sequence[ServiceEndpoint]) -> Sequence[ServiceEndpoint]:
+        """The instances the call may use: its route's subset, then the client's zone."""
+        if call.route is not None:
+            view = route_instances(view, call.route, self._subsets)
+        return prefer_zone(view, self.zone) if self.zone is not None else view
 
     async def _endpoints(self, service: str) -> Sequence[ServiceEndpoint]:
         """The service's instances now, after acting on what changed since the last look."""

@@ -55,7 +55,7 @@ def open_mesh(
         name=name or settings.client_name or "mesh-client",
         event_bus=bus,
         owns_registry=owned,
-        **options,
+        **({"zone": settings.zone} | options),
     )
 
 

@@ -27,7 +27,7 @@ and for routes (``routes.py``):
 
     P:routes             hash   S -> JSON {revision, at, action, document}: the current table
     P:routes:S:history   list   the same records, newest first, the last 50
-    P:routes:changed     pub/sub channel of the names of services whose table changed
+    P:routes:version     string a counter every change of any table increments
 
 and for the span store (``spanstore.py``), every key expiring with its trace:
 
@@ -113,8 +113,8 @@ def route_history_key(prefix: str, service: str) -> str:
     return registry_key(prefix, "routes", service, "history")
 
 
-def routes_channel(prefix: str) -> str:
-    return registry_key(prefix, "routes", "changed")
+def routes_version_key(prefix: str) -> str:
+    return registry_key(prefix, "routes", "version")
 
 
 def trace_key(prefix: str, trace_id: str) -> str:

@@ -1,17 +1,16 @@
 """Route tables in Redis: versioned writes, history, rollback, and the clients' cached copy.
 
 Every change (set, delete, rollback) is a new revision of the service's table,
-written with its history in one optimistic transaction and announced on the
-routes channel; a table is validated (``core.routing.parse_table``) before it
-is written, so a malformed one never reaches a client. Clients keep every
-table in memory (``RouteCache``): read at start, re-read on an announcement
-and every ``refresh_interval`` in case one was missed.
+written with its history in one optimistic transaction; a table is validated
+(``core.routing.parse_table``) before it is written, so a malformed one never
+reaches a client. Clients keep every
+table in memory (``RouteCache``): read at start, and again within a second of
+any change (each write bumps a version counter the clients poll).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -23,7 +22,7 @@ from redis.exceptions import RedisError, WatchError
 
 from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.core.routing import RouteError, RouteTable, parse_table
-from meshctl.registry.keys import route_history_key, routes_channel, routes_key
+from meshctl.registry.keys import route_history_key, routes_key, routes_version_key
 from meshctl.registry.problems import brief
 from meshctl.registry.tasks import cancel_and_wait
 
@@ -65,7 +64,7 @@ async def _write(
                     pipe.hset(key, service, text)
                 pipe.lpush(history, text)
                 pipe.ltrim(history, 0, HISTORY - 1)
-                pipe.publish(routes_channel(prefix), service)
+                pipe.incr(routes_version_key(prefix))
                 await pipe.execute()
                 return revision
             except WatchError:
@@ -136,59 +135,50 @@ async def read_tables(redis: Redis, prefix: str) -> tuple[dict[str, RouteTable],
 
 
 class RouteCache(AsyncLifecycle):
-    """The mesh's route tables, kept in memory by a client; ``get`` never waits on Redis."""
+    """The mesh's route tables, kept in memory by a client; ``get`` never waits on Redis.
 
-    def __init__(self, redis: Redis, prefix: str, *, refresh_interval: float = 30.0) -> None:
+    Every ``interval`` seconds the cache reads the tables' version counter (one
+    GET) and re-reads the tables only when it moved, so a change reaches every
+    client within about ``interval``."""
+
+    def __init__(self, redis: Redis, prefix: str, *, interval: float = 1.0) -> None:
         self.redis, self.prefix = redis, prefix
-        self.refresh_interval = refresh_interval
+        self.interval = interval
         self.tables: dict[str, RouteTable] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        self._version: bytes | str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
 
     def get(self, service: str) -> RouteTable | None:
         return self.tables.get(service)
 
     async def refresh(self) -> None:
-        """Re-read every table; on failure keep the ones held (logged, not raised)."""
+        """Re-read the tables if their version moved; on failure keep the ones held."""
         try:
+            version = await self.redis.get(routes_version_key(self.prefix))
+            if version == self._version and not self._failing:
+                return
             tables, problems = await read_tables(self.redis, self.prefix)
         except (RedisError, OSError) as exc:
-            log.warning("Could not read route tables, keeping the last ones: %s", exc)
+            if not self._failing:
+                log.warning("Could not read route tables, keeping the last ones: %s", exc)
+            self._failing = True
             return
+        self._failing = False
         for line in problems:
             log.warning("Ignoring a %s", line)
-        self.tables = tables
+        self.tables, self._version = tables, version
 
-    async def _listen(self) -> None:
+    async def _loop(self) -> None:
         while True:
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.subscribe(routes_channel(self.prefix))
-                async for message in pubsub.listen():
-                    if message["type"] in ("subscribe", "message"):
-                        self._wake.set()
-            except (RedisError, OSError):
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _refresh_loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.refresh_interval):
-                    await self._wake.wait()
-            self._wake.clear()
+            await asyncio.sleep(self.interval)
             await self.refresh()
 
     async def start(self) -> None:
         await self.refresh()
-        self._tasks = [
-            asyncio.create_task(self._listen(), name="routes-listen"),
-            asyncio.create_task(self._refresh_loop(), name="routes-refresh"),
-        ]
+        self._task = asyncio.create_task(self._loop(), name="routes-refresh")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            await cancel_and_wait(task)
-        self._tasks = []
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None

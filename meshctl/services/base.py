@@ -81,6 +81,12 @@ class ServiceSettings(MeshSettings):
         10_000, ge=0, description="redeliveries of the last this many frames answered from memory"
     )
 
+    # instance labels: route tables pick subsets by them (docs/routing.md)
+    labels: dict[str, str] = Field(default_factory=dict, description="metadata labels, k=v")
+    instance_version: str | None = Field(
+        default=None, description="the version instances register (default: meshctl's)"
+    )
+
     # streaming
     forward_timeout: float = Field(5.0, gt=0)
     forward_retry_initial: float = Field(0.5, gt=0)

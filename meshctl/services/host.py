@@ -32,7 +32,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, Protocol
 
@@ -253,6 +253,9 @@ async def serve(
     ttl: float = 60,
     idle_timeout: float = IDLE_TIMEOUT,
     metrics_port: int | None = None,
+    labels: Mapping[str, str] | None = None,
+    zone: str | None = None,
+    version: str | None = None,
     span_store: SpanStore | None = None,
 ) -> None:
     """Serve ``app`` until ``stop_event`` is set or SIGTERM/SIGINT arrives.
@@ -274,6 +277,8 @@ async def serve(
             as the ``metrics_url`` metadata; None: no endpoint.
         span_store: where the process's spans are kept while serving (started and
             closed here); None keeps none (OTLP export follows the variables).
+        labels, zone, version: what the instance registers with, for route tables'
+            subsets (metadata labels, the zone; version defaults to meshctl's).
     """
     stop = stop_event or asyncio.Event()
     served = MethodStats()
@@ -290,7 +295,7 @@ async def serve(
                 bound = await runner.start(host, port)
                 try:
                     advertised = _advertised(host, advertise_host)
-                    metadata = dict(runner.metadata)
+                    metadata = {**(labels or {}), **runner.metadata}
                     if metrics_port is not None:
                         scrape = metrics_server(host, metrics_port)
                         metadata["metrics_url"] = f"http://{_join(advertised, scrape)}/metrics"
@@ -300,7 +305,8 @@ async def serve(
                         port=bound,
                         protocol="grpc" if runner.protocol == "grpc" else "http",
                         metadata=metadata,
-                        version=__version__,
+                        zone=zone,
+                        version=version or __version__,
                     )
                     async with AsyncExitStack() as registration:
                         source = served_source(app.name, endpoint.instance_id, served)

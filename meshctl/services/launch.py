@@ -84,6 +84,9 @@ async def run_service(
             grace=grace,
             metrics_port=settings.metrics_port if settings.metrics else None,
             span_store=spans,
+            labels=settings.labels,
+            zone=settings.zone,
+            version=settings.instance_version,
         )
     finally:
         await registry.aclose()

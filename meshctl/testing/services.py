@@ -84,7 +84,10 @@ class Platform:
         settings = self.settings.model_copy(update=overrides)
         app = REFERENCE_SERVICES[name].build(settings)
         instance = AsyncExitStack()
-        port = await instance.enter_async_context(served(app, registry=self.registry, grace=0.5))
+        port = await instance.enter_async_context(
+            served(app, registry=self.registry, grace=0.5, labels=settings.labels,
+                   zone=settings.zone, version=settings.instance_version)
+        )  # fmt: skip
         self._all.push_async_callback(instance.aclose)
         self.ports.setdefault(name, []).append(port)
         self._instances[port] = instance
