@@ -1,17 +1,18 @@
-"""The event envelope: what travels on the bus, and its wire form.
+"""The Event, how a publish builds one, and the older JSON envelope it replaces on the wire.
 
-The value is a JSON object ``{event_id, event_type, source, occurred_at,
-correlation_id, trace_id, data}``; the key is the correlation id so one
-trace's events stay in order in one partition; headers carry
-``correlation_id``, ``traceparent`` and ``event_type`` (plus ``tracestate``,
-``x-user-id`` and ``x-session-id`` when the context has them).
+meshctl now writes CloudEvents (``cloudevents.py``); records written before
+are the envelope this module encodes and still decodes: the value is a JSON
+object ``{event_id, event_type, source, occurred_at, correlation_id,
+trace_id, data}``, headers ``correlation_id``, ``traceparent`` and
+``event_type`` (plus ``tracestate``, ``x-user-id`` and ``x-session-id``
+when the context has them). The key is the correlation id in both forms,
+so one trace's events stay in order in one partition.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from meshctl.core.context import (
     current_context,
 )
 from meshctl.errors import InvalidRequestError
+
+from .ids import new_event_id
 
 EVENT_TYPES: tuple[str, ...] = (
     "frame.processed",
@@ -130,7 +133,7 @@ def new_event(
     headers[CORRELATION_ID] = context.correlation_id
     headers[EVENT_TYPE] = event_type
     return Event(
-        event_id=str(uuid.uuid4()),
+        event_id=new_event_id(),
         event_type=event_type,
         source=source,
         occurred_at=datetime.now(UTC),
@@ -201,16 +204,27 @@ def decode_event(value: bytes | None, headers: Mapping[str, str], **where: Any) 
             **where,
         )
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return Event(
-            event_id="",
-            event_type=RAW_EVENT_TYPE,
-            source="",
-            occurred_at=datetime.fromtimestamp((where.get("timestamp_ms") or 0) / 1000, UTC),
-            correlation_id=headers.get(CORRELATION_ID, ""),
-            trace_id="",
-            data={},
-            headers=dict(headers),
-            raw=value,
-            error=str(exc),
-            **where,
-        )
+        return malformed_event(value, headers, str(exc), **where)
+
+
+def malformed_event(
+    value: bytes | None,
+    headers: Mapping[str, str],
+    error: str,
+    correlation_id: str | None = None,
+    **where: Any,
+) -> Event:
+    """What a record that is no event becomes: ``<raw>``, its bytes and what was wrong."""
+    return Event(
+        event_id="",
+        event_type=RAW_EVENT_TYPE,
+        source="",
+        occurred_at=datetime.fromtimestamp((where.get("timestamp_ms") or 0) / 1000, UTC),
+        correlation_id=correlation_id or headers.get(CORRELATION_ID, ""),
+        trace_id="",
+        data={},
+        headers=dict(headers),
+        raw=value,
+        error=error,
+        **where,
+    )

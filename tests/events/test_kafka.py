@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from cloudevents.core.bindings import kafka as kafka_binding
+from cloudevents.core.formats.json import JSONFormat
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from meshctl.core.context import CorrelationContext
@@ -68,31 +70,35 @@ def confluent_read(bootstrap: str, topic: str, count: int) -> list[Message[bytes
     return messages
 
 
-async def test_an_independent_client_reads_the_contract(
+async def test_librdkafka_and_the_cloudevents_sdk_read_a_valid_binary_mode_event(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    ctx = CorrelationContext.new("wire-1")
+    ctx = CorrelationContext.new("wire-1", user_id="u7")
     async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
-        event = await bus.publish("violation.detected", {"camera_id": "c3"}, ctx, source="a")
+        event = await bus.publish("violation.detected", {"camera_id": "c3"}, ctx, source="a b")
     [msg] = await asyncio.to_thread(
         confluent_read, kafka_bootstrap, f"{topic_prefix}.violation.detected", 1
     )
-    assert msg.key() == b"wire-1"
-    headers = dict(msg.headers() or [])
-    assert headers["correlation_id"] == b"wire-1"
-    assert headers["event_type"] == b"violation.detected"
-    traceparent = headers["traceparent"]
-    assert isinstance(traceparent, bytes)
-    assert traceparent.decode().startswith(f"00-{ctx.trace_id}-")
-    assert json.loads(msg.value() or b"") == {
-        "event_id": event.event_id,
-        "event_type": "violation.detected",
-        "source": "a",
-        "occurred_at": event.occurred_at.isoformat(),
-        "correlation_id": "wire-1",
-        "trace_id": ctx.trace_id,
-        "data": {"camera_id": "c3"},
-    }
+    assert msg.key() == b"wire-1"  # partitioning as before: keyed by correlation id
+    headers = {k: v for k, v in dict(msg.headers() or []).items() if isinstance(v, bytes)}
+    # The SDK validates required attributes, the time and the extension names on construction.
+    ce = kafka_binding.from_binary(
+        kafka_binding.KafkaMessage(headers=headers, key=msg.key(), value=msg.value() or b""),
+        JSONFormat(),
+    )
+    assert ce.get_specversion() == "1.0"
+    assert ce.get_id() == event.event_id
+    assert ce.get_type() == "its.violation.detected"
+    assert ce.get_source() == "/meshctl/a%20b"
+    assert ce.get_time() == event.occurred_at
+    assert ce.get_datacontenttype() == "application/json"
+    assert ce.get_data() == {"camera_id": "c3"}
+    assert ce.get_extension("correlationid") == "wire-1"
+    traceparent = ce.get_extension("traceparent")
+    assert isinstance(traceparent, str) and traceparent.startswith(f"00-{ctx.trace_id}-")
+    assert headers["traceparent"] == traceparent.encode()  # for W3C propagators too
+    assert headers["x-user-id"] == b"u7"
+    assert json.loads(msg.value() or b"") == {"camera_id": "c3"}  # the data alone, no envelope
 
 
 async def test_a_foreign_producers_event_shows_up_in_a_tail(
