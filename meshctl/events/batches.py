@@ -48,25 +48,26 @@ async def send_batches(
     is left unobserved); InvalidRequestError for a record no batch can hold.
     """
     layout: dict[str, list[int]] = {}
+    # A trace's events share their key: most records of a round find their partition here.
+    route: dict[tuple[str, bytes | None], tuple[str, int]] = {}
     open_batches: dict[tuple[str, int], _Open] = {}
     submitted: list[tuple[_Open, asyncio.Future[object]]] = []
     for index, record in enumerate(records):
-        partitions = layout.get(record.topic)
-        if partitions is None:
-            partitions = layout[record.topic] = sorted(await producer.partitions_for(record.topic))
-        partition = cached_partitioner(record.key, partitions, partitions)
-        where = (record.topic, partition)
+        where = route.get((record.topic, record.key))
+        if where is None:
+            partitions = layout.get(record.topic)
+            if partitions is None:
+                partitions = sorted(await producer.partitions_for(record.topic))
+                layout[record.topic] = partitions
+            partition = cached_partitioner(record.key, partitions, partitions)
+            where = route[(record.topic, record.key)] = (record.topic, partition)
         entry = open_batches.get(where)
         if entry is None:
-            entry = open_batches[where] = _Open(
-                record.topic, partition, producer.create_batch(), []
-            )
+            entry = open_batches[where] = _Open(*where, producer.create_batch(), [])
         if not _append(entry.batch, record):
             # Full: send it (the accumulator holds one batch per partition), start another.
             submitted.append((entry, await _submit(producer, entry)))
-            entry = open_batches[where] = _Open(
-                record.topic, partition, producer.create_batch(), []
-            )
+            entry = open_batches[where] = _Open(*where, producer.create_batch(), [])
             if not _append(entry.batch, record):
                 raise InvalidRequestError(
                     f"event of {len(record.value)} bytes is larger than a producer batch"

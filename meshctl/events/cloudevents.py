@@ -28,6 +28,7 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -63,16 +64,23 @@ CE_TRACESTATE = "ce_tracestate"
 
 _CE = "ce_"
 _REQUIRED = ("id", "source", "type")
-# Where each of an Event's propagation headers goes on the wire: the correlation id
-# and the type are attributes already; trace context goes both as the extension and
-# as the W3C header; anything else (x-user-id, x-session-id) as it is.
-_WIRE_NAMES: dict[str, tuple[str, ...]] = {
-    CORRELATION_ID: (),
-    EVENT_TYPE: (),
-    TRACEPARENT_HEADER: (CE_TRACEPARENT, TRACEPARENT_HEADER),
-    TRACESTATE_HEADER: (CE_TRACESTATE, TRACESTATE_HEADER),
-}
-# One encoder for every publish: json.dumps(..., separators=...) builds a new one per call.
+# An Event's propagation headers go on the wire as they are, but for these two, which
+# are attributes already (ce_correlationid, ce_type); trace context goes both as the
+# Distributed Tracing extension and as the W3C headers.
+_CARRIED = frozenset({CORRELATION_ID, EVENT_TYPE})
+
+
+def _not_json(value: object) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# One encoder for every publish: json.dumps(..., separators=...) builds a new encoder per
+# call, and even a kept JSONEncoder builds its C encoder on every encode().
+_chunks = (
+    c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
 _encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
@@ -101,11 +109,40 @@ def rfc3339(moment: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+class _Clock:
+    """``ce_time`` text and epoch milliseconds of a moment, the whole seconds' text kept.
+
+    An aware datetime's isoformat() is the costliest header of an event; the
+    events of one second share all of it but the fraction.
+    """
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+    def stamp(self, moment: datetime) -> tuple[bytes, int]:
+        """``moment`` (aware) as RFC 3339 text and as epoch milliseconds."""
+        since = moment - self.epoch
+        second = since.days * 86_400 + since.seconds
+        micro = since.microseconds
+        epoch_ms = second * 1000 + micro // 1000
+        if moment.tzinfo is not UTC:
+            return rfc3339(moment).encode(), epoch_ms
+        if second != self.second:
+            self.second, self.text = second, rfc3339(moment.replace(microsecond=0))[:-1]
+        return f"{self.text}.{micro:06d}Z".encode(), epoch_ms
+
+
+_clock = _Clock()
+
+
 def encode_data(data: Mapping[str, Any]) -> bytes:
     """The record value; raises InvalidRequestError when ``data`` is not plain JSON."""
     try:
-        return _encode_json(data).encode()
-    except (TypeError, ValueError) as exc:
+        return ("".join(_chunks(data, 0)) if _chunks else _encode_json(data)).encode()
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: data holds itself
         raise InvalidRequestError(f"event data is not JSON-serialisable: {exc}") from exc
 
 
@@ -120,19 +157,28 @@ def _fixed_headers(source: str, event_type: str) -> tuple[tuple[str, bytes], ...
     )
 
 
-def encode_record(event: Event) -> tuple[bytes, Headers]:
-    """The binary-mode value and headers of ``event`` (InvalidRequestError: data not JSON)."""
+def encode_record(event: Event) -> tuple[bytes, Headers, int]:
+    """The binary-mode value, headers and timestamp (epoch ms) of ``event``.
+
+    Raises InvalidRequestError when the data is not plain JSON.
+    """
+    time_text, timestamp_ms = _clock.stamp(event.occurred_at)
     headers = [
         *_fixed_headers(event.source, event.event_type),
         (CE_ID, event.event_id.encode()),
-        (CE_TIME, rfc3339(event.occurred_at).encode()),
+        (CE_TIME, time_text),
         (CE_CORRELATIONID, event.correlation_id.encode()),
     ]
     for name, value in event.headers.items():
+        if name in _CARRIED:
+            continue
         wire = value.encode()
-        for wire_name in _WIRE_NAMES.get(name, (name,)):
-            headers.append((wire_name, wire))
-    return encode_data(event.data), headers
+        if name == TRACEPARENT_HEADER:
+            headers.append((CE_TRACEPARENT, wire))
+        elif name == TRACESTATE_HEADER:
+            headers.append((CE_TRACESTATE, wire))
+        headers.append((name, wire))
+    return encode_data(event.data), headers, timestamp_ms
 
 
 def routing(headers: Iterable[tuple[str, bytes | None]] | None) -> tuple[str | None, str | None]:

@@ -12,6 +12,7 @@ so one trace's events stay in order in one partition.
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _ENVELOPE_KEYS = ("event_id", "event_type", "source", "occurred_at", "correlation_id", "trace_id")
 # Context headers that ride along unchanged; correlation id travels as ``correlation_id``.
 _PASSTHROUGH = (TRACEPARENT_HEADER, TRACESTATE_HEADER, USER_HEADER, SESSION_HEADER)
+_VALID_TYPES: set[str] = set()
 
 Headers = list[tuple[str, bytes]]
 
@@ -123,26 +125,9 @@ def new_event(
 ) -> Event:
     """Build an envelope for ``context``; raises InvalidRequestError on bad input.
 
-    Whether ``data`` is JSON-serialisable is checked by ``encode_value``.
+    Whether ``data`` is JSON-serialisable is checked when it is encoded.
     """
-    validate_event_type(event_type)
-    if not isinstance(data, Mapping):
-        raise InvalidRequestError(f"event data must be a mapping, not {type(data).__name__}")
-    payload = dict(data)
-    headers = {k: v for k, v in context.to_headers().items() if k in _PASSTHROUGH}
-    headers[CORRELATION_ID] = context.correlation_id
-    headers[EVENT_TYPE] = event_type
-    return Event(
-        event_id=new_event_id(),
-        event_type=event_type,
-        source=source,
-        occurred_at=datetime.now(UTC),
-        correlation_id=context.correlation_id,
-        trace_id=context.trace_id,
-        data=payload,
-        headers=headers,
-        topic=topic,
-    )
+    return _event(event_type, data, context, context.span_id, source, topic)
 
 
 def build_event(
@@ -154,7 +139,64 @@ def build_event(
 ) -> Event:
     """The envelope for a publish: the given, current or a new context, on a new span."""
     ctx = context or current_context() or CorrelationContext.new()
-    return new_event(event_type, data, ctx.child(), source, topic)
+    return _event(event_type, data, ctx, _new_span_id(), source, topic)
+
+
+def _new_span_id() -> str:
+    # What OpenTelemetry's id generator does: random, not secret (a span id is no credential),
+    # and a fraction of secrets.token_hex on the publish path. All zeros is invalid.
+    return f"{random.getrandbits(64) or 1:016x}"
+
+
+def _event(
+    event_type: str,
+    data: Mapping[str, Any],
+    context: CorrelationContext,
+    span_id: str,
+    source: str,
+    topic: str | None,
+) -> Event:
+    if event_type not in _VALID_TYPES:
+        validate_event_type(event_type)
+        if len(_VALID_TYPES) < 4096:  # a bound: types are few, but callers name them
+            _VALID_TYPES.add(event_type)
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise InvalidRequestError(f"event data must be a mapping, not {type(data).__name__}")
+    # The context's propagation headers on span ``span_id``, without building a child
+    # context per event (CorrelationContext.child/to_headers cost more than the rest).
+    headers = {TRACEPARENT_HEADER: f"00-{context.trace_id}-{span_id}-{context.trace_flags:02x}"}
+    if context.tracestate:
+        headers[TRACESTATE_HEADER] = context.tracestate
+    if context.user_id:
+        headers[USER_HEADER] = context.user_id
+    if context.session_id:
+        headers[SESSION_HEADER] = context.session_id
+    headers[CORRELATION_ID] = context.correlation_id
+    headers[EVENT_TYPE] = event_type
+    return Event(
+        event_id=new_event_id(),
+        event_type=event_type,
+        source=source,
+        occurred_at=datetime.now(UTC),
+        correlation_id=context.correlation_id,
+        trace_id=context.trace_id,
+        data=dict(data),
+        headers=headers,
+        topic=topic,
+    )
+
+
+def settle(event: Event, partition: int, offset: int, timestamp_ms: int | None) -> Event:
+    """``event``, now saying where the broker put it.
+
+    Only for the publish that built ``event`` and has not handed it out yet:
+    the fields are filled in place (as ``__init__`` fills them), because
+    ``dataclasses.replace`` would build a second Event per publish.
+    """
+    object.__setattr__(event, "partition", partition)
+    object.__setattr__(event, "offset", offset)
+    object.__setattr__(event, "timestamp_ms", timestamp_ms)
+    return event
 
 
 def encode_value(event: Event) -> bytes:

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,7 @@ from .client import TopicManager, is_transient, kafka_errors, start_producer
 from .cloudevents import encode_record
 from .consumer import KafkaSubscription
 from .counts import EventCounts
-from .envelope import Event, build_event, validate_event_type
+from .envelope import Event, build_event, settle, validate_event_type
 from .outage import OutageLog
 from .outbox import Outbox
 from .partitioner import cached_partitioner
@@ -201,28 +200,19 @@ class KafkaEventBus(AsyncLifecycle):
         """
         topic = self._topic_of.get(event_type) or self._new_topic(event_type)
         event = build_event(event_type, data, context, source or self.source, topic)
-        value, headers = encode_record(event)
-        record = SpooledRecord(
-            topic,
-            event.correlation_id.encode(),
-            value,
-            headers,
-            timestamp_ms=int(event.occurred_at.timestamp() * 1000),
-        )
+        value, headers, timestamp_ms = encode_record(event)
+        record = SpooledRecord(topic, event.correlation_id.encode(), value, headers, timestamp_ms)
         if self.fire_and_forget:
-            await self._outbox.put((record, None))
+            if not self._outbox.offer((record, None)):
+                await self._outbox.put((record, None))
             return event
         waiter: asyncio.Future[Placed | None] = asyncio.get_running_loop().create_future()
-        await self._outbox.put((record, waiter))
+        if not self._outbox.offer((record, waiter)):
+            await self._outbox.put((record, waiter))
         placed = await waiter
         if placed is None:  # spooled
             return event
-        return replace(
-            event,
-            partition=placed.partition,
-            offset=placed.offset,
-            timestamp_ms=placed.timestamp_ms,
-        )
+        return settle(event, placed.partition, placed.offset, placed.timestamp_ms)
 
     def _new_topic(self, event_type: str) -> str:
         topic = self.naming.topic_for(validate_event_type(event_type))

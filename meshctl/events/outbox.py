@@ -31,11 +31,21 @@ class Outbox(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def offer(self, item: T) -> bool:
+        """Append ``item`` if there is room (no coroutine: the usual case of a publish)."""
+        if len(self._items) >= self._capacity:
+            return False
+        self._append(item)
+        return True
+
     async def put(self, item: T) -> None:
         """Append ``item``, waiting while the outbox is full."""
         while len(self._items) >= self._capacity:
             self._room.clear()
             await self._room.wait()
+        self._append(item)
+
+    def _append(self, item: T) -> None:
         self._items.append(item)
         self._unfinished += 1
         self._idle.clear()

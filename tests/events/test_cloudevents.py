@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-from datetime import UTC, datetime
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -37,6 +39,7 @@ from meshctl.events.ids import new_event_id
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 DATA = {"camera_id": "c3", "speed_kmh": 87.5}
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
 
 def published(**context: Any) -> Event:
@@ -60,7 +63,7 @@ def comparable(event: Event) -> tuple[Any, ...]:
 
 def test_binary_mode_headers_and_value() -> None:
     event = published(tracestate="vendor=1", **{"x-user-id": "u7"})
-    value, headers = encode_record(event)
+    value, headers, timestamp_ms = encode_record(event)
     wire = dict(headers)
     assert len(wire) == len(headers)  # no name twice
     assert json.loads(value) == DATA
@@ -71,6 +74,7 @@ def test_binary_mode_headers_and_value() -> None:
     assert wire["content-type"] == b"application/json"
     assert datetime.fromisoformat(wire["ce_time"].decode()) == event.occurred_at
     assert wire["ce_time"].endswith(b"Z")
+    assert timestamp_ms == int(event.occurred_at.timestamp() * 1000)
     assert wire["ce_correlationid"] == b"req-1"
     # The Distributed Tracing extension, and the W3C headers beside it: a child span.
     assert wire["ce_traceparent"] == wire["traceparent"]
@@ -83,7 +87,7 @@ def test_binary_mode_headers_and_value() -> None:
 
 def test_the_sdk_accepts_what_meshctl_writes() -> None:
     event = published()
-    value, headers = encode_record(event)
+    value, headers, _ = encode_record(event)
     ce = kafka_binding.from_binary(
         kafka_binding.KafkaMessage(dict(headers), b"req-1", value), JSONFormat()
     )
@@ -99,6 +103,16 @@ def test_data_that_is_not_plain_json_is_refused() -> None:
         event = build_event("frame.processed", data, CorrelationContext.new(), "s")
         with pytest.raises(InvalidRequestError, match="not JSON-serialisable"):
             encode_record(event)
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.sampled_from([UTC, timezone(timedelta(hours=2))]))
+def test_ce_time_and_the_record_timestamp_are_the_moment(moment: datetime, zone: tzinfo) -> None:
+    event = replace(published(), occurred_at=moment.astimezone(zone))
+    _, headers, timestamp_ms = encode_record(event)
+    text = dict(headers)["ce_time"].decode()
+    assert RFC3339.fullmatch(text), text
+    assert datetime.fromisoformat(text) == moment
+    assert timestamp_ms == (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 @pytest.mark.parametrize("event_type", [*EVENT_TYPES, "camera.offline", "its.nested.type"])
@@ -120,7 +134,7 @@ def test_source_mapping_round_trips_any_name(name: str) -> None:
 
 def test_binary_structured_and_old_envelope_decode_to_the_same_event() -> None:
     event = published()
-    value, headers = encode_record(event)
+    value, headers, _ = encode_record(event)
     binary = decode_record(value, headers, topic="t", partition=1, offset=4)
 
     structured_body = {
@@ -216,7 +230,7 @@ def test_garbage_becomes_a_malformed_event(
 
 
 def test_routing_reads_cloudevents_then_old_headers() -> None:
-    _, headers = encode_record(published())
+    _, headers, _ = encode_record(published())
     assert routing(headers) == ("req-1", "violation.detected")
     assert routing([("correlation_id", b"old"), ("event_type", b"alert.sent")]) == (
         "old",
