@@ -125,6 +125,47 @@ async def test_a_foreign_producers_event_shows_up_in_a_tail(
     assert [(e.source, e.data["n"]) for e in events] == [("meshctl", 0), ("legacy", 1)]
 
 
+async def test_binary_structured_and_old_records_on_one_topic_read_alike(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topic = f"{topic_prefix}.alert.sent"
+    structured = {
+        "specversion": "1.0", "id": "s-1", "type": "its.alert.sent", "source": "/meshctl/other",
+        "time": "2026-01-01T00:00:01Z", "correlationid": "three", "data": {"n": 1},
+    }  # fmt: skip
+    old = {
+        "event_id": "e-2", "event_type": "alert.sent", "source": "legacy",
+        "occurred_at": "2026-01-01T00:00:02+00:00", "correlation_id": "three",
+        "trace_id": "0af7651916cd43dd8448eb211c80319c", "data": {"n": 2},
+    }  # fmt: skip
+    async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
+        await bus.publish("alert.sent", {"n": 0}, CorrelationContext.new("three"))
+        for value, headers in [
+            (structured, [("content-type", b"application/cloudevents+json")]),
+            ({"n": 3}, [("ce_specversion", b"1.0"), ("ce_correlationid", b"other")]),
+            (old, [("correlation_id", b"three"), ("event_type", b"alert.sent")]),
+        ]:  # one key, so one partition in this order: handling n=2 means the bad one is past
+            unsent = await asyncio.to_thread(
+                confluent_produce, kafka_bootstrap, topic, b"three",
+                [json.dumps(value).encode()], headers,
+            )  # fmt: skip
+            assert unsent == 0
+        by_id = [e async for e in bus.tail("three", follow=False)]
+        everything = [e async for e in bus.tail(event_types="alert.sent", follow=False)]
+        got: asyncio.Queue[Event] = asyncio.Queue()
+        sub = await bus.subscribe("alert.sent", got.put, group_id=f"{topic_prefix}-g")
+        handled = [await asyncio.wait_for(got.get(), 30) for _ in range(3)]
+    assert sorted((e.data["n"], e.source) for e in by_id) == [
+        (0, "meshctl"), (1, "other"), (2, "legacy"),
+    ]  # fmt: skip
+    assert {e.correlation_id for e in by_id} == {"three"}
+    # The third record claims binary mode but lacks id, type and source: reported, not fatal.
+    [bad] = [e for e in everything if e.malformed]
+    assert "lacks id, source, type" in (bad.error or "")
+    assert sorted(e.data["n"] for e in handled) == [0, 1, 2]
+    assert sub.stats.malformed == 1
+
+
 async def test_a_tail_by_correlation_id_finds_events_of_any_partitioner(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
