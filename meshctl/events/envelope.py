@@ -71,11 +71,13 @@ def validate_event_type(event_type: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One decoded event, with where it was read from when it came off the bus.
+    """One event: as published, or decoded with where it was read from.
 
-    A value that is not a valid envelope is still delivered to tails as a
-    *malformed* event: ``event_type`` is ``"<raw>"``, ``raw`` holds the bytes
-    and ``error`` says what was wrong.
+    ``headers`` are a published event's propagation headers (``traceparent``,
+    ``tracestate``, ``x-user-id``, ``x-session-id``) or all of a read record's.
+    A record that is no event is still delivered to tails as a *malformed*
+    event: ``event_type`` is ``"<raw>"``, ``raw`` holds the bytes and
+    ``error`` says what was wrong.
     """
 
     event_id: str
@@ -171,8 +173,6 @@ def _event(
         headers[USER_HEADER] = context.user_id
     if context.session_id:
         headers[SESSION_HEADER] = context.session_id
-    headers[CORRELATION_ID] = context.correlation_id
-    headers[EVENT_TYPE] = event_type
     return Event(
         event_id=new_event_id(),
         event_type=event_type,
@@ -208,7 +208,9 @@ def encode_value(event: Event) -> bytes:
 
 
 def encode_headers(event: Event) -> Headers:
-    return [(k, v.encode()) for k, v in event.headers.items()]
+    """The older envelope's headers: the propagation headers, the correlation id and the type."""
+    wire = {**event.headers, CORRELATION_ID: event.correlation_id, EVENT_TYPE: event.event_type}
+    return [(k, v.encode()) for k, v in wire.items()]
 
 
 def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
