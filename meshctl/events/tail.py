@@ -83,8 +83,11 @@ class KafkaTail:
         self._wanted = wanted
         self._start = start
         self._follow = follow
-        # A tail is interactive: poll often for low latency.
-        self._consumer = topics.consumer("tail", fetch_max_wait_ms=10)
+        # A tail is interactive: poll often for low latency. Tansu holds an empty fetch
+        # for the whole wait even when records arrive meanwhile, so the wait bounds the
+        # latency (10 ms gave p50 5.5 / p99 ~10 ms; 4 ms, p50 3.5 / p99 7.5 ms) at the cost
+        # of 250 small fetches a second while nothing happens.
+        self._consumer = topics.consumer("tail", fetch_max_wait_ms=4)
 
     async def events(self) -> AsyncIterator[Event]:
         try:
