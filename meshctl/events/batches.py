@@ -14,8 +14,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from meshctl.errors import InvalidRequestError
-
 from .partitioner import cached_partitioner
 from .spool import SpooledRecord
 
@@ -45,7 +43,7 @@ async def send_batches(
     """Send ``records`` in order and wait for every acknowledgement; where each went.
 
     Raises the first error any batch met (after all have finished, so none
-    is left unobserved); InvalidRequestError for a record no batch can hold.
+    is left unobserved).
     """
     layout: dict[str, list[int]] = {}
     # A trace's events share their key: most records of a round find their partition here.
@@ -65,13 +63,11 @@ async def send_batches(
         if entry is None:
             entry = open_batches[where] = _Open(*where, producer.create_batch(), [])
         if not _append(entry.batch, record):
-            # Full: send it (the accumulator holds one batch per partition), start another.
+            # Full: send it (the accumulator holds one batch per partition), start another;
+            # an empty batch takes any record, however large.
             submitted.append((entry, await _submit(producer, entry)))
             entry = open_batches[where] = _Open(*where, producer.create_batch(), [])
-            if not _append(entry.batch, record):
-                raise InvalidRequestError(
-                    f"event of {len(record.value)} bytes is larger than a producer batch"
-                )
+            _append(entry.batch, record)
         entry.members.append(index)
     for entry in open_batches.values():
         submitted.append((entry, await _submit(producer, entry)))

@@ -288,6 +288,20 @@ async def test_fire_and_forget_delivers_everything(
     assert [e.data["n"] for e in events] == list(range(50))
 
 
+async def test_a_round_larger_than_one_batch_keeps_its_order(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    ctx = CorrelationContext.new("big")  # one key: one partition, several 256 KiB batches
+    bus = bus_for(kafka_bootstrap, topic_prefix, tmp_path, fire_and_forget=True)
+    async with bus:
+        for n in range(2000):
+            await bus.publish("frame.processed", {"n": n, "pad": "x" * 300}, ctx)
+        await bus.flush()
+        events = [e async for e in bus.tail("big", follow=False)]
+    assert [e.data["n"] for e in events] == list(range(2000))
+    assert bus.counts.published[f"{topic_prefix}.frame.processed"] == 2000
+
+
 async def test_tailing_an_unreachable_broker_names_it(topic_prefix: str, tmp_path: Path) -> None:
     with EmbeddedBroker() as broker:
         address = broker.bootstrap
