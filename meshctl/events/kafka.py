@@ -5,10 +5,10 @@ builds its record and puts it in the outbox (``outbox.py``); one task takes
 whatever waits there and sends it as one batch per partition
 (``batches.py``), so many concurrent publishers cost the broker one
 request. An awaited publish returns when the broker has acknowledged its
-batch with ``acks=all`` (or the batch is spooled). While the broker is unreachable (or the
-spool still holds older events, so order is kept) events are appended to
-the bus's own spool instead, and a background task probes the broker and
-replays the spool in order once it is back (``replay.py``: nothing of one
+batch with ``acks=all`` (or the batch is spooled). While the broker is
+unreachable (or the spool still holds older events, so order is kept)
+events are appended to the bus's own spool instead, and a background task
+probes the broker and replays the spool in order once it is back (``replay.py``: nothing of one
 spool is sent twice). The spool is private to the process unless a durable
 ``spool_dir`` is named; see ``spooldir.py``. An outage is logged as a start,
 periodic summaries and a recovery (``outage.py``). Idempotent production is
@@ -192,11 +192,12 @@ class KafkaEventBus(AsyncLifecycle):
         *,
         source: str | None = None,
     ) -> Event:
-        """Publish and return the envelope once the broker (or the spool) holds it.
+        """Publish and return the event once the broker (or the spool) holds it.
 
         With ``fire_and_forget`` it returns once the event is buffered, waiting
-        while the buffer is full. Raises InvalidRequestError on bad input and
-        SpoolFullError when the broker is away and the spool has no room.
+        while the buffer is full. Raises InvalidRequestError on bad input,
+        SpoolFullError when the broker is away and the spool has no room, and
+        RuntimeError when the bus is not started (nothing would send the event).
         """
         topic = self._topic_of.get(event_type) or self._new_topic(event_type)
         event = build_event(event_type, data, context, source or self.source, topic)
@@ -206,6 +207,8 @@ class KafkaEventBus(AsyncLifecycle):
             if not self._outbox.offer((record, None)):
                 await self._outbox.put((record, None))
             return event
+        if not self._tasks:
+            raise RuntimeError("publish on an event bus that is not started")
         waiter: asyncio.Future[Placed | None] = asyncio.get_running_loop().create_future()
         if not self._outbox.offer((record, waiter)):
             await self._outbox.put((record, waiter))

@@ -310,3 +310,9 @@ async def test_tailing_an_unreachable_broker_names_it(topic_prefix: str, tmp_pat
         [e async for e in bus.tail("x")]
     with pytest.raises(BrokerUnavailableError, match=address):
         await bus.subscribe(None, lambda e: asyncio.sleep(0), group_id="g")
+
+
+async def test_an_awaited_publish_on_a_bus_not_started_says_so(tmp_path: Path) -> None:
+    bus = bus_for("127.0.0.1:9", "unstarted", tmp_path)
+    with pytest.raises(RuntimeError, match="not started"):
+        await bus.publish("alert.sent", {"n": 1})
