@@ -2,7 +2,9 @@
 
 Baselines in the same run: a raw aiokafka producer (send_and_wait one by one,
 and send in batches) and a confluent-kafka producer. Best of ROUNDS.
-Run: .venv/bin/python benchmarks/bench_events.py
+Run: .venv/bin/python benchmarks/bench_events.py [--profile [awaited]]
+``--profile`` prints where a fire-and-forget (or, with ``awaited``, a 1,000
+concurrent awaited) publish run spends its time instead (pyinstrument).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import tempfile
 import time
 import uuid
@@ -123,11 +126,29 @@ def pct(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] * 1000
 
 
+async def profile(bootstrap: str, spool: str, awaited: bool) -> None:
+    from pyinstrument import Profiler
+
+    options = {"spool_dir": spool, "fire_and_forget": not awaited}
+    async with KafkaEventBus(bootstrap, topic_prefix="warm", **options) as bus:  # type: ignore[arg-type]
+        await (bus_concurrent if awaited else bus_fire_and_forget)(bus, 2000)
+    async with KafkaEventBus(bootstrap, topic_prefix="prof", **options) as bus:  # type: ignore[arg-type]
+        profiler = Profiler(interval=0.0005, async_mode="disabled")  # every task, the loop too
+        profiler.start()
+        seconds = await (bus_concurrent if awaited else bus_fire_and_forget)(bus, N)
+        profiler.stop()
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
+    print(f"{'awaited' if awaited else 'fire_and_forget'} under the profiler: {rate(N, seconds)}")
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     async with EmbeddedBroker() as broker:
         bs = broker.bootstrap
         spool = tempfile.mkdtemp(prefix="bench-spool-")
+        if "--profile" in sys.argv:
+            await profile(bs, spool, awaited="awaited" in sys.argv)
+            return
         best: dict[str, float] = {}
 
         def keep(name: str, seconds: float) -> None:

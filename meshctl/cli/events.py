@@ -2,8 +2,8 @@
 
 Tails print each event as it arrives: a line per event for people, one JSON
 object per line (keys sorted) for scripts, or a YAML document per event. A
-record that is not an event envelope prints as a marked ``<raw>`` row and
-the tail goes on.
+record that is not an event in any form meshctl reads prints as a marked
+``<raw>`` row and the tail goes on.
 """
 
 from __future__ import annotations

@@ -63,6 +63,9 @@ async def start_producer(
                 raise
             log.info("broker at %s refuses idempotent producers (%s)", bootstrap, exc)
             continue
+        except BaseException:  # cancelled (a bus stopping) while connecting: close it all the same
+            await producer.stop()
+            raise
         return producer, attempt
     raise AssertionError("unreachable: the non-idempotent attempt returns or raises")
 

@@ -23,7 +23,8 @@ from meshctl.core.context import use_context
 
 from .bus import EventFilter, Handler, SubscriptionStats, TopicNaming, deliver
 from .client import TopicManager, kafka_errors
-from .envelope import ERROR_HEADER, decode_event, decode_headers
+from .cloudevents import decode_record
+from .envelope import ERROR_HEADER
 from .outage import OutageLog
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,9 @@ class KafkaSubscription:
     async def _handle(self, record: Any) -> None:
         if record.topic == self._naming.dlq:
             return
-        headers = decode_headers(record.headers)
-        event = decode_event(
+        event = decode_record(
             record.value,
-            headers,
+            record.headers,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,

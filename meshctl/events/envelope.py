@@ -1,17 +1,18 @@
-"""The event envelope: what travels on the bus, and its wire form.
+"""The Event, how a publish builds one, and the older JSON envelope it replaces on the wire.
 
-The value is a JSON object ``{event_id, event_type, source, occurred_at,
-correlation_id, trace_id, data}``; the key is the correlation id so one
-trace's events stay in order in one partition; headers carry
-``correlation_id``, ``traceparent`` and ``event_type`` (plus ``tracestate``,
-``x-user-id`` and ``x-session-id`` when the context has them).
+meshctl now writes CloudEvents (``cloudevents.py``); records written before
+are the envelope this module encodes and still decodes: the value is a JSON
+object ``{event_id, event_type, source, occurred_at, correlation_id,
+trace_id, data}``, headers ``correlation_id``, ``traceparent`` and
+``event_type`` (plus ``tracestate``, ``x-user-id`` and ``x-session-id``
+when the context has them). The key is the correlation id in both forms,
+so one trace's events stay in order in one partition.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from meshctl.core.context import (
     current_context,
 )
 from meshctl.errors import InvalidRequestError
+
+from .ids import new_event_id
 
 EVENT_TYPES: tuple[str, ...] = (
     "frame.processed",
@@ -50,6 +53,7 @@ _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _ENVELOPE_KEYS = ("event_id", "event_type", "source", "occurred_at", "correlation_id", "trace_id")
 # Context headers that ride along unchanged; correlation id travels as ``correlation_id``.
 _PASSTHROUGH = (TRACEPARENT_HEADER, TRACESTATE_HEADER, USER_HEADER, SESSION_HEADER)
+_VALID_TYPES: set[str] = set()
 
 Headers = list[tuple[str, bytes]]
 
@@ -66,11 +70,13 @@ def validate_event_type(event_type: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One decoded event, with where it was read from when it came off the bus.
+    """One event: as published, or decoded with where it was read from.
 
-    A value that is not a valid envelope is still delivered to tails as a
-    *malformed* event: ``event_type`` is ``"<raw>"``, ``raw`` holds the bytes
-    and ``error`` says what was wrong.
+    ``headers`` are a published event's propagation headers (``traceparent``,
+    ``tracestate``, ``x-user-id``, ``x-session-id``) or all of a read record's.
+    A record that is no event is still delivered to tails as a *malformed*
+    event: ``event_type`` is ``"<raw>"``, ``raw`` holds the bytes and
+    ``error`` says what was wrong.
     """
 
     event_id: str
@@ -120,26 +126,9 @@ def new_event(
 ) -> Event:
     """Build an envelope for ``context``; raises InvalidRequestError on bad input.
 
-    Whether ``data`` is JSON-serialisable is checked by ``encode_value``.
+    Whether ``data`` is JSON-serialisable is checked when it is encoded.
     """
-    validate_event_type(event_type)
-    if not isinstance(data, Mapping):
-        raise InvalidRequestError(f"event data must be a mapping, not {type(data).__name__}")
-    payload = dict(data)
-    headers = {k: v for k, v in context.to_headers().items() if k in _PASSTHROUGH}
-    headers[CORRELATION_ID] = context.correlation_id
-    headers[EVENT_TYPE] = event_type
-    return Event(
-        event_id=str(uuid.uuid4()),
-        event_type=event_type,
-        source=source,
-        occurred_at=datetime.now(UTC),
-        correlation_id=context.correlation_id,
-        trace_id=context.trace_id,
-        data=payload,
-        headers=headers,
-        topic=topic,
-    )
+    return _event(event_type, data, context, context.span_id, source, topic)
 
 
 def build_event(
@@ -158,6 +147,55 @@ def build_event(
     return new_event(event_type, data, ctx, source, topic)
 
 
+def _event(
+    event_type: str,
+    data: Mapping[str, Any],
+    context: CorrelationContext,
+    span_id: str,
+    source: str,
+    topic: str | None,
+) -> Event:
+    if event_type not in _VALID_TYPES:
+        validate_event_type(event_type)
+        if len(_VALID_TYPES) < 4096:  # a bound: types are few, but callers name them
+            _VALID_TYPES.add(event_type)
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise InvalidRequestError(f"event data must be a mapping, not {type(data).__name__}")
+    # The context's propagation headers on span ``span_id``, without building a child
+    # context per event (CorrelationContext.child/to_headers cost more than the rest).
+    headers = {TRACEPARENT_HEADER: f"00-{context.trace_id}-{span_id}-{context.trace_flags:02x}"}
+    if context.tracestate:
+        headers[TRACESTATE_HEADER] = context.tracestate
+    if context.user_id:
+        headers[USER_HEADER] = context.user_id
+    if context.session_id:
+        headers[SESSION_HEADER] = context.session_id
+    return Event(
+        event_id=new_event_id(),
+        event_type=event_type,
+        source=source,
+        occurred_at=datetime.now(UTC),
+        correlation_id=context.correlation_id,
+        trace_id=context.trace_id,
+        data=dict(data),
+        headers=headers,
+        topic=topic,
+    )
+
+
+def settle(event: Event, partition: int, offset: int, timestamp_ms: int | None) -> Event:
+    """``event``, now saying where the broker put it.
+
+    Only for the publish that built ``event`` and has not handed it out yet:
+    the fields are filled in place (as ``__init__`` fills them), because
+    ``dataclasses.replace`` would build a second Event per publish.
+    """
+    object.__setattr__(event, "partition", partition)
+    object.__setattr__(event, "offset", offset)
+    object.__setattr__(event, "timestamp_ms", timestamp_ms)
+    return event
+
+
 def encode_value(event: Event) -> bytes:
     """The wire value; raises InvalidRequestError when ``data`` is not JSON-serialisable."""
     try:
@@ -167,7 +205,9 @@ def encode_value(event: Event) -> bytes:
 
 
 def encode_headers(event: Event) -> Headers:
-    return [(k, v.encode()) for k, v in event.headers.items()]
+    """The older envelope's headers: the propagation headers, the correlation id and the type."""
+    wire = {**event.headers, CORRELATION_ID: event.correlation_id, EVENT_TYPE: event.event_type}
+    return [(k, v.encode()) for k, v in wire.items()]
 
 
 def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
@@ -205,16 +245,27 @@ def decode_event(value: bytes | None, headers: Mapping[str, str], **where: Any) 
             **where,
         )
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return Event(
-            event_id="",
-            event_type=RAW_EVENT_TYPE,
-            source="",
-            occurred_at=datetime.fromtimestamp((where.get("timestamp_ms") or 0) / 1000, UTC),
-            correlation_id=headers.get(CORRELATION_ID, ""),
-            trace_id="",
-            data={},
-            headers=dict(headers),
-            raw=value,
-            error=str(exc),
-            **where,
-        )
+        return malformed_event(value, headers, str(exc), **where)
+
+
+def malformed_event(
+    value: bytes | None,
+    headers: Mapping[str, str],
+    error: str,
+    correlation_id: str | None = None,
+    **where: Any,
+) -> Event:
+    """What a record that is no event becomes: ``<raw>``, its bytes and what was wrong."""
+    return Event(
+        event_id="",
+        event_type=RAW_EVENT_TYPE,
+        source="",
+        occurred_at=datetime.fromtimestamp((where.get("timestamp_ms") or 0) / 1000, UTC),
+        correlation_id=correlation_id or headers.get(CORRELATION_ID, ""),
+        trace_id="",
+        data={},
+        headers=dict(headers),
+        raw=value,
+        error=error,
+        **where,
+    )

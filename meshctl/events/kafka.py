@@ -1,9 +1,14 @@
 """KafkaEventBus: events on Kafka via aiokafka, with an on-disk spool.
 
-Publishing waits for ``acks=all``. While the broker is unreachable (or the
-spool still holds older events, so order is kept) events are appended to
-the bus's own spool instead, and a background task probes the broker and
-replays the spool in order once it is back (``replay.py``: nothing of one
+Events go out as CloudEvents in binary mode (``cloudevents.py``). A publish
+builds its record and puts it in the outbox (``outbox.py``); one task takes
+whatever waits there and sends it as one batch per partition
+(``batches.py``), so many concurrent publishers cost the broker one
+request. An awaited publish returns when the broker has acknowledged its
+batch with ``acks=all`` (or the batch is spooled). While the broker is
+unreachable (or the spool still holds older events, so order is kept)
+events are appended to the bus's own spool instead, and a background task
+probes the broker and replays the spool in order once it is back (``replay.py``: nothing of one
 spool is sent twice). The spool is private to the process unless a durable
 ``spool_dir`` is named; see ``spooldir.py``. An outage is logged as a start,
 periodic summaries and a recovery (``outage.py``). Idempotent production is
@@ -17,8 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +31,17 @@ from aiokafka.errors import KafkaError
 from meshctl.core.context import CorrelationContext
 from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import InvalidRequestError
+from meshctl.transport.metrics import PROCESS_METRICS, events_source
 
+from .batches import Placed, send_batches
 from .bus import EventFilter, EventSelector, Handler, Start, TopicNaming, check_start
 from .client import TopicManager, is_transient, kafka_errors, start_producer
+from .cloudevents import encode_record
 from .consumer import KafkaSubscription
-from .envelope import Event, build_event, encode_headers, encode_value, validate_event_type
+from .counts import EventCounts
+from .envelope import Event, build_event, settle, validate_event_type
 from .outage import OutageLog
+from .outbox import Outbox
 from .partitioner import cached_partitioner
 from .replay import HeldSpool
 from .spool import Spool, SpooledRecord
@@ -43,6 +52,11 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger(__name__)
+
+ROUND = 5000
+"""Most records one round of the sending task takes from the outbox."""
+# An outbox item: the record, and the future of the publish awaiting it (None: fire and forget).
+Pending = tuple[SpooledRecord, "asyncio.Future[Placed | None] | None"]
 
 
 class KafkaEventBus(AsyncLifecycle):
@@ -58,7 +72,7 @@ class KafkaEventBus(AsyncLifecycle):
         spool_root: where private spools are made (default ``~/.cache/meshctl/spool``).
         spool_max_bytes: spool bound; beyond it publish raises SpoolFullError.
         fire_and_forget: publish returns once the event is buffered in memory.
-        buffer_size: events the fire-and-forget buffer holds before publish waits.
+        buffer_size: events the outbox holds before publish waits.
         partitions: partitions of topics this bus creates.
         publish_timeout: seconds a send may wait for the broker before spooling.
         probe_interval: seconds between reconnection attempts while spooling.
@@ -104,9 +118,12 @@ class KafkaEventBus(AsyncLifecycle):
         self._producer: AIOKafkaProducer | None = None
         self._spooling = False
         self._wake = asyncio.Event()
-        self._buffer: asyncio.Queue[SpooledRecord] = asyncio.Queue(buffer_size)
+        self._outbox: Outbox[Pending] = Outbox(buffer_size)
+        self._topic_of: dict[str, str] = {}  # event type -> topic, for types seen valid
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[KafkaSubscription] = []
+        self.counts = EventCounts()
+        self._unregister: Callable[[], None] | None = None
 
     async def start(self) -> None:
         """Take a spool and connect; an unreachable broker is not an error (events spool)."""
@@ -117,7 +134,7 @@ class KafkaEventBus(AsyncLifecycle):
                 self.client_id,
                 self._spool_max_bytes,
                 self._topics,
-                self._send,
+                self._replay,
             )
             self._spooling = bool(self.spool)  # a spool left by an earlier run is replayed first
         try:
@@ -126,16 +143,19 @@ class KafkaEventBus(AsyncLifecycle):
             self.outage.failed(exc, spooled=self.spool.pending_bytes)
             self._spooling = True
         self._tasks.append(asyncio.create_task(self._drain_forever(), name="meshctl-spool-drain"))
-        if self.fire_and_forget:
-            self._tasks.append(asyncio.create_task(self._flush_forever(), name="meshctl-flush"))
+        self._tasks.append(asyncio.create_task(self._flush_forever(), name="meshctl-flush"))
+        if self._unregister is None:
+            self._unregister = PROCESS_METRICS.add(
+                events_source(self.client_id, self.counts.snapshot)
+            )
 
     async def stop(self) -> None:
         """Flush buffered events (to the broker or the spool), disconnect, let the spool go."""
         for sub in self._subscriptions:
             await sub.stop()
         self._subscriptions.clear()
-        if self.fire_and_forget and self._tasks:
-            await self._buffer.join()
+        if self._tasks:
+            await self._outbox.join()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -145,6 +165,9 @@ class KafkaEventBus(AsyncLifecycle):
             await self._producer.stop()
             self._producer = None
         self.outage.close()
+        if self._unregister is not None:
+            self._unregister()
+            self._unregister = None
         if self._held is not None:
             await self._held.release()
             self._held = None
@@ -169,44 +192,40 @@ class KafkaEventBus(AsyncLifecycle):
         *,
         source: str | None = None,
     ) -> Event:
-        """Publish and return the envelope once the broker (or the spool) holds it.
+        """Publish and return the event once the broker (or the spool) holds it.
 
         With ``fire_and_forget`` it returns once the event is buffered, waiting
-        while the buffer is full. Raises InvalidRequestError on bad input and
-        SpoolFullError when the broker is away and the spool has no room.
+        while the buffer is full. Raises InvalidRequestError on bad input,
+        SpoolFullError when the broker is away and the spool has no room, and
+        RuntimeError when the bus is not started (nothing would send the event).
         """
-        topic = self.naming.topic_for(validate_event_type(event_type))
+        topic = self._topic_of.get(event_type) or self._new_topic(event_type)
         event = build_event(event_type, data, context, source or self.source, topic)
-        record = SpooledRecord(
-            topic,
-            event.correlation_id.encode(),
-            encode_value(event),
-            encode_headers(event),
-            timestamp_ms=int(event.occurred_at.timestamp() * 1000),
-        )
+        value, headers, timestamp_ms = encode_record(event)
+        record = SpooledRecord(topic, event.correlation_id.encode(), value, headers, timestamp_ms)
         if self.fire_and_forget:
-            await self._buffer.put(record)
+            if not self._outbox.offer((record, None)):
+                await self._outbox.put((record, None))
             return event
-        if not self._spooling and self._producer is not None:
-            try:
-                meta = (await self._send([record]))[0]
-            except KafkaError as exc:
-                if not is_transient(exc):
-                    raise InvalidRequestError(f"broker rejected the event: {exc}") from exc
-                self.outage.failed(exc, spooled=self.spool.pending_bytes)
-            else:
-                return replace(
-                    event,
-                    partition=meta.partition,
-                    offset=meta.offset,
-                    timestamp_ms=meta.timestamp,
-                )
-        await self._to_spool([record])
-        return event
+        if not self._tasks:
+            raise RuntimeError("publish on an event bus that is not started")
+        waiter: asyncio.Future[Placed | None] = asyncio.get_running_loop().create_future()
+        if not self._outbox.offer((record, waiter)):
+            await self._outbox.put((record, waiter))
+        placed = await waiter
+        if placed is None:  # spooled
+            return event
+        return settle(event, placed.partition, placed.offset, placed.timestamp_ms)
+
+    def _new_topic(self, event_type: str) -> str:
+        topic = self.naming.topic_for(validate_event_type(event_type))
+        if len(self._topic_of) < 1024:  # a bound: types are few, but callers name them
+            self._topic_of[event_type] = topic
+        return topic
 
     async def flush(self) -> None:
         """Wait until every buffered event is with the broker or in the spool."""
-        await self._buffer.join()
+        await self._outbox.join()
 
     async def subscribe(
         self,
@@ -257,17 +276,16 @@ class KafkaEventBus(AsyncLifecycle):
             )
         return self._producer
 
-    async def _send(self, records: list[SpooledRecord]) -> list[Any]:
+    async def _send(self, records: list[SpooledRecord]) -> list[Placed]:
         """Send in order and wait for every acknowledgement."""
         producer = await self._connect()
         await self._topics.ensure({r.topic for r in records})
-        futures = [
-            await producer.send(
-                r.topic, r.value, key=r.key, headers=r.headers, timestamp_ms=r.timestamp_ms
-            )
-            for r in records
-        ]
-        return list(await asyncio.gather(*futures))
+        return await send_batches(producer, records)
+
+    async def _replay(self, records: list[SpooledRecord]) -> list[Placed]:
+        placed = await self._send(records)
+        self.counts.add("replayed", (r.topic for r in records))
+        return placed
 
     async def _publish_raw(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
@@ -277,10 +295,13 @@ class KafkaEventBus(AsyncLifecycle):
         if not self._spooling:
             try:
                 await self._send([record])
-                return
             except KafkaError as exc:
                 self.outage.failed(exc, spooled=self.spool.pending_bytes)
+            else:
+                self.counts.add("published", [topic])
+                return
         await self._to_spool([record])
+        self.counts.add("spooled", [topic])
 
     async def _to_spool(self, records: list[SpooledRecord]) -> None:
         self.spool.append(records)
@@ -307,7 +328,7 @@ class KafkaEventBus(AsyncLifecycle):
         and BrokerUnavailableError when the broker goes away (what was not sent stays).
         """
         held = HeldSpool(
-            SpoolLock(directory), self._spool_max_bytes, self._topics, self._send, durable=False
+            SpoolLock(directory), self._spool_max_bytes, self._topics, self._replay, durable=False
         )
         try:
             with kafka_errors(self.bootstrap, f"draining spool {directory}"):
@@ -318,8 +339,11 @@ class KafkaEventBus(AsyncLifecycle):
 
     async def _drain_forever(self) -> None:
         while True:
+            # Not asyncio.wait_for: on 3.11 it swallows a cancel that meets a wake-up,
+            # and stop() would wait for this task for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._probe_interval)
+                async with asyncio.timeout(self._probe_interval):
+                    await self._wake.wait()
             self._wake.clear()
             if not self._spooling:
                 continue
@@ -329,27 +353,68 @@ class KafkaEventBus(AsyncLifecycle):
                 self.outage.failed(exc, spooled=self.spool.pending_bytes)
 
     async def _flush_forever(self) -> None:
-        """Move buffered events to the broker in batches; what fails goes to the spool."""
+        """Send what waits in the outbox, a round at a time; what cannot go is spooled."""
         while True:
-            records = [await self._buffer.get()]
-            while not self._buffer.empty() and len(records) < 5000:
-                records.append(self._buffer.get_nowait())
+            pending = await self._outbox.take(ROUND)
             try:
-                await self._deliver_batch(records)
+                await self._deliver(pending)
+            except Exception as exc:  # this task must outlive any one round
+                self._fail(pending, exc)
             finally:
-                for _ in records:
-                    self._buffer.task_done()
+                self._outbox.done(len(pending))
 
-    async def _deliver_batch(self, records: list[SpooledRecord]) -> None:
+    async def _deliver(self, pending: list[Pending]) -> None:
+        records = [record for record, _ in pending]
         if not self._spooling:
             try:
-                await self._send(records)
+                placed = await self._send(records)
+            except (KafkaError, OSError) as exc:
+                if not is_transient(exc):
+                    pending = self._reject(pending, exc)
+                    records = [record for record, _ in pending]
+                if records:
+                    self.outage.failed(exc, spooled=self.spool.pending_bytes)
+            else:
+                self.counts.add("published", (r.topic for r in records))
+                for (_, waiter), where in zip(pending, placed, strict=True):
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(where)
                 return
-            except KafkaError as exc:
-                self.outage.failed(exc, spooled=self.spool.pending_bytes)
+        if not records:
+            return
         try:
             await self._to_spool(records)
-        except Exception:
+        except Exception as exc:
+            self._fail(pending, exc)
+            return
+        self.counts.add("spooled", (r.topic for r in records))
+        for _, waiter in pending:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _fail(self, pending: list[Pending], exc: Exception) -> None:
+        """Nothing can take these events: the awaited publishes raise ``exc``, the rest are lost."""
+        self.counts.add("failed", (record.topic for record, _ in pending))
+        lost = 0
+        for _, waiter in pending:
+            if waiter is None:
+                lost += 1
+            elif not waiter.done():
+                waiter.set_exception(exc)
+        if lost:
             # Nothing else can take them now; say so loudly rather than drop silently.
-            log.exception("%d buffered events could not be spooled and are lost", len(records))
-            raise
+            log.error("%d buffered events could not be sent or spooled and are lost: %s", lost, exc)
+
+    def _reject(self, pending: list[Pending], exc: Exception) -> list[Pending]:
+        """Fail the awaited publishes the broker refused; the rest (fire and forget) spool."""
+        error = InvalidRequestError(f"broker rejected the event: {exc}")
+        rest = []
+        for item in pending:
+            record, waiter = item
+            if waiter is None:
+                rest.append(item)
+                continue
+            self.counts.add("failed", [record.topic])
+            if not waiter.done():
+                waiter.set_exception(error)
+        return rest

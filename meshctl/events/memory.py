@@ -29,7 +29,8 @@ from .bus import (
     check_start,
     deliver,
 )
-from .envelope import ERROR_HEADER, Event, build_event, encode_value
+from .cloudevents import encode_data
+from .envelope import ERROR_HEADER, Event, build_event
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class MemoryEventBus(AsyncLifecycle):
     ) -> Event:
         """Append the event to its topic and wake tails and subscribers."""
         event = build_event(event_type, data, context, source or self.source)
-        encode_value(event)  # the same JSON check as on the wire
+        encode_data(event.data)  # the same JSON check as on the wire
         return self._append(self.naming.topic_for(event_type), event)
 
     def _append(self, topic: str, event: Event) -> Event:

@@ -29,7 +29,7 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshctl.errors import SpoolFullError
 
@@ -51,9 +51,12 @@ def record_digest(topic: str, key: bytes | None, value: bytes, headers: Headers)
     return h.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class SpooledRecord:
-    """A record as it will be produced: topic, key, value and headers."""
+class SpooledRecord(NamedTuple):
+    """A record as it will be produced: topic, key, value and headers.
+
+    A named tuple, not a frozen dataclass: every publish makes one, and a
+    tuple is built several times faster.
+    """
 
     topic: str
     key: bytes | None

@@ -6,8 +6,10 @@ behind. For a correlation id it reads the partition the id maps to first
 producers with another partitioner (librdkafka's default ``consistent_random``,
 so kcat and confluent-kafka out of the box) put the same key elsewhere.
 ``keyed_only`` reads that one partition alone, for topics only murmur2
-producers write. Records are filtered on their headers before any value is
-decoded, so reading every partition costs fetches, not decoding. History up
+producers write. Records are filtered on their headers (``ce_correlationid``
+and ``ce_type``, or the older envelope's ``correlation_id`` and
+``event_type``) before any value is decoded, so reading every partition
+costs fetches, not decoding. History up
 to the end offsets captured at start is merged across topics by timestamp;
 followed records are merged batch by batch.
 """
@@ -25,21 +27,33 @@ from aiokafka import TopicPartition
 
 from .bus import EventFilter, Start, TopicNaming
 from .client import TopicManager, kafka_errors
-from .envelope import CORRELATION_ID, EVENT_TYPE, Event, decode_event, decode_headers, header
+from .cloudevents import decode_record, routing
+from .envelope import Event
 from .partitioner import partition_for
 
 log = logging.getLogger(__name__)
 
 
 def _matching(records: Iterable[Any], wanted: EventFilter, naming: TopicNaming) -> list[Event]:
-    """Decode only the records whose headers the filter wants."""
+    """Decode only the records whose headers the filter wants.
+
+    A structured-mode CloudEvent carries its correlation id and type in the
+    value, so it is decoded first and filtered on what it says.
+    """
     events = []
     for r in records:
-        event_type = header(r.headers, EVENT_TYPE) or naming.event_type_of(r.topic)
-        if not wanted.wants(header(r.headers, CORRELATION_ID), event_type):
+        cid, event_type = routing(r.headers)
+        in_value = cid is None and event_type is None
+        if not in_value and not wanted.wants(cid, event_type or naming.event_type_of(r.topic)):
             continue
         where = {"topic": r.topic, "partition": r.partition, "offset": r.offset}
-        event = decode_event(r.value, decode_headers(r.headers), timestamp_ms=r.timestamp, **where)
+        event = decode_record(r.value, r.headers, timestamp_ms=r.timestamp, **where)
+        if in_value:
+            found = None if event.malformed else event.event_type
+            if not wanted.wants(
+                event.correlation_id or None, found or naming.event_type_of(r.topic)
+            ):
+                continue
         if event.malformed:
             log.warning("malformed record at %s/%d@%d: %s", *where.values(), event.error)
         events.append(event)
@@ -69,8 +83,11 @@ class KafkaTail:
         self._wanted = wanted
         self._start = start
         self._follow = follow
-        # A tail is interactive: poll often for low latency.
-        self._consumer = topics.consumer("tail", fetch_max_wait_ms=10)
+        # A tail is interactive: poll often for low latency. Tansu holds an empty fetch
+        # for the whole wait even when records arrive meanwhile, so the wait bounds the
+        # latency (10 ms gave p50 5.5 / p99 ~10 ms; 4 ms, p50 3.5 / p99 7.5 ms) at the cost
+        # of 250 small fetches a second while nothing happens.
+        self._consumer = topics.consumer("tail", fetch_max_wait_ms=4)
 
     async def events(self) -> AsyncIterator[Event]:
         try:

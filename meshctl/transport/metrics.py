@@ -225,6 +225,27 @@ def heartbeat_source(service: str, instance_id: str, heartbeats: Heartbeats) -> 
     return add
 
 
+EVENT_OUTCOMES = {
+    "published": "Events the broker acknowledged.",
+    "spooled": "Events written to the on-disk spool while the broker was away.",
+    "failed": "Events that could be neither sent nor spooled.",
+    "replayed": "Spooled events sent to the broker.",
+}
+
+
+def events_source(client: str, counts: Callable[[], Mapping[str, Mapping[str, int]]]) -> Source:
+    """What one event bus did with its events, per topic (``counts``: outcome -> topic -> n)."""
+
+    def add(families: Families) -> None:
+        snapshot = counts()
+        for outcome, doc in EVENT_OUTCOMES.items():
+            for topic, value in sorted(snapshot.get(outcome, {}).items()):
+                families.counter(f"meshctl_events_{outcome}", doc,
+                                 {"client": client, "topic": topic}, value)  # fmt: skip
+
+    return add
+
+
 class MeshCollector(Collector):
     """The process's mesh metrics: every source added and not yet removed."""
 

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from meshctl.events import Event, MemoryEventBus
-from meshctl.events.envelope import decode_event, decode_headers
+from meshctl.events.cloudevents import decode_record
 from meshctl.events.kafka import KafkaEventBus
 
 AnyBus = MemoryEventBus | KafkaEventBus
@@ -40,9 +40,7 @@ async def read_topic(bootstrap: str, topic: str, count: int) -> list[Event]:
             batch = await consumer.getmany(timeout_ms=10_000)
             assert batch, f"only {len(events)} of {count} records on {topic}"
             for records in batch.values():
-                events.extend(
-                    decode_event(r.value, decode_headers(r.headers), topic=r.topic) for r in records
-                )
+                events.extend(decode_record(r.value, r.headers, topic=r.topic) for r in records)
     finally:
         await consumer.stop()
     return events

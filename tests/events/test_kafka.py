@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from cloudevents.core.bindings import kafka as kafka_binding
+from cloudevents.core.formats.json import JSONFormat
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from meshctl.core.context import CorrelationContext
@@ -68,31 +70,35 @@ def confluent_read(bootstrap: str, topic: str, count: int) -> list[Message[bytes
     return messages
 
 
-async def test_an_independent_client_reads_the_contract(
+async def test_librdkafka_and_the_cloudevents_sdk_read_a_valid_binary_mode_event(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    ctx = CorrelationContext.new("wire-1")
+    ctx = CorrelationContext.new("wire-1", user_id="u7")
     async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
-        event = await bus.publish("violation.detected", {"camera_id": "c3"}, ctx, source="a")
+        event = await bus.publish("violation.detected", {"camera_id": "c3"}, ctx, source="a b")
     [msg] = await asyncio.to_thread(
         confluent_read, kafka_bootstrap, f"{topic_prefix}.violation.detected", 1
     )
-    assert msg.key() == b"wire-1"
-    headers = dict(msg.headers() or [])
-    assert headers["correlation_id"] == b"wire-1"
-    assert headers["event_type"] == b"violation.detected"
-    traceparent = headers["traceparent"]
-    assert isinstance(traceparent, bytes)
-    assert traceparent.decode().startswith(f"00-{ctx.trace_id}-")
-    assert json.loads(msg.value() or b"") == {
-        "event_id": event.event_id,
-        "event_type": "violation.detected",
-        "source": "a",
-        "occurred_at": event.occurred_at.isoformat(),
-        "correlation_id": "wire-1",
-        "trace_id": ctx.trace_id,
-        "data": {"camera_id": "c3"},
-    }
+    assert msg.key() == b"wire-1"  # partitioning as before: keyed by correlation id
+    headers = {k: v for k, v in dict(msg.headers() or []).items() if isinstance(v, bytes)}
+    # The SDK validates required attributes, the time and the extension names on construction.
+    ce = kafka_binding.from_binary(
+        kafka_binding.KafkaMessage(headers=headers, key=msg.key(), value=msg.value() or b""),
+        JSONFormat(),
+    )
+    assert ce.get_specversion() == "1.0"
+    assert ce.get_id() == event.event_id
+    assert ce.get_type() == "its.violation.detected"
+    assert ce.get_source() == "/meshctl/a%20b"
+    assert ce.get_time() == event.occurred_at
+    assert ce.get_datacontenttype() == "application/json"
+    assert ce.get_data() == {"camera_id": "c3"}
+    assert ce.get_extension("correlationid") == "wire-1"
+    traceparent = ce.get_extension("traceparent")
+    assert isinstance(traceparent, str) and traceparent.startswith(f"00-{ctx.trace_id}-")
+    assert headers["traceparent"] == traceparent.encode()  # for W3C propagators too
+    assert headers["x-user-id"] == b"u7"
+    assert json.loads(msg.value() or b"") == {"camera_id": "c3"}  # the data alone, no envelope
 
 
 async def test_a_foreign_producers_event_shows_up_in_a_tail(
@@ -117,6 +123,47 @@ async def test_a_foreign_producers_event_shows_up_in_a_tail(
         assert unsent == 0
         events = [e async for e in bus.tail("mixed", follow=False)]
     assert [(e.source, e.data["n"]) for e in events] == [("meshctl", 0), ("legacy", 1)]
+
+
+async def test_binary_structured_and_old_records_on_one_topic_read_alike(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topic = f"{topic_prefix}.alert.sent"
+    structured = {
+        "specversion": "1.0", "id": "s-1", "type": "its.alert.sent", "source": "/meshctl/other",
+        "time": "2026-01-01T00:00:01Z", "correlationid": "three", "data": {"n": 1},
+    }  # fmt: skip
+    old = {
+        "event_id": "e-2", "event_type": "alert.sent", "source": "legacy",
+        "occurred_at": "2026-01-01T00:00:02+00:00", "correlation_id": "three",
+        "trace_id": "0af7651916cd43dd8448eb211c80319c", "data": {"n": 2},
+    }  # fmt: skip
+    async with bus_for(kafka_bootstrap, topic_prefix, tmp_path) as bus:
+        await bus.publish("alert.sent", {"n": 0}, CorrelationContext.new("three"))
+        for value, headers in [
+            (structured, [("content-type", b"application/cloudevents+json")]),
+            ({"n": 3}, [("ce_specversion", b"1.0"), ("ce_correlationid", b"other")]),
+            (old, [("correlation_id", b"three"), ("event_type", b"alert.sent")]),
+        ]:  # one key, so one partition in this order: handling n=2 means the bad one is past
+            unsent = await asyncio.to_thread(
+                confluent_produce, kafka_bootstrap, topic, b"three",
+                [json.dumps(value).encode()], headers,
+            )  # fmt: skip
+            assert unsent == 0
+        by_id = [e async for e in bus.tail("three", follow=False)]
+        everything = [e async for e in bus.tail(event_types="alert.sent", follow=False)]
+        got: asyncio.Queue[Event] = asyncio.Queue()
+        sub = await bus.subscribe("alert.sent", got.put, group_id=f"{topic_prefix}-g")
+        handled = [await asyncio.wait_for(got.get(), 30) for _ in range(3)]
+    assert sorted((e.data["n"], e.source) for e in by_id) == [
+        (0, "meshctl"), (1, "other"), (2, "legacy"),
+    ]  # fmt: skip
+    assert {e.correlation_id for e in by_id} == {"three"}
+    # The third record claims binary mode but lacks id, type and source: reported, not fatal.
+    [bad] = [e for e in everything if e.malformed]
+    assert "lacks id, source, type" in (bad.error or "")
+    assert sorted(e.data["n"] for e in handled) == [0, 1, 2]
+    assert sub.stats.malformed == 1
 
 
 async def test_a_tail_by_correlation_id_finds_events_of_any_partitioner(
@@ -241,6 +288,20 @@ async def test_fire_and_forget_delivers_everything(
     assert [e.data["n"] for e in events] == list(range(50))
 
 
+async def test_a_round_larger_than_one_batch_keeps_its_order(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    ctx = CorrelationContext.new("big")  # one key: one partition, several 256 KiB batches
+    bus = bus_for(kafka_bootstrap, topic_prefix, tmp_path, fire_and_forget=True)
+    async with bus:
+        for n in range(2000):
+            await bus.publish("frame.processed", {"n": n, "pad": "x" * 300}, ctx)
+        await bus.flush()
+        events = [e async for e in bus.tail("big", follow=False)]
+    assert [e.data["n"] for e in events] == list(range(2000))
+    assert bus.counts.published[f"{topic_prefix}.frame.processed"] == 2000
+
+
 async def test_tailing_an_unreachable_broker_names_it(topic_prefix: str, tmp_path: Path) -> None:
     with EmbeddedBroker() as broker:
         address = broker.bootstrap
@@ -249,3 +310,9 @@ async def test_tailing_an_unreachable_broker_names_it(topic_prefix: str, tmp_pat
         [e async for e in bus.tail("x")]
     with pytest.raises(BrokerUnavailableError, match=address):
         await bus.subscribe(None, lambda e: asyncio.sleep(0), group_id="g")
+
+
+async def test_an_awaited_publish_on_a_bus_not_started_says_so(tmp_path: Path) -> None:
+    bus = bus_for("127.0.0.1:9", "unstarted", tmp_path)
+    with pytest.raises(RuntimeError, match="not started"):
+        await bus.publish("alert.sent", {"n": 1})
