@@ -59,7 +59,10 @@ class Rule:
             return False
         if self.caller is not None and self.caller != caller:
             return False
-        return all(headers.get(k) == v for k, v in self.headers)
+        if not self.headers:
+            return True
+        lowered = {k.lower(): v for k, v in headers.items()}  # header names ignore case
+        return all(lowered.get(k) == v for k, v in self.headers)
 
     def pick(self, roll: float) -> str:
         """The subset for ``roll`` in [0, 100)."""
