@@ -125,7 +125,9 @@ async def _run_workflow(
     try:
         await mesh.start()
         orchestrator = ServiceOrchestrator(mesh, call_timeout=timeout)
-        async with kept_spans(CLIENT_NAME, mesh.registry, trace):
+        # A run's own spans (its root, its calls, the events it publishes) are kept like
+        # the services' are, so `meshctl trace` shows the whole run afterwards too.
+        async with kept_spans(CLIENT_NAME, mesh.registry, trace or settings.trace_store):
             return await orchestrator.run(name, params, on_step=show if progress else None)
     finally:
         await mesh.aclose()

@@ -22,6 +22,9 @@ class MeshSettings(BaseSettings):
     topic_prefix: str = "its"
     client_name: str | None = None
     default_timeout: float = 30.0
+    trace_store: bool = Field(
+        default=True, description="keep this process's spans in the mesh for `meshctl trace`"
+    )
     zone: str | None = Field(
         default=None,
         description="this process's zone: its instances register in it, its calls prefer it",

@@ -42,9 +42,6 @@ class ServiceSettings(MeshSettings):
     metrics_port: int = Field(
         0, ge=0, le=65535, description="port of the Prometheus /metrics endpoint (0: a free one)"
     )
-    trace_store: bool = Field(
-        True, description="keep the service's spans in the mesh for `meshctl trace`"
-    )
     trace_ttl_seconds: float = Field(
         900.0, gt=0, description="how long the span store keeps a trace after its last span"
     )
