@@ -38,6 +38,8 @@ CORRELATION_HEADER = "x-correlation-id"
 TRACEPARENT_HEADER = "traceparent"
 TRACESTATE_HEADER = "tracestate"
 USER_HEADER = "x-user-id"
+CALLER_HEADER = "x-mesh-caller"
+"""The calling mesh client's name, so servers can tell who calls them (``top``'s edges)."""
 SESSION_HEADER = "x-session-id"
 
 _READ = frozenset(

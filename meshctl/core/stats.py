@@ -179,10 +179,28 @@ class CallStats:
 class MethodStats:
     """What one service instance served, per method (``CallStats`` each, made on first use)."""
 
-    __slots__ = ("methods",)
+    __slots__ = ("methods", "callers")
+
+    MAX_CALLERS = 256
+    """Callers counted by name; any more (names come from callers) count as ``other``."""
 
     def __init__(self) -> None:
         self.methods: dict[str, CallStats] = {}
+        self.callers: dict[str, list[int]] = {}  # caller -> [requests, failures]
+
+    def called_by(self, caller: str, failed: bool) -> None:
+        """One request from the mesh client named ``caller`` ended."""
+        counts = self.callers.get(caller)
+        if counts is None:
+            if len(self.callers) >= self.MAX_CALLERS:
+                caller = "other"
+            counts = self.callers.setdefault(caller, [0, 0])
+        counts[0] += 1
+        counts[1] += failed
+
+    def callers_snapshot(self) -> dict[str, dict[str, int]]:
+        """Requests and failures by calling client, since the instance started."""
+        return {c: {"requests": n, "failures": f} for c, (n, f) in list(self.callers.items())}
 
     def of(self, method: str) -> CallStats:
         stats = self.methods.get(method)

@@ -22,12 +22,13 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 from opentelemetry.trace import SpanKind
 
 from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
 from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
-from meshctl.core.context import CorrelationContext, current_context
+from meshctl.core.context import CALLER_HEADER, CorrelationContext, current_context
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.core.retry import Retry, RetryBudget, RetryPolicy
 from meshctl.core.routing import SubsetCache, prefer_zone
@@ -130,6 +131,8 @@ class ServiceMeshClient:
         zone: str | None = None,
     ) -> None:
         self.name = name
+        # Sent with every call so servers can say who calls them; metadata must be ASCII.
+        self._caller = name if name.isascii() and name.isprintable() else quote(name)
         self.zone = zone
         self.registry = registry
         self._owns_registry = owns_registry
@@ -295,7 +298,7 @@ class ServiceMeshClient:
                 parent,
                 {"rpc.service": service_name, "rpc.method": method, SERVICE: self.name},
             )
-        headers = {**(metadata or {}), **ctx.to_headers()}
+        headers = {**(metadata or {}), **ctx.to_headers(), CALLER_HEADER: self._caller}
         table = self.routes.get(service_name) if self.routes is not None else None
         route = table.decide(method, headers, self.name, self._rng) if table else None
         if route is not None and route.timeout is not None:

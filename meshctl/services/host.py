@@ -209,6 +209,7 @@ def served_report(
         "started_at": started_at,
         "published_at": time.time(),
         "served": served.snapshot(),
+        "callers": served.callers_snapshot(),
     }
 
 

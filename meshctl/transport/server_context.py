@@ -27,6 +27,7 @@ import grpc
 from opentelemetry.trace import SpanKind
 
 from meshctl.core.context import (
+    CALLER_HEADER,
     CORRELATION_HEADER,
     TRACEPARENT_HEADER,
     CorrelationContext,
@@ -45,6 +46,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SERVER_FAULTS: frozenset[str] = DEFAULT_FAILURE_CODES - {"CANCELLED"}
 """gRPC statuses that are the serving side's failure."""
+
+MAX_CALLER = 64
+"""Characters of a caller's name kept: the header is the caller's to fill."""
 
 UNROUTED = "unrouted"
 """The method HTTP requests to no known route are counted under."""
@@ -106,7 +110,7 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
         if self.served is not None and not own:
             stats = self.served.of(method.rsplit("/", 1)[-1])
         wrapped = self._wrapped[method] = _with_context(
-            handler, stats, None if own else method, self.service
+            handler, stats, None if own else method, self.service, self.served
         )
         return wrapped
 
@@ -116,6 +120,7 @@ def _with_context(
     stats: CallStats | None,
     method: str | None,
     service: str,
+    served: MethodStats | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     # The stubs describe sync handlers; on a grpc.aio server they are coroutines.
     inner = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
@@ -169,13 +174,27 @@ def _with_context(
             code = _code_name(context.code()) or "UNKNOWN"
             raise
         finally:
-            stats.finish(time.perf_counter() - started, code, failed=code in SERVER_FAULTS)
+            failed = code in SERVER_FAULTS
+            stats.finish(time.perf_counter() - started, code, failed=failed)
+            caller = _caller(context.invocation_metadata())
+            if caller is not None and served is not None:
+                served.called_by(caller, failed)
 
     return grpc.unary_unary_rpc_method_handler(
         with_context if stats is None else counted,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+def _caller(headers: Any) -> str | None:
+    """The calling mesh client's name (``CALLER_HEADER``), if it sent one."""
+    for name, value in headers or ():
+        key = name.decode("latin-1") if isinstance(name, bytes) else name
+        if key == CALLER_HEADER:
+            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            return text[:MAX_CALLER] or None
+    return None
 
 
 def _code_name(code: grpc.StatusCode | None) -> str | None:
@@ -255,6 +274,9 @@ class CorrelationMiddleware:
             error = f"HTTP {status}" if status >= 400 else None
             if stats is not None:
                 stats.finish(time.perf_counter() - started, error, failed=status >= 500)
+                caller = _caller(headers)
+                if caller is not None and self.served is not None:
+                    self.served.called_by(caller, status >= 500)
             if span is not None:
                 span.set_attribute("http.response.status_code", status)
                 end_span(span, error if status >= 500 else None)

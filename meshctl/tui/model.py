@@ -321,7 +321,15 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
                 previous = _stats(old, "services", callee) if old else None
                 edge_rps.setdefault((caller, callee), []).append((current, previous))
                 callees.add(callee)
-    edges = [_edge(c, d, metrics(v, dt)) for (c, d), v in edge_rps.items()]
+    # Callers without a report of their own (short-lived CLIs, foreign clients) as the
+    # servers counted them: requests and failures, no latency.
+    served_by: dict[tuple[str, str], list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]] = {}
+    for report, old in servers:
+        callee = str(report.get("name", "?"))
+        for caller, current, previous in _callers(report, old):
+            if (caller, callee) not in edge_rps and caller != callee:
+                served_by.setdefault((caller, callee), []).append((current, previous))
+    edges = [_edge(c, d, metrics(v, dt)) for (c, d), v in [*edge_rps.items(), *served_by.items()]]
 
     breakers = [b for report, _ in pairs for b in _breakers(report, state.at)]
     names = flow_order([*state.services, *callees], edges)
@@ -354,6 +362,18 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
         )
     edges.sort(key=lambda e: (names.index(e.callee), e.caller))
     return MeshView(state.at, views, edges, breakers, len(pairs), len(servers))
+
+
+def _callers(
+    report: Report, old: Report | None
+) -> Iterable[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]]:
+    """(caller, current, previous) counts from a server report's ``callers``."""
+    callers = report.get("callers")
+    before = old.get("callers") if old is not None else None
+    for caller, current in callers.items() if isinstance(callers, Mapping) else ():
+        if isinstance(current, Mapping):
+            previous = before.get(caller) if isinstance(before, Mapping) else None
+            yield str(caller), current, previous if isinstance(previous, Mapping) else None
 
 
 def _edge(caller: str, callee: str, m: Metrics) -> Edge:

@@ -80,3 +80,18 @@ def test_method_stats_keep_one_call_stats_per_method_and_reset_intervals():
     assert first["Get"]["requests"] == 1 and first["Get"]["interval"]["requests"] == 1
     assert first["Put"]["active"] == 1 and first["Put"]["requests"] == 0
     assert served.snapshot()["Get"]["interval"]["requests"] == 0
+
+
+def test_requests_are_counted_by_calling_client_up_to_a_bound():
+    served = MethodStats()
+    served.called_by("meshctl-workflow", failed=False)
+    served.called_by("meshctl-workflow", failed=True)
+    served.called_by("streaming", failed=False)
+    assert served.callers_snapshot() == {
+        "meshctl-workflow": {"requests": 2, "failures": 1},
+        "streaming": {"requests": 1, "failures": 0},
+    }
+    for i in range(MethodStats.MAX_CALLERS):  # names come from callers: they must not grow it
+        served.called_by(f"client-{i}", failed=False)
+    assert len(served.callers) == MethodStats.MAX_CALLERS + 1
+    assert served.callers_snapshot()["other"]["requests"] == 2  # 254 fitted, 2 did not

@@ -18,6 +18,8 @@ import pytest
 from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from meshctl.config import MeshSettings
+from meshctl.mesh import open_mesh
 from meshctl.proto.its.v1 import common_pb2, streaming_pb2, streaming_pb2_grpc
 from meshctl.registry import ServiceRegistry
 from meshctl.registry.control import read_reports
@@ -153,6 +155,13 @@ async def test_grpc_calls_are_counted_per_method_with_statuses(registry: Service
         assert stats["failures"] == 2  # NOT_FOUND was the caller's mistake
         assert stats["active"] == 0 and stats["latency_ms"]["max"] > 0
         assert set(report["served"]) == {"GetTrafficMetrics"}  # the health probe is not counted
+        assert report["callers"] == {}  # a raw stub says nothing of who it is
+        async with open_mesh(
+            MeshSettings(prefix=registry.prefix), name="ops-cli", registry=registry, events=False
+        ) as mesh:
+            await mesh.call("streaming", "GetTrafficMetrics", {"camera_id": "ok"})
+        report = await served_report(registry, lambda r: "ops-cli" in r["callers"])
+        assert report["callers"]["ops-cli"] == {"requests": 1, "failures": 0}
     finally:
         stop.set()
         await task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -251,3 +252,31 @@ def test_condition_of_services_and_edges():
     unknown = services()
     unknown["alert"][0].health_status = HealthStatus.UNKNOWN
     assert condition(compute(None, MeshState(T0, unknown, reports(1))), "alert") == "degraded"
+
+
+def test_callers_without_reports_of_their_own_are_edges_as_the_servers_counted_them():
+    def with_callers(scale: int) -> MeshState:
+        base = state(scale)
+        cli = {"meshctl-workflow": {"requests": 10 * scale, "failures": scale},
+               "streaming": {"requests": 999 * scale, "failures": 0}}  # fmt: skip
+        reports = [
+            {**r, "callers": cli}
+            if r.get("role") == "server" and r.get("name") in ("alert", "analytics")
+            else r
+            for r in base.reports
+        ]
+        return dataclasses.replace(base, reports=reports)
+
+    view = compute(with_callers(1), with_callers(3))
+    edges = {(e.caller, e.callee): e for e in view.edges}
+    workflow = edges[("meshctl-workflow", "alert")]
+    # alert's instances each counted 10 more a second: their sum, 90 % of them answered
+    alerts = sum(1 for r in state(1).reports if r.get("role") == "server" and r["name"] == "alert")
+    assert workflow.rps == pytest.approx(10 * alerts) and workflow.success_rate == pytest.approx(
+        0.9
+    )
+    assert workflow.p99_ms is None  # servers count callers, not their latency
+    # a caller that reports its own calls keeps its edge, with latency, as before
+    assert edges[("streaming", "analytics")].p99_ms == 18.0
+    assert round(edges[("streaming", "analytics")].rps) == 100
+    assert ("meshctl-workflow", "analytics") in edges
