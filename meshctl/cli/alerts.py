@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
-from meshctl.cli.requestdata import parse_moment, printable
+from meshctl.cli.requestdata import parse_moment
 from meshctl.cli.runner import run, state
-from meshctl.core.alerts import deliveries_cell, parse_time, short
+from meshctl.core.alerts import deliveries_cell, one_line, parse_time, short
 from meshctl.core.units import format_age
 from meshctl.errors import InvalidRequestError
 
@@ -62,7 +62,7 @@ def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
         "severity": short(alert.get("severity"), "SEVERITY_"),
         "status": short(alert.get("status"), "ALERT_STATUS_"),
         "camera_id": alert.get("camera_id") or "-",
-        "title": printable(str(alert.get("title") or "")),
+        "title": one_line(alert.get("title")),
         "deliveries": deliveries_cell(alert),
     }
 
@@ -215,7 +215,7 @@ def show(
     row = alert_row(alert)
     typer.echo(
         f"alert {row['alert_id']}: {row['severity']}, {row['status']}, camera {row['camera_id']}\n"
-        f"  {row['title']}\n  {printable(str(alert.get('message') or ''))}\n"
+        f"  {row['title']}\n  {one_line(alert.get('message'))}\n"
         f"  created {alert.get('created_at')}, correlation id {alert.get('correlation_id') or '-'}"
     )
     if alert.get("acknowledged_by"):
@@ -229,7 +229,7 @@ def show(
             "recipient": d.get("recipient"),
             "status": short(d.get("status"), "DELIVERY_STATUS_"),
             "attempts": d.get("attempts"),
-            "last_error": printable(str(d.get("last_error") or "")) or None,
+            "last_error": one_line(d.get("last_error")) or None,
         }
         for d in alert.get("deliveries") or ()
     ]

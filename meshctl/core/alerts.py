@@ -35,3 +35,8 @@ def parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def one_line(text: Any) -> str:
+    """``text`` with line breaks and control characters as spaces: a cell stays one line."""
+    return "".join(c if c.isprintable() else " " for c in str(text or ""))

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from rich.text import Text
 
-from meshctl.core.alerts import delivery_cells, parse_time, short
+from meshctl.core.alerts import delivery_cells, one_line, parse_time, short
 from meshctl.core.units import format_age
 
 Alert = Mapping[str, Any]
@@ -55,11 +55,6 @@ class AlertsClient(Protocol):
     async def retry(self, alert_id: str) -> Mapping[str, Any]:
         """RetryFailedAlerts for this one alert: its deliveries due for a retry, now."""
         ...
-
-
-def one_line(text: Any) -> str:
-    """``text`` with line breaks and control characters as spaces: a cell stays one line."""
-    return "".join(c if c.isprintable() else " " for c in str(text or ""))
 
 
 def severity(alert: Alert) -> str:

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from meshctl.core.alerts import one_line
 from meshctl.errors import MeshError
 from meshctl.tui import alerts as view
 from meshctl.tui.render import cell_width, fit_columns
@@ -173,7 +174,7 @@ class AlertsPane(Vertical):
         try:
             reply = await self.client.ack(alert_id)
         except MeshError as exc:
-            self.notify(f"Acknowledge failed: {view.one_line(exc)}", severity="error")
+            self.notify(f"Acknowledge failed: {one_line(exc)}", severity="error")
             return
         self.notify(view.acked(reply, self.client.operator))
         self.refresh_alerts()
@@ -184,7 +185,7 @@ class AlertsPane(Vertical):
         try:
             reply = await self.client.retry(alert_id)
         except MeshError as exc:
-            self.notify(f"Retry failed: {view.one_line(exc)}", severity="error")
+            self.notify(f"Retry failed: {one_line(exc)}", severity="error")
             return
         self.notify(view.retried(alert_id, reply))
         self.refresh_alerts()
