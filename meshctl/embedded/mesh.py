@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from meshctl.core.secrets import redact_url
 from meshctl.embedded.infra import InfraWatch
@@ -65,25 +66,61 @@ def run_mesh(options: MeshOptions, out: Report) -> None:
     """
     keep_files_private()
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
-    try:
-        with ExitStack() as stack:
-            stack.callback(out, "mesh stopped")
-            mesh = _start(options, stack, out, stop)
-            instances = asyncio.run(_wait_ready(options, mesh, out, stop))
-            _publish(options, mesh, instances, stack)
-            out(f"mesh ready; context: {options.context_path}; Ctrl-C or `meshctl down` stops it")
-            stack.enter_context(_HealthChecks(mesh.settings["redis_url"], options.prefix))
-            while not stop.wait(POLL_INTERVAL):
-                mesh.supervisor.poll()
-                mesh.infra.poll()
-            out("stopping the mesh...")
-    finally:
-        for sig, handler in previous.items():
+    with ExitStack() as stack:
+        stack.enter_context(SignalRelay(stop))
+        stack.callback(out, "mesh stopped")
+        mesh = _start(options, stack, out, stop)
+        instances = asyncio.run(_wait_ready(options, mesh, out, stop))
+        _publish(options, mesh, instances, stack)
+        out(f"mesh ready; context: {options.context_path}; Ctrl-C or `meshctl down` stops it")
+        stack.enter_context(_HealthChecks(mesh.settings["redis_url"], options.prefix))
+        while not stop.wait(POLL_INTERVAL):
+            mesh.supervisor.poll()
+            mesh.infra.poll()
+        out("stopping the mesh...")
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class SignalRelay:
+    """Sets ``stop`` when a stop signal arrives, from a thread of its own.
+
+    A handler must not set the Event itself: it runs on the main thread, which
+    may hold the Event's lock in ``stop.wait`` when the signal lands, and the
+    lock is not reentrant (a deadlock seen under load). The handler only writes
+    a byte to a pipe, which is safe anywhere; the relay thread reads it and sets
+    ``stop``. SIGHUP counts too: a closed terminal must not orphan the services.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._read, self._write = os.pipe()
+        self._closing = False
+        self._previous: dict[int, Any] = {}
+        self._thread = threading.Thread(target=self._relay, name="signal-relay", daemon=True)
+
+    def _relay(self) -> None:
+        os.read(self._read, 1)
+        if not self._closing:
+            self._stop.set()
+
+    def __enter__(self) -> SignalRelay:
+        self._thread.start()
+        for sig in _STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, lambda *_: os.write(self._write, b"s"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._closing = True
+        os.write(self._write, b"x")  # lets the relay thread end
+        self._thread.join(timeout=5)
+        os.close(self._read)
+        os.close(self._write)
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 HEALTH_INTERVAL = 10.0
 
 

@@ -1,6 +1,7 @@
 """Stands in for ``python -m meshctl serve NAME ...``: registers, waits for SIGTERM, deregisters.
 
-Invoked as ``fake_serve.py -m meshctl serve NAME --port 0 --registry URL --prefix P ...``.
+Invoked as ``fake_serve.py -m meshctl serve NAME --port 0 --prefix P``, the registry in
+``MESH_REDIS_URL`` (as ``meshctl up`` hands it to its services: never on a command line).
 ``FAKE_CRASH=NAME`` makes that service fail on start.
 """
 
@@ -26,7 +27,7 @@ async def main(argv: list[str]) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    registry = ServiceRegistry(opts["--registry"], prefix=opts["--prefix"])
+    registry = ServiceRegistry(os.environ["MESH_REDIS_URL"], prefix=opts["--prefix"])
     endpoint = ServiceEndpoint(name, "127.0.0.1", sock.getsockname()[1])
     await registry.register_service(name, endpoint, ttl=30)
     print(f"{name} serving on {endpoint.address} pid {os.getpid()}", flush=True)

@@ -10,12 +10,14 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from meshctl.config import pid_alive
+from meshctl.embedded.mesh import SignalRelay
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = Path(__file__).with_name("fake_serve.py")
@@ -136,3 +138,17 @@ def test_a_service_that_dies_later_is_reported_and_restarted(tmp_path: Path):
     code, _, _ = mesh.finish(signal.SIGTERM)
     assert code == 0
     assert not pid_alive(second)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_sets_stop_from_the_relay_thread_and_handlers_come_back(sig: int):
+    before = signal.getsignal(sig)
+    stop = threading.Event()
+    with SignalRelay(stop):
+        os.kill(os.getpid(), sig)
+        assert stop.wait(5)
+    assert signal.getsignal(sig) is before
+    quiet = threading.Event()
+    with SignalRelay(quiet):
+        pass  # leaving without a signal sets nothing
+    assert not quiet.is_set()
