@@ -42,6 +42,9 @@ class ServiceSettings(MeshSettings):
     metrics_port: int = Field(
         0, ge=0, le=65535, description="port of the Prometheus /metrics endpoint (0: a free one)"
     )
+    sli: bool = Field(
+        True, description="count what the instance serves in the SLI buckets `meshctl slo` reads"
+    )
     trace_ttl_seconds: float = Field(
         900.0, gt=0, description="how long the span store keeps a trace after its last span"
     )

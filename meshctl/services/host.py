@@ -257,6 +257,7 @@ async def serve(
     labels: Mapping[str, str] | None = None,
     zone: str | None = None,
     version: str | None = None,
+    sli: bool = True,
     span_store: SpanStore | None = None,
 ) -> None:
     """Serve ``app`` until ``stop_event`` is set or SIGTERM/SIGINT arrives.
@@ -280,6 +281,7 @@ async def serve(
             closed here); None keeps none (OTLP export follows the variables).
         labels, zone, version: what the instance registers with, for route tables'
             subsets (metadata labels, the zone; version defaults to meshctl's).
+        sli: add what the instance serves to its service's SLI buckets in Redis.
     """
     stop = stop_event or asyncio.Event()
     served = MethodStats()
@@ -317,9 +319,10 @@ async def serve(
                             await registration.enter_async_context(keep_alive)
                             beats = heartbeat_source(app.name, endpoint.instance_id, keep_alive)
                             registration.callback(PROCESS_METRICS.add(beats))
-                            await registration.enter_async_context(
-                                registry.sli_recorder(app.name, served)
-                            )
+                            if sli:
+                                await registration.enter_async_context(
+                                    registry.sli_recorder(app.name, served)
+                                )
                             report = functools.partial(served_report, endpoint, served, started_at)
                             await registration.enter_async_context(
                                 registry.reporting(

@@ -87,6 +87,7 @@ async def run_service(
             labels=settings.labels,
             zone=settings.zone,
             version=settings.instance_version,
+            sli=settings.sli,
         )
     finally:
         await registry.aclose()

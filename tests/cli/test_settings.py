@@ -76,6 +76,8 @@ def test_each_layer_beats_the_next(layered, monkeypatch):
         "kafka_bootstrap": "env",
         "prefix": "config:local",
         "topic_prefix": "config:local",
+        "trace_store": "default",
+        "zone": "default",
         "database_url": "up",
         "client_name": "default",
         "default_timeout": "default",

@@ -100,8 +100,9 @@ async def _demo(
             infra,
             prefix=prefix,
             run_dir=run_dir,
-            # The demo leaves nothing in Redis: its load test's spans are not kept.
-            service_env={"MESH_WEBHOOK_URL": webhook.url, "MESH_TRACE_STORE": "false"},
+            # The demo leaves nothing in Redis: no spans kept, no SLI buckets counted.
+            service_env={"MESH_WEBHOOK_URL": webhook.url, "MESH_TRACE_STORE": "false",
+                         "MESH_SLI": "false"},  # fmt: skip
             say=say,
             python=sys.executable,
         ) as mesh:
