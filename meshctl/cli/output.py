@@ -15,9 +15,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 class OutputFormat(StrEnum):
@@ -140,7 +143,6 @@ def _render_table(
     data: Any, columns: Sequence[str | Column] | None, *, color: bool, width: int
 ) -> str:
     """A borderless rich table; a single mapping becomes KEY/VALUE rows."""
-    from rich.console import Console
     from rich.table import Table
 
     if isinstance(data, Mapping):
@@ -157,6 +159,13 @@ def _render_table(
         table.add_column(col.title, overflow="fold")
     for row in rows:
         table.add_row(*(col.cell(row) for col in cols))
+    return table_text(table, color=color, width=width)
+
+
+def table_text(table: Table, *, color: bool, width: int) -> str:
+    """``table`` rendered as text, without trailing spaces, coloured only when asked."""
+    from rich.console import Console
+
     buffer = io.StringIO()
     console = Console(
         file=buffer,

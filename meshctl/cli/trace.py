@@ -9,7 +9,6 @@ kept for the id, 2 bad input, 3 Redis unreachable.
 
 from __future__ import annotations
 
-import io
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meshctl.cli.output import OutputFormat, OutputOption, render, use_color
+from meshctl.cli.output import OutputFormat, OutputOption, render, table_text, use_color
 from meshctl.cli.requestdata import seconds, text_value
 from meshctl.cli.runner import fail, run, state
 from meshctl.core.spans import SpanRecord, Waterfall, published, waterfall
@@ -83,7 +82,6 @@ def render_trace(
 
 
 def _table(fall: Waterfall, color: bool) -> str:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -106,19 +104,7 @@ def _table(fall: Waterfall, color: bool) -> str:
             status,
             bar,
         )
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=220,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        markup=False,
-    )
-    console.print(table)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    return table_text(table, color=color, width=220)
 
 
 @asynccontextmanager
