@@ -235,7 +235,8 @@ class RegistryWatcher(AsyncLifecycle):
                 self._first_attempt.set()
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    # untyped before redis 8.2, typed from it: either way not an error
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             await asyncio.sleep(self.retry_interval)
 
     async def _refresh_loop(self) -> None:

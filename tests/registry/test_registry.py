@@ -230,7 +230,7 @@ async def test_changes_are_announced(
             message = await pubsub.get_message(timeout=1)
             if message is not None:
                 seen.append(json.loads(message["data"]))
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
 
     assert [(m["action"], m["service"], m["instance_id"]) for m in seen] == [
         ("registered", "analytics", ep.instance_id),
