@@ -26,9 +26,9 @@ from meshctl.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings
+    from meshctl.core.objectives import Objective
     from meshctl.loadtest.plan import LoadPlan
     from meshctl.loadtest.result import RunResult
-    from meshctl.loadtest.slo import Objective
     from meshctl.loadtest.suite import MethodOutcome
 
 
@@ -148,8 +148,8 @@ def loadtest(
     real credentials, say) is skipped with the reason, after one request.
     Exit 1 when a method misses an --slo or none of its requests succeeds.
     """
+    from meshctl.core.objectives import evaluate, misses, parse_slos
     from meshctl.loadtest.result import compare as compare_results
-    from meshctl.loadtest.slo import evaluate, misses, parse_slos
 
     if all_methods:
         _refuse_with_all(method, data=data, data_file=data_file, save=save, compare=compare)
@@ -245,8 +245,8 @@ def _load_all(
     """Load each method of ``base.service`` in turn with ``base``'s options; one line each."""
     from dataclasses import replace
 
+    from meshctl.core.objectives import evaluate
     from meshctl.loadtest.callers import refusal
-    from meshctl.loadtest.slo import evaluate
     from meshctl.loadtest.suite import MethodOutcome, failure
 
     settings = state(ctx).resolve().settings

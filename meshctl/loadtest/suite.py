@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from meshctl.core.objectives import misses
 from meshctl.loadtest.report import csv_row, csv_text
-from meshctl.loadtest.slo import misses
 
 TABLE_COLUMNS = ("method", "requests", "rps", "p50", "p99", "errors", "slo", "note")
 NOTE_WIDTH = 90  # the table's note is cut here so each method stays one line; JSON has it all

@@ -86,12 +86,13 @@ _BREAKER = _fields(
 
 _REPORT = _fields(
     {
-        **dict.fromkeys(("name", "host", "role", "instance_id", "address"), _TEXT),
+        **dict.fromkeys(("name", "host", "role", "instance_id", "address", "version"), _TEXT),
         **dict.fromkeys(("pid", "started_at", "published_at"), _NUMBER),
         "breakers": _list_of(_BREAKER),
         "services": _map_of(_STATS),
         "endpoints": _map_of(_map_of(_STATS)),
         "served": _map_of(_STATS),
+        "within": _map_of(_list_of(_is_number)),
     }
 )
 

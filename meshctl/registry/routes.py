@@ -71,10 +71,11 @@ async def _write(
                 continue  # another writer was first: read its revision and go again
 
 
-async def set_table(redis: Redis, prefix: str, document: Any) -> RouteTable:
-    """Validate and store ``document`` as its service's table; raises RouteError."""
+async def set_table(redis: Redis, prefix: str, document: Any, action: str = "set") -> RouteTable:
+    """Validate and store ``document`` as its service's table (``action`` is what its
+    history says of the change); raises RouteError."""
     table = parse_table(document)
-    revision = await _write(redis, prefix, table.service, table.document, "set")
+    revision = await _write(redis, prefix, table.service, table.document, action)
     return parse_table(table.document, revision)
 
 

@@ -44,6 +44,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meshctl._version import __version__
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.slo import served_counts
 from meshctl.core.stats import MethodStats
 from meshctl.registry.keepalive import KeepAlive
 from meshctl.registry.reports import SERVER_ROLE, served_report_id
@@ -210,6 +211,9 @@ def served_report(
         "published_at": time.time(),
         "served": served.snapshot(),
         "callers": served.callers_snapshot(),
+        # what a canary is judged on: the version, and latency counts at the SLO edges
+        "version": endpoint.version,
+        "within": {method: counts.within for method, counts in served_counts(served).items()},
     }
 
 

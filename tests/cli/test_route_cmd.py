@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -101,3 +102,106 @@ def test_a_malformed_file_is_refused(meshctl, tmp_path: Path, text: str, message
     path.write_text(text)
     refused = meshctl("route", "set", "-f", str(path))
     assert refused.exit_code == 2 and message in refused.output
+
+
+# -- route shift -------------------------------------------------------------------------
+
+
+async def invoke(meshctl, *args: str):
+    return await asyncio.to_thread(meshctl, *args)
+
+
+SHIFT = ["route", "shift", "analytics", "--to", "v0.2.0", "--slo", "errors<1%"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--step", "0%"], "invalid step '0%'"),
+        (["--step", "x"], "invalid step 'x'"),
+        (["--every", "500ms"], "too short to judge a step: at least 1s"),
+        (["--every", "soon"], "invalid duration 'soon'"),
+        (["--slo", "mean<5ms"], "a canary is judged on errors, rps and pNN<T"),
+        (["--slo", "p99<90ms"], "servers count latency at 1ms, 2.5ms"),
+        (["--slo", "p99"], "invalid SLO 'p99'"),
+        ([], "no instance of analytics is registered"),
+    ],
+)
+def test_shift_mistakes_are_refused_before_anything_is_written(
+    meshctl, extra: list[str], message: str
+) -> None:
+    refused = meshctl(*SHIFT, *extra)
+    assert refused.exit_code == 2, refused.output
+    assert message in refused.output and "Traceback" not in refused.output
+    assert json.loads(meshctl("route", "list", "-o", "json").stdout) == {"routes": []}
+
+
+async def test_shift_refuses_versions_it_cannot_find(platform, meshctl) -> None:
+    await platform.start("analytics", instance_version="0.1.0")
+    await platform.start("analytics", instance_version="0.2.0")
+    missing = await invoke(meshctl, *SHIFT[:4], "v0.3.0", *SHIFT[5:])
+    assert missing.exit_code == 2
+    assert "no instance of analytics runs version 0.3.0 (registered versions: 0.1.0, 0.2.0)" in (
+        missing.output
+    )
+    await platform.start("analytics", instance_version="0.0.9")
+    unclear = await invoke(meshctl, *SHIFT)
+    assert unclear.exit_code == 2
+    assert "cannot tell which version analytics shifts from (other versions: 0.0.9, 0.1.0)" in (
+        unclear.output
+    )
+    same = await invoke(meshctl, *SHIFT, "--from", "0.2.0")
+    assert same.exit_code == 2 and "--from and --to name the same version" in same.output
+
+
+async def test_shift_will_not_overwrite_a_table_with_match_rules(
+    platform, meshctl, tmp_path: Path
+) -> None:
+    await platform.start("analytics", instance_version="0.1.0")
+    await platform.start("analytics", instance_version="0.2.0")
+    path = tmp_path / "canary.yaml"
+    path.write_text(CANARY)
+    assert (await invoke(meshctl, "route", "set", "-f", str(path))).exit_code == 0
+    refused = await invoke(meshctl, *SHIFT)
+    assert refused.exit_code == 2
+    assert "matches on method, headers or caller" in refused.output
+
+
+async def test_a_shift_without_traffic_rolls_back_and_exits_1(platform, meshctl) -> None:
+    await platform.start("analytics", instance_version="0.1.0")
+    await platform.start("analytics", instance_version="0.2.0")
+    result = await invoke(meshctl, *SHIFT, "--step", "100%", "--every", "1s", "--patience", "0")
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "step 1/1: 100% of analytics calls to v0.2.0 (revision 1)"
+    assert lines[1] == "  v0.2.0 served 0 requests in 1s: errors<1% (0.00%) ok"
+    assert lines[2] == (
+        "rolled back: every call of analytics goes to v0.1.0 (revision 2): "
+        "v0.2.0 served 0 requests in 1s, too few to judge"
+    )
+    shown = yaml.safe_load((await invoke(meshctl, "route", "show", "analytics")).stdout)
+    assert shown["rules"] == [{"route": [{"subset": "v0.1.0", "weight": 100}]}]
+
+
+async def test_a_blue_green_shift_under_traffic_promotes(platform, mesh, meshctl) -> None:
+    await platform.start("analytics", instance_version="0.1.0")
+    await platform.start("analytics", instance_version="0.2.0")
+
+    async def calls() -> None:
+        while True:
+            await mesh.call_service("analytics", "GetTrafficMetrics", {})
+            await asyncio.sleep(0.005)
+
+    caller = asyncio.create_task(calls())
+    try:
+        result = await invoke(
+            meshctl, *SHIFT, "--from", "0.1.0", "--step", "100%", "--every", "2s", "-o", "json"
+        )
+    finally:
+        caller.cancel()
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    assert (outcome["promoted"], outcome["from"], outcome["to"]) == (True, "v0.1.0", "v0.2.0")
+    judged = [s for s in outcome["steps"] if s["action"] == "advance"]
+    assert judged and judged[-1]["share"] == 100 and judged[-1]["requests"] >= 10
+    assert "step 1/1: 100% of analytics calls to v0.2.0" in result.stderr

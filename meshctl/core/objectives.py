@@ -1,4 +1,7 @@
-"""Service-level objectives for CI gating: ``p99<100ms,errors<0.1%,rps>=1000``.
+"""Objectives for a run of calls: ``p99<100ms,errors<0.1%,rps>=1000``.
+
+``meshctl loadtest --slo`` gates CI on them; ``meshctl route shift --slo`` judges
+a canary by them.
 
 An objective is ``METRIC OP VALUE``; objectives are separated by commas.
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from meshctl.core.objectives import Objective, evaluate, parse_slos
 from meshctl.errors import InvalidRequestError
-from meshctl.loadtest.slo import Objective, evaluate, parse_slos
 
 SUMMARY = {
     "rps": 1200.0,
