@@ -8,8 +8,9 @@ traffic (95 % ``stable``, 5 % ``canary``). A subset with no instance left
 falls back to the whole service, unless the table says ``fallback: none``.
 
 Everything here is pure and cheap per call: a table is validated once, when
-it is written (``parse_table``), and a subset's instances are filtered once
-per registry view (``SubsetCache``), not per call.
+it is written (``parse_table``), and a subset's instances, and the caller's
+zone's share of them, are worked out once per registry view (``SubsetCache``),
+not per call: a scan of a view of 1,000 instances costs tens of µs.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ class Rule:
         if not self.headers:
             return True
         lowered = {k.lower(): v for k, v in headers.items()}  # header names ignore case
-        return all(lowered.get(k) == v for k, v in self.headers)
+        for name, value in self.headers:  # a loop, not all(): no generator per call
+            if lowered.get(name) != value:
+                return False
+        return True
 
     def pick(self, roll: float) -> str:
         """The subset for ``roll`` in [0, 100)."""
@@ -88,6 +92,16 @@ class RouteTable:
     fallback: bool = True
     revision: int = 0
     document: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # each rule's decisions by subset name, built once: a frozen dataclass costs ~0.5 µs to make
+    _decisions: tuple[Mapping[str, Decision], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        decisions = tuple(
+            {name: Decision(self.subsets[name], rule.timeout, rule.attempts, self.fallback)
+             for name, _ in rule.splits}
+            for rule in self.rules
+        )  # fmt: skip
+        object.__setattr__(self, "_decisions", decisions)
 
     def decide(
         self,
@@ -97,46 +111,54 @@ class RouteTable:
         rng: random.Random | None = None,
     ) -> Decision | None:
         """The first matching rule's choice; None when no rule matches (any instance)."""
-        for rule in self.rules:
+        for rule, decisions in zip(self.rules, self._decisions, strict=True):
             if rule.matches(method, headers, caller):
                 roll = (rng or random).random() * 100 if len(rule.splits) > 1 else 0.0
-                subset = self.subsets[rule.pick(roll)]
-                return Decision(subset, rule.timeout, rule.attempts, self.fallback)
+                return decisions[rule.pick(roll)]
         return None
 
 
 class SubsetCache:
-    """Each subset's instances of a registry view, filtered once per view.
+    """The instances calls may use out of one registry view, worked out once per view and
+    zone: each subset's, narrowed to the caller's zone (``prefer_zone``) when it has one.
 
-    Registry views keep their identity until their content changes, so the
-    cache holds the filtered tuples of the latest view only."""
+    Registry views keep their identity until their content changes (an instance's health
+    included), so the cache holds the latest view's results only: keep one per service."""
 
     def __init__(self) -> None:
         self._view: Sequence[ServiceEndpoint] | None = None
-        self._subsets: dict[Subset, tuple[ServiceEndpoint, ...]] = {}
+        self._zone: str | None = None
+        self._found: dict[Subset | None, Sequence[ServiceEndpoint]] = {}
 
     def instances(
-        self, view: Sequence[ServiceEndpoint], subset: Subset
-    ) -> tuple[ServiceEndpoint, ...]:
-        if view is not self._view:
-            self._view, self._subsets = view, {}
-        found = self._subsets.get(subset)
+        self, view: Sequence[ServiceEndpoint], subset: Subset | None, zone: str | None = None
+    ) -> Sequence[ServiceEndpoint]:
+        """``subset``'s instances in ``view`` (None: all of them), of those the zone's
+        while it has capacity. Empty exactly when the subset has no instance."""
+        if view is not self._view or zone != self._zone:
+            self._view, self._zone, self._found = view, zone, {}
+        found = self._found.get(subset)
         if found is None:
-            found = self._subsets[subset] = tuple(ep for ep in view if subset.holds(ep))
+            chosen = view if subset is None else tuple(ep for ep in view if subset.holds(ep))
+            found = self._found[subset] = chosen if zone is None else prefer_zone(chosen, zone)
         return found
 
 
 def route(
-    view: Sequence[ServiceEndpoint], decision: Decision | None, cache: SubsetCache
+    view: Sequence[ServiceEndpoint],
+    decision: Decision | None,
+    cache: SubsetCache,
+    zone: str | None = None,
 ) -> Sequence[ServiceEndpoint]:
     """The instances a call with ``decision`` may use: its subset's, or with none left and
-    fallback allowed, the whole view."""
+    fallback allowed, the whole view; of those, the caller's ``zone``'s (``prefer_zone``).
+    The same view gives the same sequence (identical), so balancers keep what they built."""
     if decision is None or decision.subset is None:
-        return view
-    chosen = cache.instances(view, decision.subset)
+        return view if zone is None else cache.instances(view, None, zone)
+    chosen = cache.instances(view, decision.subset, zone)
     if chosen or not decision.fallback:
         return chosen
-    return view
+    return view if zone is None else cache.instances(view, None, zone)
 
 
 def prefer_zone(
@@ -144,7 +166,8 @@ def prefer_zone(
 ) -> Sequence[ServiceEndpoint]:
     """The caller's zone's instances while at least ``spill_below`` of them are not known
     unhealthy; otherwise (spill-over) every instance. Zone-aware routing as Envoy's:
-    local while local capacity holds, the other zones when it does not."""
+    local while local capacity holds, the other zones when it does not. Scans the whole
+    view: per call, go through ``route`` and its cache."""
     if zone is None:
         return view
     local = [ep for ep in view if ep.zone == zone]

@@ -31,7 +31,7 @@ from meshctl.core.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitSt
 from meshctl.core.context import CALLER_HEADER, CorrelationContext, current_context
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.core.retry import Retry, RetryBudget, RetryPolicy
-from meshctl.core.routing import SubsetCache, prefer_zone
+from meshctl.core.routing import SubsetCache
 from meshctl.core.routing import route as route_instances
 from meshctl.core.stats import CallStats
 from meshctl.core.verdict import SiblingLedger
@@ -165,7 +165,7 @@ class ServiceMeshClient:
         self._unlist_metrics: Callable[[], None] | None = None
         # Route tables come over the control plane, so a client without one routes nothing.
         self.routes = RouteCache(registry.redis, registry.prefix) if control else None
-        self._subsets = SubsetCache()
+        self._subsets: dict[str, SubsetCache] = {}  # by service: each caches its latest view
         self.control = (
             ControlPlane(
                 registry.redis,
@@ -428,9 +428,10 @@ class ServiceMeshClient:
 
     def _routed(self, call: Call, view: Sequence[ServiceEndpoint]) -> Sequence[ServiceEndpoint]:
         """The instances the call may use: its route's subset, then the client's zone."""
-        if call.route is not None:
-            view = route_instances(view, call.route, self._subsets)
-        return prefer_zone(view, self.zone) if self.zone is not None else view
+        cache = self._subsets.get(call.service)
+        if cache is None:
+            cache = self._subsets[call.service] = SubsetCache()
+        return route_instances(view, call.route, cache, self.zone)
 
     async def _endpoints(self, service: str) -> Sequence[ServiceEndpoint]:
         """The service's instances now, after acting on what changed since the last look."""

@@ -96,6 +96,36 @@ def test_zone_aware_routing_stays_local_until_local_capacity_fails() -> None:
     assert prefer_zone(view, "a") is view  # none up: spill over to every zone
 
 
+def test_the_zones_share_is_worked_out_once_per_view_and_anew_for_a_new_one() -> None:
+    cache = SubsetCache()
+    view = (ep(1, zone="a"), ep(2, zone="a"), ep(3, zone="b"))
+    local = route(view, None, cache, "a")
+    assert [e.port for e in local] == [1, 2]
+    assert route(view, None, cache, "a") is local  # same view: no scan again
+    assert route(view, None, cache) is view and route(view, None, cache, "c") is view
+    sick = [ep(1, zone="a"), ep(2, zone="a"), ep(3, zone="b")]
+    for e in sick[:2]:
+        e.health_status = HealthStatus.UNHEALTHY
+    new_view = tuple(sick)  # health changed: the registry hands out a new view
+    assert route(new_view, None, cache, "a") is new_view  # no local capacity: spill over
+
+
+def test_a_subset_is_narrowed_to_the_zone_and_falls_back_to_the_zones_share() -> None:
+    table = parse_table(CANARY)
+    cache = SubsetCache()
+    view = (ep(1, zone="a"), ep(2, "0.2.0", zone="a"), ep(3, "0.2.0", zone="b"),
+            ep(4, pool="gpu", zone="b"))  # fmt: skip
+    canary = table.decide("M", {"x-canary": "1"}, None)
+    assert [e.port for e in route(view, canary, cache, "a")] == [2]
+    assert route(view, canary, cache, "a") is route(view, canary, cache, "a")
+    gpu = table.decide("GenerateReport", {}, "streaming")
+    assert [e.port for e in route(view, gpu, cache, "a")] == [4]  # none local: anywhere
+    without = (ep(1, zone="a"), ep(4, pool="gpu", zone="b"))
+    assert [e.port for e in route(without, canary, cache, "a")] == [1]  # whole service, local
+    strict = parse_table({**CANARY, "fallback": "none"})
+    assert route(without, strict.decide("M", {"x-canary": "1"}, None), cache, "a") == ()
+
+
 def test_split_writes_one_subset_per_version() -> None:
     table = parse_table(split_document("analytics", {"v0.1.0": 90, "v0.2.0": 10}))
     assert {n: s.labels for n, s in table.subsets.items()} == {
