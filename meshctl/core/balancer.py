@@ -227,15 +227,22 @@ class _RingPool(_Pool):
         return None
 
 
-class _ServiceView:
-    """What the balancer holds for one service: the list last seen, its pools, the stats."""
+RECENT_LISTS = 4
+"""Lists whose pools a service keeps: a route's subsets (and the whole view, when a
+subset falls back) alternate call by call, and must not rebuild each other's pools."""
 
-    __slots__ = ("source", "pools", "stats")
+
+class _ServiceView:
+    """What the balancer holds for one service: the lists last seen with their pools
+    (the latest first), and the stats of every endpoint those lists hold."""
+
+    __slots__ = ("source", "pools", "stats", "recent")
 
     def __init__(self) -> None:
         self.source: Sequence[ServiceEndpoint] | None = None
         self.pools: tuple[_Pool, ...] = ()
         self.stats = ServiceStats()
+        self.recent: list[tuple[Sequence[ServiceEndpoint], tuple[_Pool, ...]]] = []
 
 
 class LoadBalancer:
@@ -328,7 +335,7 @@ class LoadBalancer:
         service = endpoints[0].service_name
         view = self._views.get(service)
         if view is None or view.source is not endpoints:
-            view = self._refresh(service, endpoints)
+            view = self._switch(service, endpoints)
         for pool in view.pools:
             i = pool.pick(self._rng, eligible, key)
             if i is not None:
@@ -379,22 +386,33 @@ class LoadBalancer:
         view = self._views.get(endpoint.service_name)
         if view is not None:
             view.stats.endpoints.pop(endpoint.instance_id, None)
-            view.source = None
+            view.source, view.recent = None, []
 
     def _lookup(self, endpoint: ServiceEndpoint) -> EndpointStats | None:
         view = self._views.get(endpoint.service_name)
         return None if view is None else view.stats.endpoints.get(endpoint.instance_id)
 
-    def _refresh(self, service: str, endpoints: Sequence[ServiceEndpoint]) -> _ServiceView:
-        """Rebuild the service's pools for a new list; stats of vanished endpoints go."""
+    def _switch(self, service: str, endpoints: Sequence[ServiceEndpoint]) -> _ServiceView:
+        """Make ``endpoints`` the service's current list: its pools again if it is one of
+        the recent lists, else new ones."""
         view = self._views.setdefault(service, _ServiceView())
-        view.stats.retain(ep.instance_id for ep in endpoints)
+        for source, pools in view.recent:
+            if source is endpoints:
+                view.source, view.pools = source, pools
+                return view
+        return self._refresh(view, endpoints)
+
+    def _refresh(self, view: _ServiceView, endpoints: Sequence[ServiceEndpoint]) -> _ServiceView:
+        """Build pools for a new list; stats of endpoints no recent list holds go."""
+        kept = view.recent[: RECENT_LISTS - 1]
+        view.stats.retain({ep.instance_id for source, _ in kept for ep in source}
+                          | {ep.instance_id for ep in endpoints})  # fmt: skip
         active: list[ServiceEndpoint] = []
         draining: list[ServiceEndpoint] = []
         for ep in endpoints:
             if ep.health_status is not HealthStatus.UNHEALTHY:
                 (active if _weight(ep) > 0 else draining).append(ep)
-        old, pools = view.pools, []
+        old, pools = [pool for _, pools in view.recent for pool in pools], []
         if active:
             pools.append(self._pool(active, view.stats, [_weight(ep) for ep in active], old))
         if draining:
@@ -402,6 +420,7 @@ class LoadBalancer:
             pools.append(self._pool(draining, view.stats, [1.0] * len(draining), old))
         view.pools = tuple(pools)
         view.source = endpoints
+        view.recent = [(endpoints, view.pools), *kept]
         return view
 
     def _pool(

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from meshctl.core.balancer import LoadBalancer, LoadBalancingStrategy
+from meshctl.core.balancer import RECENT_LISTS, LoadBalancer, LoadBalancingStrategy
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.core.endpoint_stats import EWMA_ALPHA
 
@@ -70,8 +70,34 @@ def test_a_new_list_replaces_the_cached_view(strategy):
     assert {lb.select(first, f"k{i}").instance_id for i in range(200)} == {"a", "b", "c"}
     second = (endpoint("a", health_status=HealthStatus.UNHEALTHY), endpoint("c"), endpoint("d"))
     assert {lb.select(second, f"k{i}").instance_id for i in range(200)} == {"c", "d"}
-    assert lb.tracked_endpoints == 3
+    assert lb.tracked_endpoints == 4  # b's stats stay while the first list is a recent one
+    for generation in range(RECENT_LISTS - 1):
+        lb.select((endpoint("c"), endpoint("d"), endpoint(f"new{generation}")))
     assert lb.stats(endpoint("b"))["picks"] == 0
+    assert lb.tracked_endpoints == len({"a", "c", "d"}) + RECENT_LISTS - 1  # a: in the second
+
+
+def test_alternating_lists_keep_the_endpoints_stats():
+    """A route's subsets alternate call by call: neither forgets the other's calls."""
+    stable, canary = (endpoint("a"), endpoint("b")), (endpoint("c"),)
+    whole = (*stable, *canary)
+    lb = LoadBalancer(S.LEAST_CONNECTIONS, rng=random.Random(5))
+    busy = lb.select(stable)
+    lb.on_start(busy)
+    lb.on_start(lb.select(canary))
+    lb.select(whole)
+    assert lb.stats(busy)["active"] == 1
+    assert lb.stats(canary[0])["active"] == 1
+
+
+def test_alternating_lists_keep_their_own_rotation():
+    stable, canary = (endpoint("a"), endpoint("b")), (endpoint("c"),)
+    lb = LoadBalancer(S.ROUND_ROBIN, rng=random.Random(6))
+    picks = []
+    for _ in range(6):
+        picks.append(lb.select(stable).instance_id)
+        assert lb.select(canary).instance_id == "c"
+    assert picks in (["a", "b"] * 3, ["b", "a"] * 3)
 
 
 def test_stats_survive_a_fresh_list_with_the_same_members():
@@ -98,7 +124,7 @@ def test_memory_stays_bounded_as_endpoints_churn():
         picked = lb.select(eps)
         lb.on_start(picked)
         lb.on_finish(picked, 0.01, True)
-    assert lb.tracked_endpoints == 10
+    assert lb.tracked_endpoints == 10 * RECENT_LISTS
 
 
 def test_services_are_tracked_apart():
