@@ -9,6 +9,7 @@ the details.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -56,7 +57,12 @@ async def with_registry(
 def expiry(fault: Fault, now: float) -> str:
     """``in 2m (21:07:00 UTC)``."""
     at = datetime.fromtimestamp(fault.expires_at, UTC).strftime("%H:%M:%S UTC")
-    return f"in {format_age(fault.expires_at - now)} ({at})"
+    return f"in {left(fault.expires_at - now)} ({at})"
+
+
+def left(seconds: float) -> str:
+    """Time left, rounded up: a fault of ``--for 2m`` reads ``2m`` as it starts."""
+    return format_age(math.ceil(seconds))
 
 
 def fault_row(fault: Fault, now: float) -> dict[str, Any]:
@@ -155,7 +161,7 @@ def list_faults(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
         typer.echo("no fault injected")
         return
     columns = ("id", "service", "scope", "action",
-               Column("expires_in", "EXPIRES IN", format_age))  # fmt: skip
+               Column("expires_in", "EXPIRES IN", left))  # fmt: skip
     emit(rows, output, columns=columns)
 
 

@@ -35,12 +35,17 @@ FaultTable = dict[str, tuple[Fault, ...]]
 
 def _parse(key: Any, value: Any) -> Fault:
     """The fault stored under ``key``; raises FaultError."""
+    name = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
     try:
-        fault = parse_fault(json.loads(value))
-    except ValueError as exc:  # FaultError or not JSON
-        raise FaultError(f"fault {key!r} is not valid ({exc}): {brief(value)}") from None
-    if fault.id != (key.decode(errors="replace") if isinstance(key, bytes) else str(key)):
-        raise FaultError(f"fault {key!r} holds the record of {fault.id!r}")
+        record = json.loads(value)
+    except ValueError:
+        raise FaultError(f"fault {name!r} is not valid (not JSON): {brief(value)}") from None
+    try:
+        fault = parse_fault(record)
+    except FaultError as exc:
+        raise FaultError(f"fault {name!r} is not valid ({exc}): {brief(value)}") from None
+    if fault.id != name:
+        raise FaultError(f"fault {name!r} holds the record of {fault.id!r}")
     return fault
 
 
