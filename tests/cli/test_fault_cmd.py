@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -24,10 +25,11 @@ def inject(meshctl, *args: str) -> str:
     return match.group(1)
 
 
-def listed(meshctl) -> list[dict]:
+def listed(meshctl) -> list[dict[str, Any]]:
     result = meshctl("fault", "list", "-o", "json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["faults"]
+    faults: list[dict[str, Any]] = json.loads(result.stdout)["faults"]
+    return faults
 
 
 def test_inject_list_and_clear(meshctl) -> None:

@@ -130,7 +130,9 @@ def test_delays_add_up_and_the_first_abort_names_the_status() -> None:
         fault(id="b", abort="503", delay=None),  # an HTTP fault: ServerFaults keeps it apart
         fault(id="c", abort="INTERNAL", delay=0.1),
     ]
-    assert decide(faults, "M", ME, {}, T0, Rolls()) == Injection(pytest.approx(0.3), "503")
+    injection = decide(faults, "M", ME, {}, T0, Rolls())
+    assert injection is not None and injection.abort == "503"
+    assert injection.delay == pytest.approx(0.3)
 
 
 def test_jitter_varies_the_delay_within_its_bounds() -> None:
@@ -147,19 +149,19 @@ def test_faults_out_of_scope_or_expired_leave_a_call_alone() -> None:
 
 def test_server_faults_keep_their_service_and_kind_and_expire_on_the_clock() -> None:
     clock = FakeClock()
-    grpc = ServerFaults("analytics", "grpc", clock=clock, rng=Rolls())
-    assert grpc.faults == () and grpc.decide("M", {}) is None
-    grpc.instance = ME
-    grpc.load(
+    server = ServerFaults("analytics", "grpc", clock=clock, rng=Rolls())
+    assert not server.faults and server.decide("M", {}) is None
+    server.instance = ME
+    server.load(
         {
             "analytics": (fault(id="g"), fault(id="h", abort="503")),
             "auth": (fault(id="other", service="auth"),),
         }
     )
-    assert [f.id for f in grpc.faults] == ["g"]  # HTTP codes are not for a gRPC server
-    assert grpc.decide("M", {}) == Injection(0.0, "UNAVAILABLE")
+    assert [f.id for f in server.faults] == ["g"]  # HTTP codes are not for a gRPC server
+    assert server.decide("M", {}) == Injection(0.0, "UNAVAILABLE")
     clock.advance(60)
-    assert grpc.decide("M", {}) is None  # expired, though still loaded
+    assert server.decide("M", {}) is None  # expired, though still loaded
 
     http = ServerFaults("auth", "http", clock=clock)
     http.load({"auth": (fault(id="x", abort="UNAVAILABLE"), fault(id="y", abort="503"),

@@ -18,6 +18,7 @@ from meshctl.core.breaker import CircuitBreakerConfig
 from meshctl.core.faults import Fault, fault_from_options
 from meshctl.core.retry import RetryBudget, RetryPolicy
 from meshctl.mesh import ServiceMeshClient, open_mesh
+from meshctl.proto.its.v1 import analytics_pb2_grpc, common_pb2
 from meshctl.registry.control import read_reports
 from meshctl.registry.faults import clear_faults, inject_fault, read_faults
 from meshctl.registry.keys import faults_key
@@ -144,12 +145,12 @@ async def test_a_fault_reaches_running_servers_and_expires_by_itself(platform: P
         assert (await mesh.call("analytics", METHOD, {})).attempts == 1
     fault = await inject(platform, abort="UNAVAILABLE", ttl="2s")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(f"/its.v1.AnalyticsService/{METHOD}")
+        stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
 
         async def code() -> grpc.StatusCode:
             await asyncio.sleep(0.05)
             try:
-                await call(b"")
+                await stub.GetTrafficMetrics(common_pb2.GetTrafficMetricsRequest())
             except grpc.aio.AioRpcError as exc:
                 return exc.code()
             return grpc.StatusCode.OK
@@ -178,7 +179,8 @@ async def test_garbage_records_are_skipped_and_the_valid_fault_applies(
         port = await platform.start("analytics")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as failed:
-            await channel.unary_unary(f"/its.v1.AnalyticsService/{METHOD}")(b"")
+            stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+            await stub.GetTrafficMetrics(common_pb2.GetTrafficMetricsRequest())
     assert failed.value.code() is grpc.StatusCode.UNAVAILABLE
     skipped = " ".join(r.getMessage() for r in caplog.records)
     assert "'junk'" in skipped and "'list'" in skipped and "'wrong'" in skipped
