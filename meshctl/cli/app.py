@@ -19,6 +19,7 @@ from meshctl.cli.config_cmd import app as config_app
 from meshctl.cli.demo import demo
 from meshctl.cli.describe import describe
 from meshctl.cli.events import app as events_app
+from meshctl.cli.fault import app as fault_app
 from meshctl.cli.loadtest import loadtest
 from meshctl.cli.prometheus import app as prometheus_app
 from meshctl.cli.route import app as route_app
@@ -54,6 +55,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(prometheus_app, name="prometheus")
 app.add_typer(slo_app, name="slo")
 app.add_typer(route_app, name="route")
+app.add_typer(fault_app, name="fault")
 app.command()(call)
 app.command()(trace)
 app.command()(describe)

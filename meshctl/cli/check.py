@@ -4,7 +4,8 @@ Checks, in order: the registry answers; the broker answers (a warning when
 none is configured); at least one service is registered; every registered
 service, and every one named as ``SERVICE[=MIN_HEALTHY]``, has enough
 instances that answer their health check (grpc.health.v1 or the HTTP health
-route); no breaker of any running mesh client is open. Each check is one
+route); no breaker of any running mesh client is open; a warning when faults
+are injected (``meshctl fault``). Each check is one
 ``√``/``‼``/``×`` line, failures with a hint. ``--wait`` runs the checks again
 every second until they pass or the time is up, resolving the settings each
 time so that a mesh ``meshctl up`` is still starting is found once it writes
@@ -26,6 +27,7 @@ from meshctl.cli.checks import (
     breaker_result,
     check_lines,
     failed,
+    fault_result,
     parse_expectations,
     registry_data_result,
     report,
@@ -125,6 +127,7 @@ async def run_checks(
     from meshctl.errors import RegistryUnavailableError
     from meshctl.registry import open_registry
     from meshctl.registry.control import read_reports
+    from meshctl.registry.faults import read_faults
 
     settings = resolved.settings
     registry = open_registry(settings)
@@ -154,9 +157,13 @@ async def run_checks(
             await check_services(registry, views, expected), served_totals(reports.servers)
         )
         results.append(breaker_result(breaker_rows(reports, time.time()), len(reports.clients)))
+        faults, fault_problems = await read_faults(registry.redis, registry.prefix)
+        results += fault_result([f.service for f in faults])
         statuses, slo_problems = await slo_statuses(settings)
         results += slo_check_results(statuses)
-        results += registry_data_result([*views.problems, *reports.problems, *slo_problems])
+        results += registry_data_result(
+            [*views.problems, *reports.problems, *fault_problems, *slo_problems]
+        )
         return results, EXIT_FAILED if failed(results) else EXIT_OK
     finally:
         await registry.aclose()

@@ -136,6 +136,16 @@ def check_lines(results: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fault_result(services: Sequence[str]) -> list[dict[str, Any]]:
+    """A warning naming the services with faults injected (one entry per fault), if any."""
+    if not services:
+        return []
+    counts = {name: services.count(name) for name in sorted(set(services))}
+    named = ", ".join(f"{name} ({n})" for name, n in counts.items())
+    detail = f"{len(services)} fault(s) injected, failures there may be deliberate: {named}"
+    return [result("faults", "warn", detail, "see `meshctl fault list`; `meshctl fault clear`")]
+
+
 def registry_data_result(problems: Sequence[object]) -> list[dict[str, Any]]:
     """A warning listing the registry entries that reads skipped as unreadable, if any."""
     if not problems:

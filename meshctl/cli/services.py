@@ -152,13 +152,18 @@ def list_services(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE)
 
     from meshctl.cli.served import served_line, served_totals
 
-    async def fetch() -> MeshSnapshot:
+    async def fetch() -> tuple[MeshSnapshot, list[str]]:
+        from meshctl.registry.connection import translated
+        from meshctl.registry.faults import read_faults
         from meshctl.registry.snapshot import SnapshotReader
 
         async with command_registry(ctx) as registry:
-            return await SnapshotReader(registry).read()
+            snapshot = await SnapshotReader(registry).read()
+            with translated(registry.url):
+                faults, _ = await read_faults(registry.redis, registry.prefix)
+            return snapshot, [f.service for f in faults]
 
-    snapshot = run(fetch())
+    snapshot, faulted = run(fetch())
     served = served_totals(snapshot.reports)
     rows = [
         {
@@ -166,15 +171,18 @@ def list_services(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE)
             "instances": r["total"],
             "healthy": r["healthy"],
             "served": served.get(name),
+            **({"faults": faulted.count(name)} if name in faulted else {}),
         }
         for name, r in ((n, health_row(n, e)) for n, e in snapshot.services.items())
     ]
-    columns = (
+    columns: tuple[str | Column, ...] = (
         "service",
         "instances",
         "healthy",
         Column("served", "SERVED (SINCE START)", served_line),
     )
+    if faulted:  # marked only while a fault is injected somewhere (`meshctl fault`)
+        columns += (Column("faults", "FAULTS"),)
     emit(rows, output, columns=columns)
 
 

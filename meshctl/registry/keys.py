@@ -29,6 +29,11 @@ and for routes (``routes.py``):
     P:routes:S:history   list   the same records, newest first, the last 50
     P:routes:version     string a counter every change of any table increments
 
+and for server-side faults (``faults.py``):
+
+    P:faults             hash   fault id -> Fault JSON (``core.faults``), pruned when expired
+    P:faults:version     string a counter every change of any fault increments
+
 and for the span store (``spanstore.py``), every key expiring with its trace:
 
     P:trace:<trace_id>                  list   span record JSON, the trace's first spans
@@ -115,6 +120,14 @@ def route_history_key(prefix: str, service: str) -> str:
 
 def routes_version_key(prefix: str) -> str:
     return registry_key(prefix, "routes", "version")
+
+
+def faults_key(prefix: str) -> str:
+    return registry_key(prefix, "faults")
+
+
+def faults_version_key(prefix: str) -> str:
+    return registry_key(prefix, "faults", "version")
 
 
 def trace_key(prefix: str, trace_id: str) -> str:

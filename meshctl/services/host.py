@@ -11,6 +11,10 @@ caller, and published with the registration as the instance's served report
 (``role: server``), so ``top`` and ``check`` see traffic from short-lived CLIs
 and foreign clients as well as from long-lived mesh clients.
 
+Faults injected for the service (``meshctl fault``) are read from Redis
+once the instance is registered and applied by the interceptor or middleware
+(``transport.server_context``), scoped by the instance's id, version and zone.
+
 Each request is traced as a SERVER span when the process traces: the host
 starts the process's tracing (``transport.tracing``: OTLP export when the
 ``OTEL_*`` variables ask for it) and, given a span store, keeps the spans in
@@ -40,12 +44,15 @@ import grpc
 import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meshctl._version import __version__
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.faults import Instance, ServerFaults
 from meshctl.core.slo import served_counts
 from meshctl.core.stats import MethodStats
+from meshctl.registry.faults import FaultCache
 from meshctl.registry.keepalive import KeepAlive
 from meshctl.registry.reports import SERVER_ROLE, served_report_id
 from meshctl.registry.sli import SliRecorder
@@ -65,6 +72,9 @@ _WILDCARDS = ("", "0.0.0.0", "::")
 
 class Registrar(Protocol):
     """The part of ``meshctl.registry.ServiceRegistry`` the host needs."""
+
+    redis: Redis
+    prefix: str
 
     def keep_alive(self, endpoint: ServiceEndpoint, ttl: float = 60) -> KeepAlive: ...
 
@@ -91,7 +101,9 @@ GRPC_KEEPALIVE_MS = 60_000
 class _GrpcRunner:
     protocol = "grpc"
 
-    def __init__(self, app: GrpcServiceApp, idle_timeout: float, served: MethodStats) -> None:
+    def __init__(
+        self, app: GrpcServiceApp, idle_timeout: float, served: MethodStats, faults: ServerFaults
+    ) -> None:
         self.app = app
         options = [
             ("grpc.server_handshake_timeout_ms", round(idle_timeout * 1000)),
@@ -99,7 +111,7 @@ class _GrpcRunner:
             ("grpc.keepalive_time_ms", GRPC_KEEPALIVE_MS),
             ("grpc.keepalive_timeout_ms", 20_000),
         ]
-        interceptors = [CorrelationServerInterceptor(served, service=app.name)]
+        interceptors = [CorrelationServerInterceptor(served, service=app.name, faults=faults)]
         self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.health = health.aio.HealthServicer()
         self.metadata = {"grpc_services": ",".join(app.grpc_service_names)}
@@ -147,10 +159,13 @@ class _FirstRequestTimeout(H11Protocol):
 class _HttpRunner:
     protocol = "http"
 
-    def __init__(self, app: HttpServiceApp, idle_timeout: float, served: MethodStats) -> None:
+    def __init__(
+        self, app: HttpServiceApp, idle_timeout: float, served: MethodStats, faults: ServerFaults
+    ) -> None:
         self.app = app
         self.idle_timeout = idle_timeout
         self.served = served
+        self.faults = faults
         self.metadata = dict(app.metadata)
         self.server: _QuietServer | None = None
         self.task: asyncio.Task[None] | None = None
@@ -167,6 +182,7 @@ class _HttpRunner:
                 routes=routes_of(self.metadata),
                 uncounted=[self.metadata.get("health_path", "/health")],
                 service=self.app.name,
+                faults=self.faults,
             ),
             log_level="warning",
             lifespan="off",
@@ -290,10 +306,11 @@ async def serve(
     stop = stop_event or asyncio.Event()
     served = MethodStats()
     started_at = time.time()
+    faults = ServerFaults(app.name, "grpc" if isinstance(app, GrpcServiceApp) else "http")
     runner: _Runner = (
-        _GrpcRunner(app, idle_timeout, served)
+        _GrpcRunner(app, idle_timeout, served, faults)
         if isinstance(app, GrpcServiceApp)
-        else _HttpRunner(app, idle_timeout, served)
+        else _HttpRunner(app, idle_timeout, served, faults)
     )
     await app.start()
     try:
@@ -321,6 +338,12 @@ async def serve(
                         if registry is not None:
                             keep_alive = registry.keep_alive(endpoint, ttl)
                             await registration.enter_async_context(keep_alive)
+                            faults.instance = Instance(
+                                endpoint.instance_id, endpoint.version, endpoint.zone
+                            )
+                            await registration.enter_async_context(
+                                FaultCache(registry.redis, registry.prefix, faults.load)
+                            )
                             beats = heartbeat_source(app.name, endpoint.instance_id, keep_alive)
                             registration.callback(PROCESS_METRICS.add(beats))
                             if sli:

@@ -14,6 +14,13 @@ latency, whoever the caller was. Only the server's own faults count as
 failures (the statuses a client's breaker counts, less CANCELLED, which at
 the server means the caller gave up); a caller's mistake is an error only.
 Health probes and reflection are the mesh's own traffic and are not counted.
+
+Both apply the server's faults (``core.faults.ServerFaults``) to the calls
+they count: a delay is slept before the handler, an abort answers the status
+without calling it (gRPC: ``context.abort``; HTTP: the code, the app never
+sees the request). An injected failure counts as the server's, under its
+status marked `` (injected)``, and its span carries ``mesh.fault.injected``.
+With no fault for the service a call pays one attribute test.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from meshctl.core.context import (
     parse_traceparent,
     use_context,
 )
+from meshctl.core.faults import INJECTED, Injection, ServerFaults, header_map
 from meshctl.core.stats import CallStats, MethodStats
 from meshctl.transport.grpc_client import DEFAULT_FAILURE_CODES
 from meshctl.transport.tracing import PROCESS_TRACING, SERVICE, end_span, start_span
@@ -54,7 +62,11 @@ UNROUTED = "unrouted"
 """The method HTTP requests to no known route are counted under."""
 
 UNCOUNTED_GRPC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-"""gRPC methods (by prefix) neither counted as served nor traced: health probes, reflection."""
+"""gRPC methods (by prefix) neither counted as served nor traced nor faulted: health probes,
+reflection."""
+
+FAULT_ATTRIBUTE = "mesh.fault.injected"
+"""The span attribute (true) of a call a fault was injected into."""
 
 
 def _context_from_metadata(metadata: Any) -> CorrelationContext:
@@ -83,11 +95,19 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
         served: where each call is counted, under its method's short name; None
             counts nothing.
         service: the mesh service the server's spans belong to.
+        faults: the server's faults, applied to every call but the mesh's own.
     """
 
-    def __init__(self, served: MethodStats | None = None, *, service: str = "") -> None:
+    def __init__(
+        self,
+        served: MethodStats | None = None,
+        *,
+        service: str = "",
+        faults: ServerFaults | None = None,
+    ) -> None:
         self.served = served
         self.service = service
+        self.faults = faults
         # Only methods the server has: names of unknown ones come from callers.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -110,8 +130,9 @@ class CorrelationServerInterceptor(grpc.aio.ServerInterceptor):
         if self.served is not None and not own:
             stats = self.served.of(method.rsplit("/", 1)[-1])
         wrapped = self._wrapped[method] = _with_context(
-            handler, stats, None if own else method, self.service, self.served
-        )
+            handler, stats, None if own else method, self.service, self.served,
+            None if own else self.faults,
+        )  # fmt: skip
         return wrapped
 
 
@@ -121,17 +142,26 @@ def _with_context(
     method: str | None,
     service: str,
     served: MethodStats | None = None,
+    faults: ServerFaults | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     # The stubs describe sync handlers; on a grpc.aio server they are coroutines.
     inner = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
     name = (method or "").lstrip("/")
     rpc_service, _, rpc_method = name.rpartition("/")
 
-    async def with_context(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    def injection(context: grpc.aio.ServicerContext[Any, Any]) -> Injection | None:
+        assert faults is not None
+        return faults.decide(rpc_method, header_map(context.invocation_metadata() or ()))
+
+    async def handle(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any], fault: Injection | None
+    ) -> Any:
         metadata = context.invocation_metadata()
         ctx = _context_from_metadata(metadata)
         tracer = PROCESS_TRACING.tracer
         if tracer is None or method is None:
+            if fault is not None:
+                await _inject_grpc(fault, context)
             with use_context(ctx):
                 return await inner(request, context)
         attributes: dict[str, str | int | bool] = {
@@ -145,6 +175,9 @@ def _with_context(
         )
         error: BaseException | None = None
         try:
+            if fault is not None:
+                span.set_attribute(FAULT_ATTRIBUTE, True)
+                await _inject_grpc(fault, context)
             with use_context(ctx):
                 return await inner(request, context)
         except BaseException as exc:
@@ -158,13 +191,18 @@ def _with_context(
             span.set_attribute("rpc.grpc.status_code", code)
             end_span(span, code if code in SERVER_FAULTS else None)
 
+    async def with_context(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        fault = injection(context) if faults is not None and faults.faults else None
+        return await handle(request, context, fault)
+
     async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         assert stats is not None
         stats.start()
         started = time.perf_counter()
         code: str | None = None
+        fault = injection(context) if faults is not None and faults.faults else None
         try:
-            reply = await with_context(request, context)
+            reply = await handle(request, context, fault)
             code = _code_name(context.code())
             return reply
         except asyncio.CancelledError:
@@ -175,6 +213,8 @@ def _with_context(
             raise
         finally:
             failed = code in SERVER_FAULTS
+            if fault is not None and fault.abort is not None and code == fault.abort:
+                code += INJECTED
             stats.finish(time.perf_counter() - started, code, failed=failed)
             caller = _caller(context.invocation_metadata())
             if caller is not None and served is not None:
@@ -185,6 +225,14 @@ def _with_context(
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+async def _inject_grpc(fault: Injection, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """Sleep the fault's delay, then abort the call with its status (raises) if it aborts."""
+    if fault.delay > 0:
+        await asyncio.sleep(fault.delay)
+    if fault.abort is not None:
+        await context.abort(grpc.StatusCode[fault.abort], "fault injected")
 
 
 def _caller(headers: Any) -> str | None:
@@ -212,8 +260,9 @@ class CorrelationMiddleware:
         served: where each HTTP request is counted; None counts nothing.
         routes: method name -> ``"VERB /path"``, the names requests are counted
             under (any other request counts as ``UNROUTED``).
-        uncounted: paths not counted or traced at all (the health probe's).
+        uncounted: paths not counted, traced or faulted at all (the health probe's).
         service: the mesh service the server's spans belong to.
+        faults: the server's faults, applied to every request counted.
     """
 
     def __init__(
@@ -224,10 +273,12 @@ class CorrelationMiddleware:
         routes: Mapping[str, str] | None = None,
         uncounted: Collection[str] = (),
         service: str = "",
+        faults: ServerFaults | None = None,
     ) -> None:
         self.app = app
         self.served = served
         self.service = service
+        self.faults = faults
         self._uncounted = frozenset(uncounted)
         self._routes = {tuple(route.split(" ", 1)): name for name, route in (routes or {}).items()}
 
@@ -262,16 +313,30 @@ class CorrelationMiddleware:
             span, ctx = start_span(
                 tracer, name, SpanKind.SERVER, ctx, attributes, continues=_continues(headers)
             )
-        stats = None
-        if self.served is not None and scope["type"] == "http" and path not in self._uncounted:
+        stats, fault = None, None
+        own = scope["type"] != "http" or path in self._uncounted
+        if self.served is not None and not own:
             stats = self.served.of(self._routes.get(route, UNROUTED))
             stats.start()
+        faults = self.faults
+        if faults is not None and faults.faults and not own:
+            fault = faults.decide(self._routes.get(route, UNROUTED), header_map(headers))
         started = time.perf_counter()
         try:
-            with use_context(ctx):
-                await self.app(scope, receive, send_with_id)
+            if fault is not None:
+                if span is not None:
+                    span.set_attribute(FAULT_ATTRIBUTE, True)
+                if fault.delay > 0:
+                    await asyncio.sleep(fault.delay)
+            if fault is not None and fault.abort is not None:
+                await _answer(send_with_id, int(fault.abort))
+            else:
+                with use_context(ctx):
+                    await self.app(scope, receive, send_with_id)
         finally:
             error = f"HTTP {status}" if status >= 400 else None
+            if error is not None and fault is not None and fault.abort == str(status):
+                error += INJECTED
             if stats is not None:
                 stats.finish(time.perf_counter() - started, error, failed=status >= 500)
                 caller = _caller(headers)
@@ -280,3 +345,11 @@ class CorrelationMiddleware:
             if span is not None:
                 span.set_attribute("http.response.status_code", status)
                 end_span(span, error if status >= 500 else None)
+
+
+async def _answer(send: Send, status: int) -> None:
+    """An injected failure's reply: the status and a short JSON body."""
+    body = b'{"detail":"fault injected"}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
