@@ -1,15 +1,19 @@
-"""``route shift`` on real services: a canary advancing, held, rolled back, interrupted."""
+"""``route shift`` on real services: a canary advancing, failing, held, interrupted."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
 from meshctl.core.canary import Action, weights
+from meshctl.core.faults import fault_from_options
 from meshctl.core.objectives import parse_slos
+from meshctl.errors import MeshError
 from meshctl.mesh import open_mesh
+from meshctl.registry.faults import inject_fault
 from meshctl.registry.routes import history, read_tables
 from meshctl.registry.shift import ShiftPlan, Step, run_shift
 from meshctl.testing import Platform
@@ -30,8 +34,11 @@ async def traffic(platform: Platform) -> AsyncIterator[Counter[str]]:
 
         async def call() -> None:
             while True:
-                result = await mesh.call("analytics", "GetTrafficMetrics", {})
-                seen[result.endpoint.version or "?"] += 1
+                try:
+                    result = await mesh.call("analytics", "GetTrafficMetrics", {})
+                    seen[result.endpoint.version or "?"] += 1
+                except MeshError:
+                    seen["failed"] += 1  # retries stay within the call's subset
                 await asyncio.sleep(0.005)
 
         task = asyncio.create_task(call())
@@ -41,6 +48,21 @@ async def traffic(platform: Platform) -> AsyncIterator[Counter[str]]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def until_faulted(platform: Platform) -> None:
+    """Wait for the canary's server to hold the fault (its cache polls once a second)."""
+    [canary] = [e for e in await platform.registry.discover_services("analytics")
+                if e.version == "0.2.0"]  # fmt: skip
+    async with open_mesh(platform.settings, name="probe", registry=platform.registry,
+                         events=False) as mesh:  # fmt: skip
+        for _ in range(500):
+            try:
+                await mesh.call("analytics", "GetTrafficMetrics", {}, endpoint=canary)
+            except MeshError:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("the fault never reached the canary")
 
 
 async def split_now(platform: Platform) -> dict[str, float]:
@@ -74,19 +96,25 @@ async def test_a_healthy_canary_advances_to_every_call(platform: Platform) -> No
     assert actions[:2] == ["shift to v0.2.0: 100%", "shift to v0.2.0: 50%"]
 
 
-async def test_a_canary_breaking_its_slo_is_rolled_back(platform: Platform) -> None:
+async def test_a_canary_failing_calls_is_rolled_back(platform: Platform) -> None:
     await platform.start("analytics", instance_version="0.1.0")
     await platform.start("analytics", instance_version="0.2.0")
+    fault = fault_from_options(
+        "analytics", now=time.time(), abort="UNAVAILABLE", percent=30, version="0.2.0"
+    )
+    await inject_fault(platform.registry.redis, platform.registry.prefix, fault)
+    await until_faulted(platform)
     steps: list[Step] = []
-    async with traffic(platform):
-        outcome = await run_shift(
-            platform.registry.redis, platform.registry.prefix,
-            plan(50, "errors<1%,rps>=100000"), notify=steps.append,
-        )  # fmt: skip
+    async with traffic(platform) as seen:
+        outcome = await run_shift(platform.registry.redis, platform.registry.prefix,
+                                  plan(10), notify=steps.append)  # fmt: skip
     assert not outcome.promoted
-    assert outcome.reason == "SLO broken at 50% (rps>=100000)", outcome.reason
+    assert outcome.reason == "SLO broken at 10% (errors<1%)", outcome.reason
+    [judged] = [s for s in steps if s.action is Action.ROLLBACK and s.share == 10]
+    errors = next(c for c in judged.checks if c.slo == "errors<1%")
+    assert 0.1 <= errors.actual <= 0.6, errors  # about 30 % of the canary's attempts
     assert await split_now(platform) == {"v0.1.0": 100}
-    assert steps[-1].action is Action.ROLLBACK and steps[-1].share == 0
+    assert seen["0.1.0"] > 0 and seen["0.2.0"] > 0
 
 
 async def test_a_canary_nobody_calls_is_held_then_rolled_back(platform: Platform) -> None:
