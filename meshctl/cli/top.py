@@ -89,7 +89,12 @@ def top(
     if once:
         view = run(snapshot(settings, interval))
         if output is OutputFormat.TABLE:
+            from meshctl.tui.routing import once_text
+
             emit(table_rows(view), output, columns=ONCE_COLUMNS)
+            routing = once_text(view.routing)
+            if routing:
+                typer.echo(f"\n{routing}")
         else:
             emit(view.to_json(), output)
         return
