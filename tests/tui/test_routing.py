@@ -4,6 +4,7 @@ zone spill-over, SLO burn rates as shown, the service row's marks and the JSON."
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.core.routing import parse_table
@@ -60,7 +61,7 @@ def status(failed: int, total: int = 1000, objective: float = 99.9) -> SloStatus
     )
 
 
-def routing(*statuses: SloStatus, **tables: dict) -> Routing:
+def routing(*statuses: SloStatus, **tables: dict[str, Any]) -> Routing:
     parsed = {name: parse_table(doc, revision=3) for name, doc in tables.items()}
     return Routing(T0, parsed, statuses)
 
@@ -116,7 +117,7 @@ def service_text_of(*statuses: SloStatus) -> str:
 
 
 def test_the_service_row_marks_a_route_table_and_a_burning_budget():
-    def name_cell(*statuses: SloStatus, **tables: dict) -> str:
+    def name_cell(*statuses: SloStatus, **tables: dict[str, Any]) -> str:
         r = service_routing("analytics", fleet(), routing(*statuses, **tables))
         return marks(r).plain
 
