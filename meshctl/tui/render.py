@@ -186,7 +186,8 @@ def topology(view: MeshView) -> Text:
             out.append("  ● ", style=HEALTH_STYLE.get(ep.health_status.value, ""))
             out.append(f"{ep.address} ")
             out.append(i.breaker, style=BREAKER_STYLE.get(i.breaker, "dim"))
-            out.append(f" w{ep.weight:g} {ep.version or ''}".rstrip() + "\n")
+            out.append(" " + " ".join(x for x in (f"w{ep.weight:g}", ep.version, ep.zone) if x))
+            out.append("\n")
     return out
 
 

@@ -18,6 +18,7 @@ from meshctl.core.slo import Slo
 from meshctl.core.stats import MethodStats
 from meshctl.registry import ServiceRegistry
 from meshctl.registry.health import HealthMonitor
+from meshctl.registry.keys import slos_key
 from meshctl.registry.routes import set_table
 from meshctl.registry.sli import SliRecorder, save_slo
 from meshctl.testing import FakeClock, Platform
@@ -81,6 +82,19 @@ async def test_a_record_that_is_not_a_table_is_listed_not_fatal(
     assert state.routing.tables == {}
     [problem] = state.routing.problems
     assert problem.startswith("route table of 'analytics' is not valid")
+
+
+async def test_an_slo_whose_window_is_not_kept_is_listed_not_fatal(
+    redis_client: aioredis.Redis, key_prefix: str
+):
+    record = Slo("alert", 99.0, 60 * 86400).to_json()  # written by hand: save_slo refuses it
+    await redis_client.hset(slos_key(key_prefix), "alert", json.dumps(record))
+    await save_slo(redis_client, key_prefix, Slo("auth", 99.0, 86400))
+    state = await MeshReader(ServiceRegistry(redis_client, key_prefix)).fetch()
+    assert [s.slo.service for s in state.routing.slos] == ["auth"]
+    assert state.routing.problems == [
+        "SLO 'alert' cannot be measured: windows up to 31 days are kept"
+    ]
 
 
 async def test_routing_tab_shows_the_table_subsets_zones_and_a_fast_burn(platform: Platform):

@@ -153,6 +153,12 @@ def test_routing_view(snap_compare, size):
 
 
 def test_services_view_marks_routes_and_burns(snap_compare):
-    """``⇄`` after analytics (a route table) and ``!!`` (fast burn); ZONE per instance."""
+    """``⇄`` after analytics (a route table) and ``!!`` (fast burn); ZONE per instance;
+    analytics selected: its details end with its route table's and SLO's line."""
+
+    async def select_analytics(pilot) -> None:
+        await refreshed(pilot)
+        await pilot.press("j", "j")
+
     app = make_app(routed(1), routed(2))
-    assert snap_compare(app, terminal_size=(200, 42), run_before=refreshed)
+    assert snap_compare(app, terminal_size=(200, 42), run_before=select_analytics)
