@@ -338,6 +338,10 @@ class MeshTopApp(App[None]):
         self.fill(self.query_one("#breaker-table", DataTable), rows)
 
     def show_routing(self, view: MeshView) -> None:
+        """Drawn only while its tab is shown (a large mesh's text costs milliseconds a
+        refresh); showing the tab draws the latest view."""
+        if self.tab != "routing":
+            return
         needle = self.filters["routing"].strip().lower()
         shown = [r for r in view.routing if needle in r.service.lower()]
         text = routing_text(shown, view.routing_problems)
@@ -427,6 +431,11 @@ class MeshTopApp(App[None]):
         self.action_tab("breakers")
         if self.view is not None:
             self.show_breakers(self.view)
+
+    @on(TabbedContent.TabActivated, pane="#routing")
+    def _routing_shown(self) -> None:
+        if self.view is not None:
+            self.show_routing(self.view)
 
     @on(DataTable.RowSelected, "#event-table")
     def _drill_into_event(self, message: DataTable.RowSelected) -> None:
