@@ -11,7 +11,7 @@ of total, whether a zone's callers spill over to other zones
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,19 +101,22 @@ def _healthy(endpoints: Iterable[ServiceEndpoint]) -> int:
     return sum(1 for ep in endpoints if ep.health_status is HealthStatus.HEALTHY)
 
 
-def _groups(
-    endpoints: Sequence[ServiceEndpoint], label: Callable[[ServiceEndpoint], str | None]
-) -> list[tuple[str | None, list[ServiceEndpoint]]]:
-    """Instances by ``label``: labelled ones by name, then those without."""
-    by: dict[str | None, list[ServiceEndpoint]] = {}
+def _count(endpoints: Sequence[ServiceEndpoint], label: str) -> list[tuple[str | None, int, int]]:
+    """(value, healthy, total) of the instances by their ``label`` field (``version`` or
+    ``zone``): the labelled ones by value, then those without. One pass: it runs for every
+    service on every refresh."""
+    counts: dict[str | None, list[int]] = {}
     for ep in endpoints:
-        by.setdefault(label(ep), []).append(ep)
-    return sorted(by.items(), key=lambda item: (item[0] is None, item[0] or ""))
+        count = counts.setdefault(getattr(ep, label), [0, 0])
+        count[0] += ep.health_status is HealthStatus.HEALTHY
+        count[1] += 1
+    ordered = sorted(counts.items(), key=lambda item: (item[0] is None, item[0] or ""))
+    return [(value, healthy, total) for value, (healthy, total) in ordered]
 
 
-def _spills(endpoints: Sequence[ServiceEndpoint], zone: str) -> bool:
+def _spills(endpoints: Sequence[ServiceEndpoint], zone: str | None) -> bool:
     """Whether calls from ``zone`` go to other zones' instances too (spill-over)."""
-    return any(ep.zone != zone for ep in prefer_zone(endpoints, zone))
+    return zone is not None and any(ep.zone != zone for ep in prefer_zone(endpoints, zone))
 
 
 def service_routing(
@@ -126,23 +129,15 @@ def service_routing(
         held = [ep for ep in endpoints if subset.holds(ep)]
         labels = ",".join(f"{k}={v}" for k, v in subset.labels)
         subsets.append(Group(subset.name, _healthy(held), len(held), labels))
-    versions = [
-        Group(name, _healthy(held), len(held)) for name, held in _groups(endpoints, _version)
-    ]
-    zones = [
-        Group(name, _healthy(held), len(held), spills=name is not None and _spills(endpoints, name))
-        for name, held in _groups(endpoints, _zone)
-    ]
+    versions = tuple(Group(*count) for count in _count(endpoints, "version"))
+    zoned = _count(endpoints, "zone")
+    elsewhere = sum(1 for name, _, _ in zoned if name is not None) > 1  # a zone to spill to
+    zones = tuple(
+        Group(name, healthy, total, spills=elsewhere and _spills(endpoints, name))
+        for name, healthy, total in zoned
+    )
     slos = tuple(s for s in routing.slos if s.slo.service == service)
-    return ServiceRouting(service, table, tuple(subsets), tuple(versions), tuple(zones), slos)
-
-
-def _version(ep: ServiceEndpoint) -> str | None:
-    return ep.version
-
-
-def _zone(ep: ServiceEndpoint) -> str | None:
-    return ep.zone
+    return ServiceRouting(service, table, tuple(subsets), versions, zones, slos)
 
 
 def routing_views(
