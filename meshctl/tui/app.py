@@ -53,7 +53,7 @@ from meshctl.tui.model import (
     filter_services,
     sort_services,
 )
-from meshctl.tui.routing import routing_text
+from meshctl.tui.routing import percent, routing_text
 from meshctl.tui.screens import ConfirmScreen, CorrelationScreen, HelpScreen, event_cells
 from meshctl.tui.topology import DrillScreen, TopologyPane
 
@@ -396,9 +396,7 @@ class MeshTopApp(App[None]):
         self.query_one("#p99-spark", Sparkline).data = p99
         where = f"{service.name} ({self.source})"
         self.query_one("#rps-label", Static).update(f"RPS {where}: {rps[-1]:.1f}/s")
-        self.query_one("#errors-label", Static).update(
-            f"errors {where}: {render.percent(errors[-1])}"
-        )
+        self.query_one("#errors-label", Static).update(f"errors {where}: {percent(errors[-1])}")
         self.query_one("#p99-label", Static).update(f"p99 {where}: {render.millis(p99[-1])}")
         instance = next((i for i in service.instances if i.endpoint.instance_id == parts[-1]), None)
         details = (

@@ -23,7 +23,7 @@ from meshctl.tui.model import (
     condition,
     flow_order,
 )
-from meshctl.tui.routing import details_line, marks
+from meshctl.tui.routing import details_line, marks, percent
 
 SERVICE_COLUMNS = (
     "NAME", "ADDRESS", "HEALTH", "BREAKER", "WEIGHT", "VERSION", "ZONE",
@@ -63,10 +63,6 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 def rate(value: float) -> str:
     return f"{value:.1f}"
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def millis(value: float | None) -> str:

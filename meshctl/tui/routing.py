@@ -184,7 +184,8 @@ def budget_style(left: float | None) -> str:
     return "bold red" if left < 0 else "yellow" if left < 0.25 else "green"
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """A share as a percentage, one decimal; ``-`` when unknown (every tab's way)."""
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
@@ -209,7 +210,7 @@ def _sli_text(out: Text, status: SloStatus, sli: Sli) -> None:
     method = f" of {slo.method}" if slo.method else ""
     out.append(f"  {'SLO':<9} ", style="dim")
     out.append(f"{sli.name} {sli.target}{method} over {format_age(slo.window)}: ")
-    out.append(_percent(sli.budget_remaining), style=budget_style(sli.budget_remaining))
+    out.append(percent(sli.budget_remaining), style=budget_style(sli.budget_remaining))
     out.append(f" budget left, {status.requests} requests\n")
     out.append(f"  {'':<9} burn")
     for name in BURN_ORDER:
@@ -275,7 +276,7 @@ def details_line(r: ServiceRouting | None) -> str | None:
         return None
     route = "-" if r.table is None else f"rev {r.table.revision}, {len(r.table.rules)} rules"
     slos = "   ".join(
-        f"{slo_label(s.slo)} {sli.target} {_percent(sli.budget_remaining)} left"
+        f"{slo_label(s.slo)} {sli.target} {percent(sli.budget_remaining)} left"
         + (f", {alert} burn" if (alert := worst_alert(sli.alerts)) else "")
         for s in r.slos
         for sli in s.slis
