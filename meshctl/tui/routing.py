@@ -167,8 +167,8 @@ def marks(r: ServiceRouting | None) -> Text:
 
 
 def burn_style(rate: float | None) -> str:
-    """Red above a fast burn's factor, then red, yellow above 1 (spending faster than the
-    window allows), green below."""
+    """Bold red above a fast burn's factor (14.4), red above a slow burn's (6), yellow above
+    1 (spending faster than the window allows), green otherwise."""
     if rate is None:
         return "dim"
     if rate > FAST:
@@ -179,6 +179,7 @@ def burn_style(rate: float | None) -> str:
 
 
 def budget_style(left: float | None) -> str:
+    """Bold red when overspent, yellow under a quarter left, green otherwise."""
     if left is None:
         return "dim"
     return "bold red" if left < 0 else "yellow" if left < 0.25 else "green"
