@@ -18,7 +18,7 @@ import typer
 
 from meshctl.cli.output import Column, OutputFormat, OutputOption, emit
 from meshctl.cli.runner import run, state
-from meshctl.core.routing import RouteError
+from meshctl.core.routing import RouteError, describe
 from meshctl.core.units import format_age
 from meshctl.errors import InvalidRequestError
 
@@ -62,23 +62,6 @@ async def with_registry(
 async def with_redis(settings: MeshSettings, work: Callable[[Redis], Awaitable[T]]) -> T:
     """``with_registry`` for work that needs only the registry's Redis."""
     return await with_registry(settings, lambda registry: work(registry.redis))
-
-
-def describe(table: RouteTable) -> list[str]:
-    """One line per rule: ``match -> subset (weight) ...``."""
-    lines = []
-    for rule in table.rules:
-        match = [f"method={rule.method}"] if rule.method else []
-        match += [f"{k}={v}" for k, v in rule.headers]
-        match += [f"caller={rule.caller}"] if rule.caller else []
-        previous, parts = 0.0, []
-        for subset, upto in rule.splits:
-            parts.append(f"{subset} {upto - previous:g}%")
-            previous = upto
-        extra = f" timeout {rule.timeout:g}s" if rule.timeout else ""
-        extra += f" attempts {rule.attempts}" if rule.attempts else ""
-        lines.append(f"{' '.join(match) or 'any call'} -> {', '.join(parts)}{extra}")
-    return lines
 
 
 def table_json(table: RouteTable) -> dict[str, Any]:

@@ -139,23 +139,15 @@ async def slo_statuses(
     settings: MeshSettings, service: str | None = None, now: float | None = None
 ) -> tuple[list[SloStatus], list[str]]:
     """The status of every stored SLO (of ``service``, if given), and the records skipped."""
-    from meshctl.core.slo import evaluate
     from meshctl.registry import open_registry
     from meshctl.registry.connection import translated
-    from meshctl.registry.sli import load_slos, read_counts
+    from meshctl.registry.sli import read_statuses
 
     registry = open_registry(settings)
     try:
         with translated(settings.redis_url):
-            slos, problems = await load_slos(registry.redis, settings.prefix)
             at = time.time() if now is None else now
-            statuses = []
-            for slo in slos:
-                if service is not None and slo.service != service:
-                    continue
-                window, lookbacks = await read_counts(registry.redis, settings.prefix, slo, at)
-                statuses.append(evaluate(slo, window, lookbacks))
-        return statuses, problems
+            return await read_statuses(registry.redis, settings.prefix, at, service)
     finally:
         await registry.aclose()
 

@@ -70,11 +70,12 @@ def top(
         typer.Option(help="With --web: the URL browsers use, when behind a reverse proxy."),
     ] = None,
 ) -> None:
-    """Watch the mesh live: topology, golden metrics, breakers, events and alerts.
+    """Watch the mesh live: topology, golden metrics, breakers, events, alerts, routing, SLOs.
 
     With --once, print one snapshot without the UI: two fetches one interval
     apart, so request rates are known. The table shows what the services
-    served; JSON and YAML also hold what long-lived callers saw.
+    served, then any route tables and SLOs; JSON and YAML also hold what
+    long-lived callers saw.
 
     With --web, serve the same UI to browsers (one live view per tab) on
     --host:--port, loopback by default.
@@ -89,7 +90,12 @@ def top(
     if once:
         view = run(snapshot(settings, interval))
         if output is OutputFormat.TABLE:
+            from meshctl.tui.routing import once_text
+
             emit(table_rows(view), output, columns=ONCE_COLUMNS)
+            routing = once_text(view.routing)
+            if routing:
+                typer.echo(f"\n{routing}")
         else:
             emit(view.to_json(), output)
         return

@@ -312,3 +312,21 @@ def split_document(service: str, weights: Mapping[str, int | float]) -> dict[str
     subsets = {name: {"version": name.removeprefix("v")} for name in weights}
     route = [{"subset": name, "weight": weight} for name, weight in weights.items()]
     return {"service": service, "subsets": subsets, "rules": [{"route": route}]}
+
+
+def describe(table: RouteTable) -> list[str]:
+    """One line per rule, as ``meshctl route list`` and ``top`` show it:
+    ``match -> subset weight%, ... [timeout Ns] [attempts N]``."""
+    lines = []
+    for rule in table.rules:
+        match = [f"method={rule.method}"] if rule.method else []
+        match += [f"{k}={v}" for k, v in rule.headers]
+        match += [f"caller={rule.caller}"] if rule.caller else []
+        previous, parts = 0.0, []
+        for subset, upto in rule.splits:
+            parts.append(f"{subset} {upto - previous:g}%")
+            previous = upto
+        extra = f" timeout {rule.timeout:g}s" if rule.timeout else ""
+        extra += f" attempts {rule.attempts}" if rule.attempts else ""
+        lines.append(f"{' '.join(match) or 'any call'} -> {', '.join(parts)}{extra}")
+    return lines

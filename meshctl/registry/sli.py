@@ -29,6 +29,8 @@ from meshctl.core.slo import (
     SliCounts,
     Slo,
     SloError,
+    SloStatus,
+    evaluate,
     served_counts,
     slo_label,
     total,
@@ -201,3 +203,22 @@ async def load_slos(redis: Redis, prefix: str) -> tuple[list[Slo], list[str]]:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             problems.append(f"SLO {name!r} is not valid ({exc}): {brief(value)}")
     return slos, problems
+
+
+async def read_statuses(
+    redis: Redis, prefix: str, now: float, service: str | None = None
+) -> tuple[list[SloStatus], list[str]]:
+    """The status at ``now`` of every stored SLO (of ``service``, if given), and one line
+    per record skipped: ``slo status``, ``check`` and ``top`` see the same figures."""
+    slos, problems = await load_slos(redis, prefix)
+    statuses = []
+    for slo in slos:
+        if service is not None and slo.service != service:
+            continue
+        try:
+            window, lookbacks = await read_counts(redis, prefix, slo, now)
+        except SloError as exc:  # a record written by hand, with a window not kept
+            problems.append(f"SLO {slo_label(slo)!r} cannot be measured: {exc}")
+            continue
+        statuses.append(evaluate(slo, window, lookbacks))
+    return statuses, problems

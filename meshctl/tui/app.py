@@ -5,6 +5,8 @@ The app is presentation only. It gets its data from a ``fetch`` coroutine
 ``command`` coroutine and tails an event bus; all three run in exclusive
 workers, so the screen stays responsive while Redis or Kafka are slow. The
 alerts pane (``alerts_pane.py``) does the same with an ``AlertsClient``.
+The Routing tab shows what ``routing.py`` makes of the route tables and SLO
+statuses the fetch carries (read every few seconds, not every refresh).
 
 The layout follows the terminal's width: the topology sidebar narrows, then
 goes, and the services table keeps the columns that fit (``render.fit_columns``).
@@ -51,6 +53,7 @@ from meshctl.tui.model import (
     filter_services,
     sort_services,
 )
+from meshctl.tui.routing import percent, routing_text
 from meshctl.tui.screens import ConfirmScreen, CorrelationScreen, HelpScreen, event_cells
 from meshctl.tui.topology import DrillScreen, TopologyPane
 
@@ -102,6 +105,7 @@ class MeshTopApp(App[None]):
         Binding("3", "tab('events')", "Events", show=False),
         Binding("4", "tab('topology-view')", "Topology", show=False),
         Binding("5", "tab('alerts')", "Alerts", show=False),
+        Binding("6", "tab('routing')", "Routing", show=False),
         Binding("colon", "command_palette", "Commands", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("j", "cursor('down')", show=False),
@@ -132,7 +136,7 @@ class MeshTopApp(App[None]):
         self.history = History()
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.filters = dict.fromkeys(
-            ("services", "breakers", "events", "topology-view", "alerts"), ""
+            ("services", "breakers", "events", "topology-view", "alerts", "routing"), ""
         )
         self.sort_key = "name"
         self.source = "served"
@@ -176,6 +180,9 @@ class MeshTopApp(App[None]):
                 yield AlertsPane(
                     self.alerts, clock=self.clock, interval=self.interval * ALERTS_EVERY
                 )
+            with TabPane("Routing [6]", id="routing"):
+                with VerticalScroll(id="routing-box"):
+                    yield Static("", id="routing-text")
         yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter")
         yield Footer()
 
@@ -196,7 +203,7 @@ class MeshTopApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for tab in ("services", "breakers", "events", "alerts"):
+        for tab in ("services", "breakers", "events", "alerts", "routing"):
             yield SystemCommand(tab.title(), f"Show the {tab}", lambda t=tab: self.action_tab(t))
         yield SystemCommand(
             "Topology", "Show the call graph", lambda: self.action_tab("topology-view")
@@ -270,6 +277,7 @@ class MeshTopApp(App[None]):
         self.show_breakers(view)
         self.show_selection()
         self.query_one(TopologyPane).show(view, self.history, self.filters["topology-view"])
+        self.show_routing(view)
         if isinstance(self.screen, DrillScreen):
             self.screen.show(view)
 
@@ -329,6 +337,16 @@ class MeshTopApp(App[None]):
         ]
         self.fill(self.query_one("#breaker-table", DataTable), rows)
 
+    def show_routing(self, view: MeshView) -> None:
+        """Drawn only while its tab is shown (a large mesh's text costs milliseconds a
+        refresh); showing the tab draws the latest view."""
+        if self.tab != "routing":
+            return
+        needle = self.filters["routing"].strip().lower()
+        shown = [r for r in view.routing if needle in r.service.lower()]
+        text = routing_text(shown, view.routing_problems)
+        self.query_one("#routing-text", Static).update(text)
+
     def fill(self, table: DataTable[Any], rows: list[tuple[str, Row]]) -> None:
         """Show ``rows``: only changed cells are touched while the rows stay the same.
 
@@ -378,9 +396,7 @@ class MeshTopApp(App[None]):
         self.query_one("#p99-spark", Sparkline).data = p99
         where = f"{service.name} ({self.source})"
         self.query_one("#rps-label", Static).update(f"RPS {where}: {rps[-1]:.1f}/s")
-        self.query_one("#errors-label", Static).update(
-            f"errors {where}: {render.percent(errors[-1])}"
-        )
+        self.query_one("#errors-label", Static).update(f"errors {where}: {percent(errors[-1])}")
         self.query_one("#p99-label", Static).update(f"p99 {where}: {render.millis(p99[-1])}")
         instance = next((i for i in service.instances if i.endpoint.instance_id == parts[-1]), None)
         details = (
@@ -414,6 +430,11 @@ class MeshTopApp(App[None]):
         if self.view is not None:
             self.show_breakers(self.view)
 
+    @on(TabbedContent.TabActivated, pane="#routing")
+    def _routing_shown(self) -> None:
+        if self.view is not None:
+            self.show_routing(self.view)
+
     @on(DataTable.RowSelected, "#event-table")
     def _drill_into_event(self, message: DataTable.RowSelected) -> None:
         event = next((e for e in self.events if e.event_id == message.row_key.value), None)
@@ -433,6 +454,7 @@ class MeshTopApp(App[None]):
             "breakers": "#breaker-table",
             "topology-view": "#topology-pane",
             "alerts": "#alert-table",
+            "routing": "#routing-box",
         }.get(tab, "#event-table")
         self.query_one(focus).focus()
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 from meshctl.registry.reports import SERVER_ROLE
+from meshctl.tui.routing import Routing, ServiceRouting, routing_views
 
 #: The platform's flow; services it does not name come after, by name.
 FLOW: tuple[str, ...] = ("streaming", "analytics", "alert", "auth")
@@ -34,11 +35,13 @@ Report = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class MeshState:
-    """One fetch: every live instance and every live client's report, at wall time ``at``."""
+    """One fetch: every live instance and every live client's report, at wall time ``at``,
+    and the route tables and SLO statuses last read (``routing``, read less often)."""
 
     at: float
     services: Mapping[str, Sequence[ServiceEndpoint]]
     reports: Sequence[Report]
+    routing: Routing = field(default_factory=Routing)
 
 
 @dataclass(slots=True)
@@ -109,6 +112,7 @@ class ServiceView:
     callees: list[str]
     served: Metrics = field(default_factory=Metrics)
     methods: dict[str, Metrics] = field(default_factory=dict)
+    routing: ServiceRouting | None = None
 
     @property
     def healthy(self) -> int:
@@ -128,6 +132,8 @@ class ServiceView:
                 "methods": {name: m.to_json() for name, m in sorted(self.methods.items())},
             },
             "instances": [i.to_json(now) for i in self.instances],
+            "versions": [g.to_json() for g in self.routing.versions] if self.routing else [],
+            "zones": [g.to_json() for g in self.routing.zones] if self.routing else [],
         }
 
 
@@ -180,6 +186,8 @@ class MeshView:
     breakers: list[BreakerView]
     clients: int
     servers: int = 0
+    routing: list[ServiceRouting] = field(default_factory=list)
+    routing_problems: Sequence[str] = ()
 
     @property
     def empty(self) -> bool:
@@ -212,6 +220,9 @@ class MeshView:
                 }
                 for b in self.breakers
             ],
+            "routes": [r.route_json() for r in self.routing if r.table is not None],
+            "slos": [status.to_json() for r in self.routing for status in r.slos],
+            "routing_problems": list(self.routing_problems),
         }
 
 
@@ -333,8 +344,9 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
 
     breakers = [b for report, _ in pairs for b in _breakers(report, state.at)]
     names = flow_order([*state.services, *callees], edges)
+    routing = routing_views(state.services, names, state.routing)
     views = []
-    for name in names:
+    for name, routed in zip(names, routing, strict=False):
         stats = [
             (cur, prev_)
             for (_, callee), v in edge_rps.items()
@@ -358,10 +370,14 @@ def compute(prev: MeshState | None, state: MeshState) -> MeshView:
                 methods={
                     method: metrics(_served(served, method), dt) for method in _methods(served)
                 },
+                routing=routed,
             )
         )
     edges.sort(key=lambda e: (names.index(e.callee), e.caller))
-    return MeshView(state.at, views, edges, breakers, len(pairs), len(servers))
+    return MeshView(
+        state.at, views, edges, breakers, len(pairs), len(servers), routing,
+        state.routing.problems,
+    )  # fmt: skip
 
 
 def _callers(

@@ -23,15 +23,16 @@ from meshctl.tui.model import (
     condition,
     flow_order,
 )
+from meshctl.tui.routing import details_line, marks, percent
 
 SERVICE_COLUMNS = (
-    "NAME", "ADDRESS", "HEALTH", "BREAKER", "WEIGHT", "VERSION",
+    "NAME", "ADDRESS", "HEALTH", "BREAKER", "WEIGHT", "VERSION", "ZONE",
     "RPS", "SUCCESS", "P50", "P95", "P99", "ACTIVE", "ERRORS",
 )  # fmt: skip
 #: Which columns stay when the table is too narrow: the first ones.
 COLUMN_PRIORITY = (
     "NAME", "HEALTH", "BREAKER", "RPS", "SUCCESS", "P99", "ERRORS", "ADDRESS",
-    "ACTIVE", "P50", "P95", "VERSION", "WEIGHT",
+    "ACTIVE", "P50", "P95", "VERSION", "ZONE", "WEIGHT",
 )  # fmt: skip
 CELL_PADDING = 2
 """A DataTable cell's padding, one column each side."""
@@ -62,10 +63,6 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 def rate(value: float) -> str:
     return f"{value:.1f}"
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def millis(value: float | None) -> str:
@@ -128,8 +125,9 @@ def _metric_cells(m: Metrics) -> tuple[str, ...]:
 def service_cells(s: ServiceView, source: str = "served") -> tuple[str | Text, ...]:
     health = f"{s.healthy}/{len(s.instances)}"
     shown = s.served if source == "served" else s.metrics
+    name = Text(s.name, style="bold") + marks(s.routing)
     return (
-        Text(s.name, style="bold"), "", health, styled(s.breaker, BREAKER_STYLE), "", "",
+        name, "", health, styled(s.breaker, BREAKER_STYLE), "", "", "",
         *_metric_cells(shown),
     )  # fmt: skip
 
@@ -139,7 +137,7 @@ def instance_cells(i: InstanceView, source: str = "served") -> tuple[str | Text,
     shown = i.served if source == "served" else i.metrics
     return (
         f"  └ {ep.instance_id}", ep.address, styled(ep.health_status.value, HEALTH_STYLE),
-        styled(i.breaker, BREAKER_STYLE), f"{ep.weight:g}", ep.version or "-",
+        styled(i.breaker, BREAKER_STYLE), f"{ep.weight:g}", ep.version or "-", ep.zone or "-",
         *_metric_cells(shown),
     )  # fmt: skip
 
@@ -184,7 +182,8 @@ def topology(view: MeshView) -> Text:
             out.append("  ● ", style=HEALTH_STYLE.get(ep.health_status.value, ""))
             out.append(f"{ep.address} ")
             out.append(i.breaker, style=BREAKER_STYLE.get(i.breaker, "dim"))
-            out.append(f" w{ep.weight:g} {ep.version or ''}".rstrip() + "\n")
+            out.append(" " + " ".join(x for x in (f"w{ep.weight:g}", ep.version, ep.zone) if x))
+            out.append("\n")
     return out
 
 
@@ -200,6 +199,7 @@ def service_details(s: ServiceView) -> str:
     methods = "   ".join(
         f"{name} {rate(m.rps)}/s {percent(m.success_rate)}" for name, m in s.methods.items()
     )
+    routing = details_line(s.routing)
     return "\n".join(
         [
             f"[b]{s.name}[/b]  {s.healthy}/{len(s.instances)} healthy, breaker {s.breaker}; "
@@ -207,6 +207,7 @@ def service_details(s: ServiceView) -> str:
             f"served: {summary(s.served)}",
             f"as callers see it: {summary(s.metrics)}",
             f"methods: {methods or '-'}",
+            *([routing] if routing else []),
         ]
     )
 

@@ -20,7 +20,8 @@ from meshctl.tui.alerts import Alert, details
 HELP = """\
 [b]meshctl top[/b]: the mesh at a glance, refreshed every second.
 
-  [b]1 2 3 4 5[/b]    services / breakers / events / topology / alerts
+  [b]1 2 3 4 5 6[/b]  services / breakers / events / topology / alerts /
+               routing (route tables, subsets, zones, SLOs)
   [b]↑ ↓ j k[/b]      move
   [b]Enter[/b]        drill in: a service's breakers, an event's request
                path, an alert's details

@@ -138,7 +138,11 @@ def test_empty_mesh_and_json_shape():
     view = compute(None, MeshState(T0, {}, []))
     assert view.empty
     data = compute(state(1), state(2)).to_json()
-    assert set(data) == {"at", "clients", "servers", "services", "edges", "breakers"}
+    assert set(data) == {
+        "at", "clients", "servers", "services", "edges", "breakers", "routes", "slos",
+        "routing_problems",
+    }  # fmt: skip
+    assert (data["routes"], data["slos"]) == ([], [])
     assert (data["clients"], data["servers"]) == (3, 5)
     instance = data["services"][1]["instances"][0]
     assert instance["age_seconds"] == 3602.0 and instance["version"] == "1.4.2"
