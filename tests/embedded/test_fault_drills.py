@@ -147,6 +147,8 @@ def figures(drill: str, summary: dict[str, Any], note: str = "") -> str:
         f"{drill}: {summary['requests']} calls, {summary['failed']} failed, {share:.3f}% ok, "
         f"max {summary['latency_ms']['max']:.0f} ms{note}"
     )
+    if summary["failed"]:
+        line += f"; {summary['status']}"
     print(line)
     return line
 
