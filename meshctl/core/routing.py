@@ -56,15 +56,15 @@ class Rule:
     attempts: int | None = None
 
     def matches(self, method: str, headers: Mapping[str, str], caller: str | None) -> bool:
+        """``headers``' names in lower case, as the mesh client sends them."""
         if self.method is not None and self.method != method:
             return False
         if self.caller is not None and self.caller != caller:
             return False
         if not self.headers:
             return True
-        lowered = {k.lower(): v for k, v in headers.items()}  # header names ignore case
         for name, value in self.headers:  # a loop, not all(): no generator per call
-            if lowered.get(name) != value:
+            if headers.get(name) != value:
                 return False
         return True
 
@@ -110,7 +110,8 @@ class RouteTable:
         caller: str | None,
         rng: random.Random | None = None,
     ) -> Decision | None:
-        """The first matching rule's choice; None when no rule matches (any instance)."""
+        """The first matching rule's choice; None when no rule matches (any instance).
+        ``headers``' names are in lower case, as the mesh client sends them."""
         for rule, decisions in zip(self.rules, self._decisions, strict=True):
             if rule.matches(method, headers, caller):
                 roll = (rng or random).random() * 100 if len(rule.splits) > 1 else 0.0

@@ -298,7 +298,9 @@ class ServiceMeshClient:
                 parent,
                 {"rpc.service": service_name, "rpc.method": method, SERVICE: self.name},
             )
-        headers = {**(metadata or {}), **ctx.to_headers(), CALLER_HEADER: self._caller}
+        # Lower-case names, as gRPC metadata requires and route rules match them.
+        given = {k.lower(): v for k, v in metadata.items()} if metadata else {}
+        headers = {**given, **ctx.to_headers(), CALLER_HEADER: self._caller}
         table = self.routes.get(service_name) if self.routes is not None else None
         route = table.decide(method, headers, self.name, self._rng) if table else None
         if route is not None and route.timeout is not None:

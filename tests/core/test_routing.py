@@ -52,7 +52,7 @@ def test_a_95_5_split_sends_5_percent_to_the_canary() -> None:
 
 def test_rules_match_headers_method_and_caller_in_order() -> None:
     table = parse_table(CANARY)
-    pinned = table.decide("ProcessDetections", {"X-Canary": "1"}, None)
+    pinned = table.decide("ProcessDetections", {"x-canary": "1"}, None)
     assert pinned is not None and pinned.subset is not None and pinned.subset.name == "canary"
     assert table.decide("ProcessDetections", {"x-canary": "0"}, None).subset.name in (  # type: ignore[union-attr]
         "stable", "canary",

@@ -63,6 +63,7 @@ async def test_a_header_pins_calls_to_a_subset_and_others_stay_off_it(platform: 
         table = await set_table(platform.registry.redis, platform.registry.prefix, document)
         await until_routed(mesh, "analytics", table.revision)
         assert await versions_of(mesh, 50, metadata={"x-canary": "1"}) == {"0.2.0": 50}
+        assert await versions_of(mesh, 10, metadata={"X-Canary": "1"}) == {"0.2.0": 10}
         assert await versions_of(mesh, 50) == {"0.1.0": 50}
 
 
