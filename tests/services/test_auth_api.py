@@ -227,6 +227,8 @@ def test_build_takes_its_options_from_service_settings(
         build(settings)
     with pytest.raises(AuthConfigError):
         build(ServiceSettings.model_validate({}))  # the placeholder default is no secret either
+    with pytest.raises(AuthConfigError, match="has no password; set MESH_ADMIN_PASSWORD"):
+        build(ServiceSettings.model_validate({"jwt_secret": SECRET}))  # no default password
     monkeypatch.setenv("MESH_AUTH_DEV_MODE", "true")  # read with the other settings
     dev = ServiceSettings.model_validate({"jwt_secret": "", "admin_password": ADMIN_PW})
     assert isinstance(build(dev), HttpServiceApp)
