@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -369,3 +370,10 @@ async def test_revocations_unreachable_are_503_not_an_accepted_token(
             verify = await c.get("/api/v1/auth/verify", headers=bearer(access))
     assert verify.status_code == 503
     assert "Cannot reach the registry" in verify.json()["detail"]
+
+
+async def test_a_burst_of_guesses_sent_at_once_gets_five_password_checks(
+    sqlite_client: httpx.AsyncClient,
+) -> None:
+    answers = await asyncio.gather(*(login(sqlite_client, f"guess-{n}") for n in range(12)))
+    assert sorted(r.status_code for r in answers) == [401] * 5 + [429] * 7

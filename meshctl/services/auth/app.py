@@ -20,7 +20,7 @@ from meshctl.services.auth.ratelimit import Key, LoginLimiter
 from meshctl.services.auth.revocation import MemoryRevocations, Revocations
 from meshctl.services.auth.sessions import Sessions
 from meshctl.services.auth.storage import User, UserStore
-from meshctl.services.auth.tokens import Claims, TokenError, TokenIssuer, TokenType
+from meshctl.services.auth.tokens import Claims, TokenError, TokenIssuer
 
 logger = logging.getLogger(__name__)
 
@@ -96,21 +96,24 @@ def create_api(
     api.add_exception_handler(AuthError, _refused)
     api.add_exception_handler(RegistryUnavailableError, _unavailable)
 
-    async def current(token: str, expected: TokenType) -> tuple[Claims, User]:
-        """The claims of an unrevoked token whose user still exists, and that user."""
+    async def checked(token: str) -> Claims:
+        """The claims of a genuine, current, unrevoked access token."""
         try:
-            claims = await sessions.check(token, expected)
+            return await sessions.check(token, "access")
         except TokenError as exc:
             raise AuthError("invalid_token", str(exc)) from exc
+
+    async def holder(claims: Claims) -> User:
+        """The token's user, read again: a deleted user's tokens die, roles are current."""
         user = await store.get(claims.subject)
         if user is None:
             raise AuthError("invalid_token", "the token's user no longer exists")
-        return claims, user
+        return user
 
     @api.post(f"{BASE}/login")
     async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
         keys = _login_keys(body.username, request)
-        wait = limiter.retry_after(keys)
+        wait = limiter.admit(keys)
         if wait > 0:
             raise AuthError(
                 "too_many_attempts",
@@ -118,12 +121,15 @@ def create_api(
                 status=429,
                 retry_after=wait,
             )
-        user = await authenticator.authenticate(body.username, body.password)
+        user = None
+        try:
+            user = await authenticator.authenticate(body.username, body.password)
+        finally:  # an error counts as a failure: nobody gets free attempts out of one
+            locked = limiter.finish(keys, ok=user is not None)
+        for (kind, value), seconds in locked.items():
+            logger.warning("auth: login locked for %s %r for %.0f s", kind, value, seconds)
         if user is None:
-            for (kind, value), seconds in limiter.failed(keys).items():
-                logger.warning("auth: login locked for %s %r for %.0f s", kind, value, seconds)
             raise AuthError("invalid_credentials", "unknown user or wrong password")
-        limiter.succeeded(keys[0])
         return _pair(tokens, user)
 
     @api.post(f"{BASE}/refresh")
@@ -132,21 +138,17 @@ def create_api(
             claims = await sessions.use_refresh(body.refresh_token)
         except TokenError as exc:
             raise AuthError("invalid_token", str(exc)) from exc
-        # Roles are read again so a change (or a deleted user) takes effect on refresh.
-        user = await store.get(claims.subject)
-        if user is None:
-            raise AuthError("invalid_token", "the token's user no longer exists")
-        return _pair(tokens, user, claims.family)
+        return _pair(tokens, await holder(claims), claims.family)
 
     @api.post(f"{BASE}/logout")
     async def logout(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
-        claims, _ = await current(_bearer(authorization), "access")
-        await sessions.end(claims)
+        await sessions.end(await checked(_bearer(authorization)))
         return {"revoked": True}
 
     @api.get(f"{BASE}/verify")
     async def verify(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
-        claims, user = await current(_bearer(authorization), "access")
+        claims = await checked(_bearer(authorization))
+        user = await holder(claims)
         return {
             "subject": user.username,
             "roles": list(user.roles),

@@ -6,6 +6,9 @@ The rules, for each key (a username or a client address) on its own:
   ``lockout`` seconds; while any key of a login is locked, the login is
   refused (429) without checking the password, so a locked-out guesser costs
   no hashing either.
+- A login being checked counts as a failure to come: a burst sent at once is
+  admitted only as far as its failures could go before a lockout, the rest
+  are told to retry in ``IN_FLIGHT_WAIT`` seconds.
 - Each further failure after a lockout locks the key again at once, for twice
   as long as the time before, up to ``max_lockout``.
 - A key that has not failed for ``max_lockout`` seconds starts afresh, and a
@@ -20,11 +23,12 @@ counts its own, so N replicas allow up to N times the attempts. At most
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 Key = tuple[str, str]
 """``("user", name)`` or ``("address", host)``."""
+IN_FLIGHT_WAIT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class _Record:
     lockouts: int = 0
     locked_until: float = 0.0
     last_failure: float = 0.0
+    in_flight: int = 0
 
 
 class LoginLimiter:
@@ -63,14 +68,37 @@ class LoginLimiter:
     def __len__(self) -> int:
         return len(self._records)
 
-    def retry_after(self, keys: Iterable[Key]) -> float:
-        """Seconds until none of ``keys`` is locked out (0: the login may go ahead)."""
-        now = self._clock()
-        waits = [r.locked_until - now for k in keys if (r := self._records.get(k)) is not None]
-        return max([0.0, *waits])
+    def admit(self, keys: Sequence[Key]) -> float:
+        """Seconds the login must wait, or 0: then it is in flight until ``finish``."""
+        now, limit = self._clock(), self._limit
+        records = [r for k in keys if (r := self._records.get(k)) is not None]
+        wait = max([0.0, *(r.locked_until - now for r in records)])
+        if wait > 0:
+            return wait
+        for r in records:
+            # After a lockout the next failure locks again: one attempt at a time.
+            allowance = 1 if r.lockouts else limit.max_failures
+            recent = sum(now - t < limit.window for t in r.failures)
+            if recent + r.in_flight >= allowance:
+                return IN_FLIGHT_WAIT
+        for key in keys:
+            self._touch(key).in_flight += 1
+        return 0.0
 
-    def failed(self, keys: Iterable[Key]) -> dict[Key, float]:
-        """Count a failed login against each key; returns the keys it locked, with seconds."""
+    def finish(self, keys: Sequence[Key], *, ok: bool) -> dict[Key, float]:
+        """End an admitted login. Success forgets its ``user`` keys' failures; a failure
+        counts against every key. Returns the keys this locked, with seconds."""
+        for key in keys:
+            if (record := self._records.get(key)) is not None:
+                record.in_flight = max(0, record.in_flight - 1)
+        if ok:
+            for key in keys:
+                if key[0] == "user":
+                    self._records.pop(key, None)
+            return {}
+        return self._failed(keys)
+
+    def _failed(self, keys: Sequence[Key]) -> dict[Key, float]:
         now, limit = self._clock(), self._limit
         locked: dict[Key, float] = {}
         for key in keys:
@@ -87,10 +115,6 @@ class LoginLimiter:
                 record.failures.clear()
                 locked[key] = seconds
         return locked
-
-    def succeeded(self, key: Key) -> None:
-        """Forget ``key``'s failures (a user who logged in)."""
-        self._records.pop(key, None)
 
     def _touch(self, key: Key) -> _Record:
         record = self._records.pop(key, None) or _Record()
