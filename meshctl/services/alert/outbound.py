@@ -35,7 +35,6 @@ from urllib.parse import SplitResult, urlsplit
 from meshctl.errors import InvalidRequestError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 RESOLVE_TIMEOUT = 5.0
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
