@@ -7,9 +7,13 @@ load tests build on them, and they double as documentation of the shapes.
 from __future__ import annotations
 
 import copy
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+from meshctl.config import up_state_path
+from meshctl.embedded.state import admin_password_path, known_admin_password
 
 
 def sample_frame(camera_id: str = "cam001", *, speed_kmh: float = 92.5) -> dict[str, Any]:
@@ -86,7 +90,6 @@ _STATIC: dict[tuple[str, str], dict[str, Any]] = {
     ("alert", "GetAlertStatistics"): {},
     ("alert", "RetryFailedAlerts"): {},
     ("alert", "AcknowledgeAlert"): {"alert_id": "", "acknowledged_by": "operator"},
-    ("auth", "login"): {"username": "admin", "password": "admin"},
     ("auth", "health"): {},
 }
 
@@ -100,5 +103,17 @@ def sample_request(service: str, method: str) -> dict[str, Any] | None:
         return {"violation": _violation()}
     if (service, method) == ("alert", "ProcessAnomalyAlert"):
         return {"anomaly": _anomaly()}
+    if (service, method) == ("auth", "login"):
+        return _login()
     found = _STATIC.get((service, method))
     return copy.deepcopy(found) if found is not None else None
+
+
+def _login() -> dict[str, Any]:
+    """The administrator of a ``meshctl up`` mesh, with the password ``up`` generated for it."""
+    state_dir = up_state_path().parent
+    password = known_admin_password(state_dir, os.environ)
+    if password is None:
+        where = admin_password_path(state_dir)
+        password = f"<the admin password: MESH_ADMIN_PASSWORD, or {where} once `meshctl up` ran>"
+    return {"username": os.environ.get("MESH_ADMIN_USER") or "admin", "password": password}

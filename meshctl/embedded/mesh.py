@@ -23,7 +23,7 @@ from typing import Any
 from meshctl.core.secrets import redact_url
 from meshctl.embedded.infra import InfraWatch
 from meshctl.embedded.plan import InfraPlan, embedded_database_url, plan_processes
-from meshctl.embedded.state import keep_files_private
+from meshctl.embedded.state import admin_password, keep_files_private
 from meshctl.embedded.supervisor import Supervisor
 from meshctl.errors import MeshError
 
@@ -202,6 +202,8 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         sink = stack.enter_context(AlertSink(options.run_dir / "alerts.jsonl"))
         extra_env["MESH_WEBHOOK_URL"] = f"{sink.url}/alerts"
         out(f"alerts: {sink.url}/alerts (embedded sink; received alerts in {sink.path})")
+    password, where = admin_password(options.context_path.parent, os.environ)
+    out(f"admin password: in {where}")
     if stop.is_set():
         raise Interrupted("interrupted before the mesh was ready")
     specs = plan_processes(
@@ -213,6 +215,7 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         database_url=database_url,
         # The user's secret when given; else one per run, shared by the auth replicas.
         jwt_secret=os.environ.get("MESH_JWT_SECRET") or secrets.token_urlsafe(32),
+        admin_password=password,
         extra_env=extra_env,
     )
     supervisor = Supervisor(specs, options.run_dir, grace=options.grace, report=out)

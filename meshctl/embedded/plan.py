@@ -100,11 +100,13 @@ def plan_processes(
     kafka_bootstrap: str,
     database_url: str,
     jwt_secret: str,
+    admin_password: str,
     extra_env: Mapping[str, str] | None = None,
 ) -> list[ProcessSpec]:
     """The ``meshctl serve`` children, named ``service-N``, for the replica counts.
 
-    Every auth replica gets the same ``jwt_secret`` so a token one issues, another verifies.
+    Every auth replica gets the same ``jwt_secret`` so a token one issues, another
+    verifies, and the ``admin_password`` of the administrator it creates.
     """
     env = {
         "MESH_REDIS_URL": registry_url,
@@ -112,11 +114,12 @@ def plan_processes(
         "MESH_DATABASE_URL": database_url,
         "MESH_PREFIX": prefix,
         "MESH_JWT_SECRET": jwt_secret,
+        "MESH_ADMIN_PASSWORD": admin_password,
         **(extra_env or {}),
     }
     specs: list[ProcessSpec] = []
     for service, count in replicas.items():
-        # The registry and database URLs may hold passwords: the environment carries them,
+        # URLs with passwords and the secrets: the environment carries them,
         # never the command line (which every user of the machine can read in ps).
         argv = (python, "-m", "meshctl", "serve", service, "--port", "0", "--prefix", prefix)
         specs.extend(

@@ -39,6 +39,10 @@ and for the span store (``spanstore.py``), every key expiring with its trace:
     P:trace:<trace_id>                  list   span record JSON, the trace's first spans
     P:trace:by-correlation:<corr_id>    set    trace ids of a correlation id
 
+and for the auth service's revocations (``services/auth/revocation.py``):
+
+    P:auth:revoked:<id>  string a revoked token or session id, expiring with the token
+
 The Lua scripts in ``scripts.py`` build the same ``P:svc:S:*`` names for the
 multi-service scripts; keep both in step.
 """
@@ -136,3 +140,7 @@ def trace_key(prefix: str, trace_id: str) -> str:
 
 def correlation_traces_key(prefix: str, correlation_id: str) -> str:
     return registry_key(prefix, "trace", "by-correlation", correlation_id)
+
+
+def revoked_token_key(prefix: str, token_id: str) -> str:
+    return registry_key(prefix, "auth", "revoked", token_id)

@@ -102,13 +102,25 @@ class ServiceSettings(MeshSettings):
     webhook_url: str | None = None
     sms_gateway_url: str | None = None
     alert_recipients: list[str] = Field(default_factory=list)
+    alert_allowed_urls: list[str] = Field(
+        default_factory=list,
+        description="hosts (host or host:port) or URL prefixes a caller's own webhook URL "
+        "may go to; the configured webhook_url is always allowed",
+    )
+    alert_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="private, loopback or link-local networks (CIDR) allowed webhook hosts "
+        "may resolve to; none by default",
+    )
 
     # auth
     jwt_secret: str = "change-me"
     jwt_ttl_seconds: int = Field(900, gt=0)
     refresh_ttl_seconds: int = Field(86400, gt=0)
     admin_user: str = "admin"
-    admin_password: str = "admin"
+    admin_password: str = Field(
+        "", description="the initial administrator's password; `meshctl up` generates one"
+    )
     auth_dev_mode: bool = Field(
         False, description="auth may start without a JWT secret, generating a throwaway one"
     )

@@ -14,7 +14,10 @@ from meshctl.catalog import DEFAULT_PORTS
 from meshctl.cli.app import app
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-MESH_ENV = {"MESH_REDIS_URL", "MESH_KAFKA_BOOTSTRAP", "MESH_DATABASE_URL", "MESH_JWT_SECRET"}
+MESH_ENV = {
+    "MESH_REDIS_URL", "MESH_KAFKA_BOOTSTRAP", "MESH_DATABASE_URL", "MESH_JWT_SECRET",
+    "MESH_ADMIN_PASSWORD",
+}  # fmt: skip
 
 
 def serve_options() -> set[str]:

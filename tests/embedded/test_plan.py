@@ -67,8 +67,11 @@ def test_processes_are_named_per_replica_and_point_at_the_mesh():
         kafka_bootstrap="127.0.0.1:9092",
         database_url="sqlite:///x.db",
         jwt_secret="shared-secret",
+        admin_password="admin-pw",
     )
     assert {s.env["MESH_JWT_SECRET"] for s in specs} == {"shared-secret"}
+    assert {s.env["MESH_ADMIN_PASSWORD"] for s in specs} == {"admin-pw"}
+    assert not any("admin-pw" in arg or "shared-secret" in arg for s in specs for arg in s.argv)
     assert [s.name for s in specs] == [
         "streaming-1",
         "analytics-1",

@@ -144,15 +144,26 @@ def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, s
             (name, "healthy", __version__) for name in ("alert", "analytics", "auth", "streaming")
         }
         assert any(line.startswith("broker: ") and "(embedded)" in line for line in lines)
+        # A generated admin password: where it is is told, never the password itself.
+        password_file = context_file(env).parent / "admin-password"
+        assert f"admin password: in {password_file}\n" in lines
+        password = password_file.read_text().strip()
+        assert password not in "".join(lines)
+        login = meshctl(env, "call", "auth", "login", "-o", "json")  # the sample has it
+        assert login.returncode == 0, login.stderr
+        assert json.loads(login.stdout)["token_type"] == "bearer"
         children = descendants(proc.pid)
         assert len(children) >= 6, "four services plus a replica, registry and broker"
         # logs, databases and the context hold secrets: the user's alone
         [run_dir] = (context_file(env).parent / "runs").iterdir()
-        private = [run_dir, context_file(env), *run_dir.rglob("*")]
+        private = [run_dir, context_file(env), password_file, *run_dir.rglob("*")]
         assert private[2:], "the services wrote logs and databases"
         assert {p.name: oct(p.stat().st_mode & 0o077) for p in private} == {
             p.name: "0o0" for p in private
         }
+        assert not [
+            p for p in run_dir.rglob("*") if p.is_file() and password.encode() in p.read_bytes()
+        ]
 
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

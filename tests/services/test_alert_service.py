@@ -7,6 +7,7 @@ for the SMS gateway, ``mailbox`` for the SMTP server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -423,3 +424,57 @@ async def test_list_refuses_bad_filters(sqlite_client: Client, request_: Any, fi
         await sqlite_client("ListAlerts", request_)
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert (raised.value.details() or "").startswith(field)
+
+
+def send_to(url: str) -> apb.SendAlertRequest:
+    return apb.SendAlertRequest(
+        severity=pb.SEVERITY_LOW,
+        title="t",
+        message="m",
+        channels=[WEBHOOK],
+        recipients=[apb.Recipient(channel=WEBHOOK, address=url)],
+    )
+
+
+async def test_the_ssrf_probe_is_refused_and_nothing_is_posted(sqlite_env: Env) -> None:
+    async with WebhookReceiver() as internal:  # a service inside that callers must not reach
+        async for c in _client(sqlite_env.app()):
+            for url in (f"{internal.url}/admin", "http://169.254.169.254/latest/meta-data/"):
+                with pytest.raises(grpc.aio.AioRpcError) as error:
+                    await c("SendAlert", send_to(url))
+                assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                details = error.value.details() or ""
+                assert details.startswith("recipients[0].address: ")
+                assert "not an allowed webhook destination" in details
+            assert list((await c("ListAlerts", apb.ListAlertsRequest())).alerts) == []
+        assert internal.requests == []
+    assert sqlite_env.webhook.requests == []
+
+
+async def test_a_listed_loopback_receiver_also_needs_its_network_allowed(sqlite_env: Env) -> None:
+    async with WebhookReceiver() as partner:
+        listed = sqlite_env.settings.model_copy(update={"alert_allowed_urls": [partner.url]})
+        async for c in _client(dataclasses.replace(sqlite_env, settings=listed).app()):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await c("SendAlert", send_to(f"{partner.url}/in"))
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "127.0.0.1, a private, loopback or link-local" in (error.value.details() or "")
+        assert partner.requests == []
+        allowed = listed.model_copy(update={"alert_allowed_networks": ["127.0.0.0/8"]})
+        async for c in _client(dataclasses.replace(sqlite_env, settings=allowed).app()):
+            alert = (await c("SendAlert", send_to(f"{partner.url}/in"))).alert
+        assert channels_of(alert) == {WEBHOOK: SENT}
+        assert [r.path for r in partner.requests] == ["/in"]
+
+
+async def test_the_configured_webhook_may_be_named_by_the_caller(
+    sqlite_client: Client, sqlite_env: Env
+) -> None:
+    alert = (await sqlite_client("SendAlert", send_to(f"{sqlite_env.webhook.url}/hook"))).alert
+    assert channels_of(alert) == {WEBHOOK: SENT}
+    assert len(sqlite_env.hooks) == 1
+
+
+def test_build_refuses_a_malformed_allow_list() -> None:
+    with pytest.raises(Exception, match="alert_allowed_networks"):
+        build(ServiceSettings.model_validate({"alert_allowed_networks": ["10.0.0.0/33"]}))

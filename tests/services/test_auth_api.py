@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from meshctl.services.auth import AuthConfig, AuthConfigError, AuthService, build
+from meshctl.services.auth.revocation import RedisRevocations, Revocations
 from meshctl.services.base import HttpServiceApp, ServiceSettings
 from meshctl.services.db import create_engine
 from meshctl.testing import AsgiServer, FakeClock, served
@@ -21,7 +24,12 @@ ADMIN, ADMIN_PW = "root", "correct horse battery staple"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-def make_service(url: str, clock: FakeClock, password: str = ADMIN_PW) -> AuthService:
+def make_service(
+    url: str,
+    clock: FakeClock,
+    password: str = ADMIN_PW,
+    revocations: Revocations | None = None,
+) -> AuthService:
     config = AuthConfig(
         database_url=url,
         jwt_secret=SECRET,
@@ -29,7 +37,7 @@ def make_service(url: str, clock: FakeClock, password: str = ADMIN_PW) -> AuthSe
         admin_password=password,
         access_ttl=300,
     )
-    return AuthService(config, clock=clock, hasher=FAST_HASHER)
+    return AuthService(config, clock=clock, hasher=FAST_HASHER, revocations=revocations)
 
 
 @pytest.fixture
@@ -220,8 +228,11 @@ def test_build_takes_its_options_from_service_settings(
         build(settings)
     with pytest.raises(AuthConfigError):
         build(ServiceSettings.model_validate({}))  # the placeholder default is no secret either
+    with pytest.raises(AuthConfigError, match="has no password; set MESH_ADMIN_PASSWORD"):
+        build(ServiceSettings.model_validate({"jwt_secret": SECRET}))  # no default password
     monkeypatch.setenv("MESH_AUTH_DEV_MODE", "true")  # read with the other settings
-    assert isinstance(build(ServiceSettings.model_validate({"jwt_secret": ""})), HttpServiceApp)
+    dev = ServiceSettings.model_validate({"jwt_secret": "", "admin_password": ADMIN_PW})
+    assert isinstance(build(dev), HttpServiceApp)
     assert "generated a random JWT secret" in caplog.text
 
 
@@ -230,7 +241,139 @@ def test_metadata_names_every_route() -> None:
     assert service.metadata == {
         "route.login": "POST /api/v1/auth/login",
         "route.refresh": "POST /api/v1/auth/refresh",
+        "route.logout": "POST /api/v1/auth/logout",
         "route.verify": "GET /api/v1/auth/verify",
         "route.health": "GET /api/v1/auth/health",
         "health_path": "/api/v1/auth/health",
     }
+
+
+async def test_the_sixth_wrong_login_within_a_minute_is_429_and_logged(
+    sqlite_client: httpx.AsyncClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(5):
+        assert (await login(sqlite_client, "guess")).status_code == 401
+        clock.advance(5)
+    refused = await login(sqlite_client)  # even the right password waits
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "too_many_attempts"
+    assert refused.headers["retry-after"] == "55"  # locked for 60 s from the fifth failure
+    locks = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"auth: login locked for user {ADMIN!r} for 60 s" in locks
+    assert "auth: login locked for address '127.0.0.1' for 60 s" in locks
+    assert not any("guess" in line or ADMIN_PW in line for line in locks)
+    clock.advance(55)
+    assert (await login(sqlite_client)).status_code == 200
+
+
+async def test_a_good_login_clears_the_users_failures(
+    sqlite_client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    for _ in range(4):
+        assert (await login(sqlite_client, "guess")).status_code == 401
+    assert (await login(sqlite_client)).status_code == 200
+    other = {"username": "nobody", "password": "x"}
+    # The address's four failures still count: one more locks it, for every user.
+    assert (await sqlite_client.post("/api/v1/auth/login", json=other)).status_code == 401
+    assert (await login(sqlite_client)).status_code == 429
+
+
+async def test_logout_revokes_the_token_and_its_session(sqlite_client: httpx.AsyncClient) -> None:
+    tokens = (await login(sqlite_client)).json()
+    out = await sqlite_client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+    assert out.status_code == 200 and out.json() == {"revoked": True}
+    verify = await sqlite_client.get("/api/v1/auth/verify", headers=bearer(tokens["access_token"]))
+    assert verify.status_code == 401 and verify.json()["detail"] == "token revoked"
+    refresh = await sqlite_client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refresh.status_code == 401
+    again = await sqlite_client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+    assert again.status_code == 401
+
+
+async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(
+    sqlite_client: httpx.AsyncClient,
+) -> None:
+    first = (await login(sqlite_client)).json()
+    rotated = await sqlite_client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
+    assert rotated.status_code == 200
+    second = rotated.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    reused = await sqlite_client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
+    assert reused.status_code == 401 and "already used" in reused.json()["detail"]
+    # Whoever held the rotated pair is logged out too.
+    for token in (second["access_token"], first["access_token"]):
+        verify = await sqlite_client.get("/api/v1/auth/verify", headers=bearer(token))
+        assert verify.status_code == 401
+    refresh = await sqlite_client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
+    assert refresh.status_code == 401
+
+
+async def test_verify_refuses_the_token_of_a_deleted_user(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    tokens = (await login(client)).json()
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("DELETE FROM auth_users"))
+    finally:
+        await engine.dispose()
+    verify = await client.get("/api/v1/auth/verify", headers=bearer(tokens["access_token"]))
+    assert verify.status_code == 401
+    assert verify.json()["detail"] == "the token's user no longer exists"
+
+
+async def test_a_token_revoked_on_one_instance_is_refused_by_another(
+    tmp_path: Path, clock: FakeClock, redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+
+    def instance() -> AuthService:
+        return make_service(
+            url, clock, revocations=RedisRevocations(redis_client, key_prefix, clock)
+        )
+
+    async with (
+        served(instance()) as one,
+        served(instance()) as two,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{one}") as first,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{two}") as second,
+    ):
+        access = (await login(first)).json()["access_token"]
+        assert (await second.get("/api/v1/auth/verify", headers=bearer(access))).status_code == 200
+        assert (await first.post("/api/v1/auth/logout", headers=bearer(access))).status_code == 200
+        assert (await second.get("/api/v1/auth/verify", headers=bearer(access))).status_code == 401
+    # The revocations expire with the session: nothing stays behind in Redis for ever.
+    keys = [k async for k in redis_client.scan_iter(f"{key_prefix}:auth:revoked:*")]
+    assert len(keys) == 2
+    ttls = sorted([await redis_client.pttl(k) / 1000 for k in keys])
+    # The access token's lifetime and the session's, each with the leeway.
+    assert ttls == [pytest.approx(300 + 5, abs=2), pytest.approx(7 * 24 * 3600 + 5, abs=2)]
+
+
+async def test_revocations_unreachable_are_503_not_an_accepted_token(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+    down = RedisRevocations("redis://127.0.0.1:9/0", "p", clock)  # nothing listens on port 9
+    async with served(make_service(url, clock, revocations=down)) as port:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            access = (await login(c)).json()["access_token"]
+            verify = await c.get("/api/v1/auth/verify", headers=bearer(access))
+    assert verify.status_code == 503
+    assert "Cannot reach the registry" in verify.json()["detail"]
+
+
+async def test_a_burst_of_guesses_sent_at_once_gets_five_password_checks(
+    sqlite_client: httpx.AsyncClient,
+) -> None:
+    answers = await asyncio.gather(*(login(sqlite_client, f"guess-{n}") for n in range(12)))
+    assert sorted(r.status_code for r in answers) == [401] * 5 + [429] * 7

@@ -8,6 +8,7 @@ import pytest
 from meshctl.services.auth.config import AuthConfig, AuthConfigError, resolve_secret
 from meshctl.services.auth.tokens import TokenError, TokenIssuer
 from meshctl.testing import FakeClock
+from meshctl.testing.clock import T0
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 
@@ -79,13 +80,67 @@ def test_token_issued_in_the_future_is_refused() -> None:
 
 def test_token_without_a_type_or_with_bad_roles_is_refused() -> None:
     clock = FakeClock()
-    base = {"iss": "test", "sub": "a", "iat": int(clock.now), "exp": int(clock.now) + 60}
+    base = {
+        "iss": "test", "sub": "a", "iat": int(clock.now), "exp": int(clock.now) + 60, "jti": "j"
+    }  # fmt: skip
     untyped = jwt.encode(base, SECRET, algorithm="HS256")
     with pytest.raises(TokenError):
         make_issuer(clock).check(untyped, "access")
     bad_roles = jwt.encode({**base, "type": "access", "roles": "admin"}, SECRET, algorithm="HS256")
     with pytest.raises(TokenError, match="roles"):
         make_issuer(clock).check(bad_roles, "access")
+
+
+def signed(clock: FakeClock, **claims: object) -> str:
+    """An access token of the test issuer with ``claims`` changed."""
+    now = int(clock.now)
+    base = {"iss": "test", "sub": "a", "type": "access", "iat": now, "exp": now + 60, "jti": "j"}
+    return jwt.encode({**base, **claims}, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": 1e308}, "lives longer"),
+        ({"exp": T0 + 61 + 3600}, "lives longer"),  # a refresh token's lifetime, as access
+        ({"exp": float("nan")}, "finite"),
+        ({"iat": True}, "finite"),
+        ({"nbf": T0 + 60}, "not valid yet"),
+        ({"nbf": "soon"}, "finite"),
+        ({"jti": ""}, "jti"),
+    ],
+)
+def test_token_times_and_ids_out_of_bounds_are_refused(
+    claims: dict[str, object], reason: str
+) -> None:
+    clock = FakeClock(T0)
+    with pytest.raises(TokenError, match=reason):
+        make_issuer(clock).check(signed(clock, **claims), "access")
+
+
+def test_token_within_the_leeway_of_nbf_and_lifetime_is_accepted() -> None:
+    clock = FakeClock(T0)
+    token = signed(clock, nbf=T0 + 4, exp=T0 + 64)
+    assert make_issuer(clock).check(token, "access").expires_at == T0 + 64
+
+
+def test_every_token_has_an_id_and_a_session() -> None:
+    clock = FakeClock()
+    issuer = make_issuer(clock)
+    pair = issuer.issue_pair("alice", [])
+    access, refresh = (
+        issuer.check(pair.access_token, "access"),
+        issuer.check(pair.refresh_token, "refresh"),
+    )
+    assert access.token_id != refresh.token_id
+    assert access.family == refresh.family
+    assert issuer.check(issuer.issue("access", "alice", []), "access").family != access.family
+
+
+def test_short_secret_is_refused() -> None:
+    with pytest.raises(AuthConfigError, match="at least 32"):
+        AuthConfig(database_url="sqlite://", jwt_secret="x" * 31, admin_password="x")
+    AuthConfig(database_url="sqlite://", jwt_secret="x" * 32, admin_password="x")
 
 
 def test_empty_secret_is_refused() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -118,3 +119,30 @@ async def test_streaming_reaches_analytics_through_the_mesh(
     assert reply.status == spb.FRAME_STATUS_FORWARDED, reply.error
     assert reply.analysis.correlation_id == "corr-mesh"
     assert reply.analysis.vehicle_count == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"MESH_JWT_SECRET": "s" * 40},
+            "admin user 'admin' has no password; set MESH_ADMIN_PASSWORD",
+        ),
+        ({"MESH_JWT_SECRET": "short", "MESH_ADMIN_PASSWORD": "pw"}, "at least 32 are needed"),
+    ],
+    ids=["no-password", "short-secret"],
+)
+async def test_serve_auth_refuses_to_start_without_a_password_or_with_a_weak_secret(
+    env: dict[str, str], says: str, tmp_path: Path
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "meshctl", "serve", "auth", "--port", "0",
+        "--database-url", f"sqlite:///{tmp_path / 'auth.db'}",
+        env={**clean, **env, "XDG_STATE_HOME": str(tmp_path)},
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 2
+    assert len(lines) == 1 and lines[0].startswith("error: auth: ") and says in lines[0]

@@ -21,10 +21,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshctl.config import MeshSettings
+from meshctl.config import MeshSettings, up_state_path
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.core.secrets import redact_url
 from meshctl.embedded.plan import InfraPlan, ProcessSpec, embedded_database_url, plan_processes
+from meshctl.embedded.state import admin_password
 from meshctl.embedded.supervisor import Child, Supervisor
 from meshctl.errors import MeshError
 from meshctl.registry import ServiceRegistry, open_registry
@@ -170,6 +171,8 @@ async def demo_mesh(
         database_url = infra.database_url or embedded_database_url(run_dir)
         infrastructure["database"] = database_url
         say(f"registry {infrastructure['registry']}, broker {infrastructure['broker']}")
+        password, where = admin_password(up_state_path().parent, os.environ)
+        say(f"admin password: in {where}")
         specs = [
             dataclasses.replace(spec, env={**spec.env, **service_env})
             for spec in plan_processes(
@@ -180,6 +183,7 @@ async def demo_mesh(
                 kafka_bootstrap=bootstrap,
                 database_url=database_url,
                 jwt_secret=os.environ.get("MESH_JWT_SECRET") or secrets.token_urlsafe(32),
+                admin_password=password,
             )
         ]
         settings = MeshSettings(

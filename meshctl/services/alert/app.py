@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from meshctl.proto.its.v1 import alert_pb2 as apb
 from meshctl.services.alert.channels import Channel, EmailChannel, SmsChannel, WebhookChannel
 from meshctl.services.alert.dispatch import Dispatcher
+from meshctl.services.alert.outbound import OutboundPolicy
 from meshctl.services.alert.rules import RetryPolicy, SeverityRules
 from meshctl.services.alert.servicer import AlertServicer
 from meshctl.services.alert.storage import AlertStore
@@ -40,7 +41,8 @@ class AlertApp:
         rng: Callable[[], float] = random.random,
         http_timeout: float = 10.0,
     ) -> None:
-        """Raises InvalidRequestError when ``settings.alert_recipients`` holds a bad entry."""
+        """Raises InvalidRequestError when ``settings.alert_recipients``, ``alert_allowed_urls``
+        or ``alert_allowed_networks`` holds a bad entry."""
         self._settings = settings
         self._rules = rules or SeverityRules()
         self._retry = retry or RetryPolicy()
@@ -50,6 +52,11 @@ class AlertApp:
         self._defaults = parse_default_recipients(settings.alert_recipients)
         if settings.webhook_url:
             self._defaults.setdefault("webhook", []).append(settings.webhook_url)
+        self._outbound = OutboundPolicy(
+            configured=self._defaults.get("webhook", []),
+            allowed=settings.alert_allowed_urls,
+            allowed_networks=settings.alert_allowed_networks,
+        )
         self._engine: AsyncEngine | None = None
         self._http: httpx.AsyncClient | None = None
         self._servicer: AlertServicer | None = None
@@ -67,7 +74,9 @@ class AlertApp:
         dispatcher = Dispatcher(
             store, self._channels(self._http), self._retry, self._clock, self._rng
         )
-        self._servicer = AlertServicer(store, dispatcher, self._rules, self._defaults, self._clock)
+        self._servicer = AlertServicer(
+            store, dispatcher, self._rules, self._defaults, self._clock, self._outbound
+        )
 
     async def stop(self) -> None:
         if self._store is not None:
@@ -83,7 +92,7 @@ class AlertApp:
     def _channels(self, http: httpx.AsyncClient) -> Mapping[str, Channel]:
         s = self._settings
         channels: dict[str, Channel] = {
-            "webhook": WebhookChannel(http),
+            "webhook": WebhookChannel(http, self._outbound),
             "email": EmailChannel(s.smtp_host, s.smtp_port, s.smtp_sender, self._http_timeout),
         }
         if s.sms_gateway_url:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from meshctl.core.context import current_context
+from meshctl.services.alert.outbound import DestinationRefused, OutboundPolicy
 
 
 class DeliveryError(Exception):
@@ -77,12 +78,17 @@ async def _post_json(client: httpx.AsyncClient, url: str, body: dict[str, Any]) 
 
 
 class WebhookChannel:
-    """POSTs the alert as JSON to the recipient URL."""
+    """POSTs the alert as JSON to the recipient URL, if ``outbound`` allows it."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, outbound: OutboundPolicy) -> None:
         self._client = client
+        self._outbound = outbound
 
     async def send(self, notification: Notification, recipient: str) -> None:
+        try:
+            await self._outbound.check(recipient, "webhook")
+        except DestinationRefused as exc:
+            raise DeliveryError(str(exc)) from exc
         await _post_json(self._client, recipient, notification.as_json())
 
 

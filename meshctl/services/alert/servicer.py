@@ -14,6 +14,7 @@ from meshctl.proto.its.v1 import alert_pb2 as apb
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.alert import validation as v
 from meshctl.services.alert.dispatch import Dispatcher
+from meshctl.services.alert.outbound import OutboundPolicy
 from meshctl.services.alert.rules import (
     SEVERITY_VALUES,
     SeverityRules,
@@ -117,8 +118,10 @@ class AlertServicer:
         rules: SeverityRules,
         default_recipients: Mapping[str, list[str]],
         clock: Callable[[], float],
+        outbound: OutboundPolicy,
     ) -> None:
         self._store = store
+        self._outbound = outbound
         self._dispatcher = dispatcher
         self._rules = rules
         self._defaults = default_recipients
@@ -293,6 +296,9 @@ class AlertServicer:
         explicit = v.channel_names(request.channels, "channels")
         channels = explicit or list(self._rules.channels_for(severity))
         recipients = v.request_recipients(request.recipients)
+        for n, recipient in enumerate(request.recipients):
+            if recipient.channel == apb.ALERT_CHANNEL_WEBHOOK:  # the caller's own URL
+                await self._outbound.check(recipient.address.strip(), f"recipients[{n}].address")
         targets = v.resolve_targets(channels, recipients, self._defaults, strict=bool(explicit))
         alert_id = alert_id or uuid.uuid4().hex
         ctx = current_context()

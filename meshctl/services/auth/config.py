@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meshctl.errors import InvalidRequestError
+from meshctl.services.auth.ratelimit import LoginLimit
 from meshctl.services.base import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
 # Secrets everyone knows are no secrets: refused like an empty one.
 _PLACEHOLDER_SECRETS = frozenset({"", "change-me"})
+# HS256 keys shorter than the hash's output make brute-forcing a token's key easier (RFC 7518).
+MIN_SECRET_BYTES = 32
 
 
 class AuthConfigError(InvalidRequestError):
@@ -25,12 +28,13 @@ class AuthConfig:
 
     Args:
         database_url: where users are stored (see ``meshctl.services.db``).
-        jwt_secret: HS256 signing key; must not be empty.
+        jwt_secret: HS256 signing key of at least ``MIN_SECRET_BYTES`` bytes.
         admin_user: initial administrator, created at start if absent ("" for none).
         admin_password: that administrator's password.
         access_ttl: lifetime of an access token, in seconds.
         refresh_ttl: lifetime of a refresh token, in seconds.
         issuer: the ``iss`` claim of every token.
+        login_limit: failed logins allowed per username and client address.
     """
 
     database_url: str
@@ -40,6 +44,7 @@ class AuthConfig:
     access_ttl: float = 900.0
     refresh_ttl: float = 7 * 24 * 3600.0
     issuer: str = "meshctl-auth"
+    login_limit: LoginLimit = field(default_factory=LoginLimit)
 
     def __post_init__(self) -> None:
         if self.jwt_secret in _PLACEHOLDER_SECRETS:
@@ -47,6 +52,12 @@ class AuthConfig:
                 f"auth: the JWT secret is empty or a placeholder ({self.jwt_secret!r}); "
                 "set MESH_JWT_SECRET "
                 "(or MESH_AUTH_DEV_MODE=true to generate a throwaway one)"
+            )
+        if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise AuthConfigError(
+                f"auth: the JWT secret has {len(self.jwt_secret.encode())} bytes, "
+                f"at least {MIN_SECRET_BYTES} are needed; set MESH_JWT_SECRET to a random one, "
+                "e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
             )
         if self.access_ttl <= 0 or self.refresh_ttl <= 0:
             raise AuthConfigError("auth: token lifetimes must be positive")

@@ -1,11 +1,19 @@
 """JWT access and refresh tokens (HS256): issue and check, against an injected clock.
 
-PyJWT checks expiry against the wall clock, so expiry and issue time are
-checked here instead, against the clock the issuer was given.
+PyJWT checks expiry against the wall clock, so the times are checked here
+instead, against the clock the issuer was given, with ``LEEWAY`` seconds of
+slack for clocks that disagree: ``iat`` and ``nbf`` not in the future, ``exp``
+not past, and ``exp - iat`` no longer than this issuer's lifetime for the
+token's type (a forged-looking ``exp=1e308`` from a leaked key, or a token
+from an issuer configured with longer lifetimes, is refused).
+
+Every token has an id (``jti``) and the id of the login it descends from
+(``fam``): revoking either refuses the token (see ``revocation.py``).
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +23,7 @@ import jwt
 
 TokenType = Literal["access", "refresh"]
 _ALGORITHM = "HS256"
-_LEEWAY = 5.0
+LEEWAY = 5.0
 
 
 class TokenError(Exception):
@@ -31,6 +39,8 @@ class Claims:
     token_type: TokenType
     issued_at: float
     expires_at: float
+    token_id: str
+    family: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +71,15 @@ class TokenIssuer:
     def access_ttl(self) -> float:
         return self._ttl["access"]
 
-    def issue(self, token_type: TokenType, subject: str, roles: Sequence[str]) -> str:
-        """A signed token of ``token_type`` for ``subject``."""
+    @property
+    def max_ttl(self) -> float:
+        """The longest lifetime of any token this issuer signs."""
+        return max(self._ttl.values())
+
+    def issue(
+        self, token_type: TokenType, subject: str, roles: Sequence[str], family: str | None = None
+    ) -> str:
+        """A signed token of ``token_type`` for ``subject``, of ``family`` (None: a new one)."""
         now = self._clock()
         payload: dict[str, Any] = {
             "iss": self._issuer,
@@ -72,13 +89,18 @@ class TokenIssuer:
             "iat": int(now),
             "exp": int(now + self._ttl[token_type]),
             "jti": uuid.uuid4().hex,
+            "fam": family or uuid.uuid4().hex,
         }
         return jwt.encode(payload, self._secret, algorithm=_ALGORITHM)
 
-    def issue_pair(self, subject: str, roles: Sequence[str]) -> TokenPair:
+    def issue_pair(
+        self, subject: str, roles: Sequence[str], family: str | None = None
+    ) -> TokenPair:
+        """Access and refresh tokens of ``family`` (a new login when None)."""
+        family = family or uuid.uuid4().hex
         return TokenPair(
-            access_token=self.issue("access", subject, roles),
-            refresh_token=self.issue("refresh", subject, roles),
+            access_token=self.issue("access", subject, roles, family),
+            refresh_token=self.issue("refresh", subject, roles, family),
             expires_in=self._ttl["access"],
         )
 
@@ -94,22 +116,39 @@ class TokenIssuer:
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
-                    "require": ["sub", "exp", "iat", "type"],
+                    "require": ["sub", "exp", "iat", "type", "jti"],
                 },
             )
         except jwt.InvalidTokenError as exc:
             raise TokenError(f"invalid token: {exc}") from exc
+        return self._claims(payload, expected)
+
+    def _claims(self, payload: dict[str, Any], expected: TokenType) -> Claims:
         now = self._clock()
-        kind, exp, iat = payload.get("type"), payload.get("exp"), payload.get("iat")
+        kind, exp, iat = payload.get("type"), _time(payload, "exp"), _time(payload, "iat")
+        nbf = _time(payload, "nbf") if "nbf" in payload else None
+        token_id, family = payload.get("jti"), payload.get("fam", payload.get("jti"))
         roles = payload.get("roles", [])
-        if not isinstance(exp, int | float) or not isinstance(iat, int | float):
-            raise TokenError("invalid token: exp and iat must be numbers")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenError("invalid token: roles must be a list of strings")
+        if not (isinstance(token_id, str) and token_id and isinstance(family, str) and family):
+            raise TokenError("invalid token: jti and fam must be non-empty strings")
         if kind != expected:
             raise TokenError(f"expected a {expected} token, got {kind!r}")
-        if now >= exp + _LEEWAY:
+        if now >= exp + LEEWAY:
             raise TokenError("token expired")
-        if iat > now + _LEEWAY:
+        if iat > now + LEEWAY:
             raise TokenError("token issued in the future")
-        return Claims(str(payload["sub"]), tuple(roles), expected, float(iat), float(exp))
+        if nbf is not None and nbf > now + LEEWAY:
+            raise TokenError("token not valid yet (nbf in the future)")
+        if exp - iat > self._ttl[expected] + LEEWAY:
+            raise TokenError(f"token lives longer than a {expected} token may")
+        return Claims(str(payload["sub"]), tuple(roles), expected, iat, exp, token_id, family)
+
+
+def _time(payload: dict[str, Any], claim: str) -> float:
+    """The time ``claim`` as a finite number of seconds."""
+    value = payload.get(claim)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TokenError(f"invalid token: {claim} must be a finite number")
+    return float(value)
