@@ -70,7 +70,9 @@ def route_rows(endpoint: ServiceEndpoint) -> list[dict[str, Any]]:
 
 
 def route_detail(endpoint: ServiceEndpoint, method: str) -> dict[str, Any]:
-    """One HTTP route, with the sample request as its template when there is one."""
+    """One HTTP route, with the sample request as its template when there is one (secret
+    fields hidden: the login sample holds ``up``'s admin password)."""
+    from meshctl.core.secrets import redact_fields
     from meshctl.samples import sample_request
     from meshctl.transport.http_client import route_for
 
@@ -79,7 +81,7 @@ def route_detail(endpoint: ServiceEndpoint, method: str) -> dict[str, Any]:
         "service": endpoint.service_name,
         "method": method,
         "route": f"{verb} {path}",
-        "template": sample_request(endpoint.service_name, method) or {},
+        "template": redact_fields(sample_request(endpoint.service_name, method) or {}),
     }
 
 

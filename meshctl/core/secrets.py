@@ -10,6 +10,8 @@ REDACTED = "***"
 _USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
 SECRET_SETTINGS = frozenset({"jwt_secret", "admin_password"})
 """Settings whose whole value is secret."""
+SECRET_FIELDS = frozenset({"password", "refresh_token", "access_token", "token"})
+"""Request fields whose value is secret (a login's password, a token)."""
 
 
 def redact_url(url: str) -> str:
@@ -29,3 +31,8 @@ def redact_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             shown[key] = value
     return shown
+
+
+def redact_fields(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A request as it may be shown: the values of ``SECRET_FIELDS`` replaced."""
+    return {k: REDACTED if k in SECRET_FIELDS and v else v for k, v in request.items()}

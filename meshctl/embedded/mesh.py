@@ -194,7 +194,7 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
     else:
         out(f"broker: {bootstrap}")
     database_url = infra.database_url or embedded_database_url(options.run_dir)
-    out(f"database: {database_url}")
+    out(f"database: {redact_url(database_url)}")
     extra_env = {}
     if not (os.environ.get("MESH_WEBHOOK_URL") or os.environ.get("MESH_ALERT_RECIPIENTS")):
         from meshctl.embedded.sink import AlertSink

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshctl.core.secrets import redact_settings, redact_url
+from meshctl.core.secrets import REDACTED, redact_fields, redact_settings, redact_url
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,10 @@ def test_settings_shown_hide_secrets_and_url_passwords() -> None:
     )  # fmt: skip
     assert shown == {"redis_url": "redis://:***@h:1/0", "jwt_secret": "***", "admin_password": "",
                      "prefix": "mesh", "default_timeout": 30.0}  # fmt: skip
+
+
+def test_request_fields_shown_hide_passwords_and_tokens() -> None:
+    shown = redact_fields({"username": "admin", "password": "hunter2", "refresh_token": "r.t",
+                           "token": "", "limit": 10})  # fmt: skip
+    assert shown == {"username": "admin", "password": REDACTED, "refresh_token": REDACTED,
+                     "token": "", "limit": 10}  # fmt: skip
