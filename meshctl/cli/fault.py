@@ -61,8 +61,14 @@ def expiry(fault: Fault, now: float) -> str:
 
 
 def left(seconds: float) -> str:
-    """Time left, rounded up: a fault of ``--for 2m`` reads ``2m`` as it starts."""
-    return format_age(math.ceil(seconds))
+    """Time left, rounded up to the second below an hour: ``2m``, ``1m59s``, ``45s``."""
+    whole = math.ceil(seconds)
+    if whole >= 3600:
+        return format_age(whole)
+    minutes, rest = divmod(max(whole, 0), 60)
+    if not minutes:
+        return f"{rest}s"
+    return f"{minutes}m" if not rest else f"{minutes}m{rest:02d}s"
 
 
 def fault_row(fault: Fault, now: float) -> dict[str, Any]:

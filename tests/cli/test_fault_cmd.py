@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from meshctl.cli.fault import left
+
 pytestmark = pytest.mark.redis
 
 
@@ -49,7 +51,9 @@ def test_inject_list_and_clear(meshctl) -> None:
         "x-canary=1, delay 200ms±50ms on 20%"
     )
     assert re.fullmatch(
-        rf"  expires in 2m \(\d\d:\d\d:\d\d UTC\); `meshctl fault clear {fault_id}`", expires
+        rf"  expires in (2m|1m5\ds) \(\d\d:\d\d:\d\d UTC\); "
+        rf"`meshctl fault clear {fault_id}`",
+        expires,
     )
     second = inject(meshctl, "auth", "--abort", "503", "--caller", "ops")
     third = inject(meshctl, "analytics", "--abort", "unavailable")
@@ -156,3 +160,12 @@ def test_a_garbage_record_is_reported_by_list_not_fatal(meshctl, redis_url, key_
     assert result.exit_code == 0
     assert result.stdout == "no fault injected\n"
     assert "warning: fault 'junk' is not valid (not JSON" in result.output
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(120, "2m"), (119.2, "2m"), (118.5, "1m59s"), (45, "45s"), (0.2, "1s"), (-3, "0s"),
+     (7200, "2h")],  # fmt: skip
+)
+def test_time_left_is_shown_to_the_second_below_an_hour(seconds: float, shown: str) -> None:
+    assert left(seconds) == shown
