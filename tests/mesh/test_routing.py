@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 
+import pytest
+
+from meshctl.core.balancer import LoadBalancingStrategy
+from meshctl.core.breaker import CircuitBreakerConfig
 from meshctl.core.endpoint import HealthStatus
+from meshctl.core.faults import fault_from_options
 from meshctl.core.routing import split_document
+from meshctl.errors import CallTimeoutError, MeshError
 from meshctl.mesh import ServiceMeshClient, open_mesh
+from meshctl.registry.faults import inject_fault
 from meshctl.registry.routes import set_table
 from meshctl.testing import Platform
 
@@ -99,3 +107,41 @@ async def test_calls_stay_in_the_zone_until_it_has_no_healthy_instance(platform:
         for _ in range(40):
             spilled[(await mesh.call("analytics", "GetTrafficMetrics", {})).endpoint.zone] += 1
         assert spilled["b"] == 40, spilled
+
+
+async def test_a_rules_attempts_and_timeout_override_the_clients(platform: Platform) -> None:
+    faulty = fault_from_options("analytics", now=time.time(), abort="UNAVAILABLE", zone="bad")
+    await inject_fault(platform.registry.redis, platform.registry.prefix, faulty)
+    slow = fault_from_options("analytics", now=time.time(), delay="500ms", method="GenerateReport")
+    await inject_fault(platform.registry.redis, platform.registry.prefix, slow)
+    for zone in ("bad", "good"):
+        await platform.start("analytics", zone=zone)
+    document = {
+        "service": "analytics",
+        "subsets": {"all": {"version": platform.settings.instance_version or "0.1.0"}},
+        "rules": [{"match": {"method": "GenerateReport"}, "route": "all", "timeout": "100ms"},
+                  {"match": {"headers": {"x-once": "1"}}, "route": "all", "attempts": 1}],
+    }  # fmt: skip
+    never_open = CircuitBreakerConfig(failure_threshold=10**6, request_volume_threshold=10**6)
+    mesh = open_mesh(
+        platform.settings, name="r", registry=platform.registry, events=False,
+        strategy=LoadBalancingStrategy.ROUND_ROBIN, breaker_config=never_open,
+    )  # fmt: skip
+    async with mesh:
+        table = await set_table(platform.registry.redis, platform.registry.prefix, document)
+        await until_routed(mesh, "analytics", table.revision)
+        retried = [await mesh.call("analytics", "GetTrafficMetrics", {}) for _ in range(20)]
+        assert {r.endpoint.zone for r in retried} == {"good"}  # the bad one's were retried
+        failed = 0
+        for _ in range(20):
+            try:
+                await mesh.call("analytics", "GetTrafficMetrics", {}, metadata={"x-once": "1"})
+            except MeshError:
+                failed += 1
+        assert 5 <= failed <= 15  # round robin: about every other call, never retried
+        # (a lost connection: the request may have been sent, so `attempts: 1` holds)
+        started = time.monotonic()
+        with pytest.raises(CallTimeoutError):
+            await mesh.call("analytics", "GenerateReport", {"camera_ids": ["cam001"]},
+                            timeout=30)  # fmt: skip
+        assert time.monotonic() - started < 0.4  # the rule's 100 ms, not the call's 30 s
