@@ -15,6 +15,7 @@ promoted replica without being told (redis-py's ``SentinelConnectionPool``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +108,32 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     )
 
 
+class _Sentinels(Sentinel):
+    """redis-py's sentinel manager, made safe for the many tasks of one client.
+
+    Each discovery moves the sentinel that answered to the front of the list;
+    interleaved (every connection opened during a failover discovers), those
+    swaps can put one sentinel in the list twice and drop another, which is
+    then neither asked nor closed. A lock keeps discoveries one at a time
+    (each is one round trip to a sentinel). "No primary" comes out in a few
+    words instead of with every sentinel client's repr.
+    """
+
+    def __init__(self, sentinels: tuple[tuple[str, int], ...], **options: Any) -> None:
+        super().__init__(sentinels, **options)
+        self._discovering = asyncio.Lock()
+
+    async def discover_master(self, service_name: str) -> Any:
+        async with self._discovering:
+            try:
+                return await super().discover_master(service_name)
+            except MasterNotFoundError as exc:
+                # redis-py lists every failing sentinel's client after " : "
+                found, _, failures = str(exc).partition(" : ")
+                why = "not every sentinel answered" if failures else "no sentinel knows it up"
+                raise MasterNotFoundError(f"{found} ({why})") from None
+
+
 class _SentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
     """A primary's pool that queues for connections like the plain one, and closes its
     sentinels' connections with its own (the client that owns it owns them too)."""
@@ -125,7 +152,7 @@ def _sentinel_client(target: SentinelTarget) -> aioredis.Redis:
         "username": target.sentinel_username,
         "password": target.sentinel_password,
     }
-    sentinel = Sentinel(target.sentinels, sentinel_kwargs=sentinel_options)
+    sentinel = _Sentinels(target.sentinels, sentinel_kwargs=sentinel_options)
     client: aioredis.Redis = sentinel.master_for(
         target.service,
         connection_pool_class=_SentinelPool,
@@ -180,12 +207,6 @@ def _reason(exc: BaseException) -> str:
     """The root cause in a few words, e.g. ``Connection refused``."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, MasterNotFoundError):
-            # redis-py lists every failing sentinel's client repr after " : "
-            found, _, failures = str(seen).partition(" : ")
-            if failures:
-                return f"{found}; not every sentinel answered"
-            return f"{found}; the sentinels know no live primary of that name"
         if isinstance(seen, OSError) and seen.errno:
             return os.strerror(seen.errno)
         if isinstance(seen, TimeoutError | RedisTimeoutError):

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from meshctl.cli.app import app
 from meshctl.core.endpoint import ServiceEndpoint
-from meshctl.errors import MeshError
+from meshctl.errors import MeshError, RegistryUnavailableError
 from meshctl.mesh import ServiceMeshClient, open_mesh
 from meshctl.registry import ServiceRegistry
 from meshctl.registry.control import read_reports, send_command
@@ -205,3 +205,14 @@ async def test_calls_go_on_through_a_failover_and_registrations_resume(
     during = [t for t in calls.succeeded if killed < t < promoted]
     assert len(during) >= 10, f"only {len(during)} calls while there was no primary"
     assert recovered - killed < RECOVERY
+
+
+async def test_a_service_the_sentinels_do_not_monitor_is_a_registry_outage(group: SentinelGroup):
+    registry = ServiceRegistry(group.url.replace(group.service, "elsewhere"), prefix=PREFIX)
+    try:
+        with pytest.raises(
+            RegistryUnavailableError, match=r"'elsewhere' \(no sentinel knows it up\)"
+        ):
+            await registry.discover_services("analytics")
+    finally:
+        await registry.aclose()
