@@ -7,8 +7,8 @@ short timeouts, so a killed primary is replaced within a few seconds::
     with SentinelGroup(tmp_path) as group:
         registry = ServiceRegistry(group.url)
         ...
-        group.kill_primary()
-        group.wait_for_failover()
+        old = group.kill_primary()
+        new = group.wait_for_failover(old)  # the promoted replica's port
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from meshctl.registry.control import read_reports, send_command
 from meshctl.registry.keys import service_keys
 from meshctl.services import streaming
 from meshctl.services.base import ServiceSettings
-from meshctl.testing import served
-from meshctl.testing.sentinel import SentinelGroup, have_redis_server
+from meshctl.testing import SentinelGroup, served
+from meshctl.testing.sentinel import have_redis_server
 
 pytestmark = pytest.mark.skipif(
     not have_redis_server(), reason="needs redis-server to run a primary, a replica and sentinels"
