@@ -77,7 +77,10 @@ async def test_the_registry_works_through_the_sentinels(
 
     # the records are on the primary, and replicated to the replica
     expiry = service_keys(PREFIX, "analytics").expiry
-    assert group.data_client(group.primary_port).zscore(expiry, instance_id) is not None
+    primary, replica = group.data_client(group.primary_port), group.data_client(group.replica_port)
+    assert primary.zscore(expiry, instance_id) is not None
+    assert primary.wait(1, 5000) == 1  # the replica has everything written so far
+    assert replica.zscore(expiry, instance_id) is not None
     assert group.primary() == group.primary_port
 
     assert await registry.deregister_service("analytics", instance_id)
@@ -102,7 +105,12 @@ async def test_the_control_plane_works_through_the_sentinels(
     assert [a["name"] for a in answers] == ["sentinel-client"]
 
 
-def test_the_cli_works_through_the_sentinels(group: SentinelGroup, monkeypatch: pytest.MonkeyPatch):
+def test_the_cli_works_through_the_sentinels(
+    group: SentinelGroup, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no config file applies
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # nor a `meshctl up` context
+
     async def seed() -> None:
         registry = ServiceRegistry(group.url, prefix=PREFIX)
         try:
@@ -124,7 +132,7 @@ def test_the_cli_works_through_the_sentinels(group: SentinelGroup, monkeypatch: 
 
 @dataclass
 class Calls:
-    """What a caller saw: when each call ended well, which instances answered, what failed."""
+    """What a caller saw: when each call ended well, and what failed."""
 
     succeeded: list[float] = field(default_factory=list)
     failed: list[MeshError] = field(default_factory=list)
