@@ -64,6 +64,7 @@ class SentinelTarget:
 
 
 def is_sentinel_url(url: str) -> bool:
+    """Whether ``url`` names a primary through its sentinels (``redis+sentinel://``)."""
     return url.partition("://")[0].lower() == SENTINEL_SCHEME
 
 
@@ -165,7 +166,8 @@ def _sentinel_client(target: SentinelTarget) -> aioredis.Redis:
 
 
 def connect(target: aioredis.Redis | str) -> tuple[aioredis.Redis, bool]:
-    """A client for ``target`` and whether the caller owns (must close) it."""
+    """A client for ``target`` (a client, or a server's or sentinels' URL) and whether the
+    caller owns (must close) it; InvalidRequestError for a URL that cannot be used."""
     if isinstance(target, aioredis.Redis):
         return target, False
     try:

@@ -4,12 +4,19 @@ answer to a bad or unreachable one. No server is needed here (test_sentinel.py r
 from __future__ import annotations
 
 import pytest
+from redis.asyncio import BlockingConnectionPool
 from typer.testing import CliRunner
 
 from meshctl.cli.app import app
 from meshctl.errors import InvalidRequestError, RegistryUnavailableError
 from meshctl.registry import ServiceRegistry
-from meshctl.registry.connection import SentinelTarget, connect, describe, parse_sentinel_url
+from meshctl.registry.connection import (
+    MAX_CONNECTIONS,
+    SentinelTarget,
+    connect,
+    describe,
+    parse_sentinel_url,
+)
 from meshctl.testing import closed_port
 
 
@@ -63,6 +70,9 @@ async def test_a_sentinel_client_is_described_by_its_sentinels_and_service():
     client, owned = connect("redis+sentinel://ops:s3cret@h2:2,h1/mesh/4?sentinel_password=x")
     assert owned
     assert describe(client) == "redis+sentinel://h1:26379,h2:2/mesh/4"
+    # bursts queue for a connection, as with a single server
+    assert isinstance(client.connection_pool, BlockingConnectionPool)
+    assert client.connection_pool.max_connections == MAX_CONNECTIONS
     await client.aclose()
 
 
