@@ -8,6 +8,7 @@ from typing import Any
 
 REDACTED = "***"
 _USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
+_QUERY_PASSWORD = re.compile(r"(?P<name>[?&][^=&#]*password=)[^&#]*", re.IGNORECASE)
 SECRET_SETTINGS = frozenset({"jwt_secret", "admin_password"})
 """Settings whose whole value is secret."""
 SECRET_FIELDS = frozenset({"password", "refresh_token", "access_token", "token"})
@@ -15,9 +16,11 @@ SECRET_FIELDS = frozenset({"password", "refresh_token", "access_token", "token"}
 
 
 def redact_url(url: str) -> str:
-    """``redis://:pw@host:6379/0`` → ``redis://:***@host:6379/0``; URLs without a password
-    are returned as they are."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", url, count=1)
+    """``redis://:pw@host:6379/0`` → ``redis://:***@host:6379/0``, and the value of any
+    ``...password=`` query option hidden too (``?sentinel_password=***``); URLs without a
+    password are returned as they are."""
+    url = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", url, count=1)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}{REDACTED}", url)
 
 
 def redact_settings(values: Mapping[str, Any]) -> dict[str, Any]:

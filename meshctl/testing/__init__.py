@@ -14,6 +14,7 @@ On loopback, for real:
     served                    a meshctl service app through the real host; yields its port
     Platform                  the four reference services, started on demand
     TcpProxy                  a path to a server that can be cut and restored
+    SentinelGroup             a Redis primary, a replica and three sentinels, to fail over
     free_port, closed_port    loopback ports
     temporary_database        an empty SQLite or PostgreSQL database
 
@@ -25,6 +26,7 @@ from meshctl.testing.clock import FakeClock
 from meshctl.testing.databases import DatabaseUnavailableError, temporary_database
 from meshctl.testing.memory import MemoryMesh, memory_mesh
 from meshctl.testing.net import TcpProxy, closed_port, free_port
+from meshctl.testing.sentinel import SentinelGroup
 from meshctl.testing.services import Platform, served
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "MemoryMesh",
     "Platform",
     "ReceivedRequest",
+    "SentinelGroup",
     "TcpProxy",
     "WebhookReceiver",
     "closed_port",

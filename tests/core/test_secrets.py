@@ -20,6 +20,16 @@ from meshctl.core.secrets import REDACTED, redact_fields, redact_settings, redac
         ("redis://user@host:6379/0", "redis://user@host:6379/0"),  # no password to hide
         ("sqlite+aiosqlite:///meshctl.db", "sqlite+aiosqlite:///meshctl.db"),
         ("not a url", "not a url"),
+        (
+            "redis+sentinel://ops:s3cret@h1:26379,h2:26379,h3:26379/mesh/1",
+            "redis+sentinel://ops:***@h1:26379,h2:26379,h3:26379/mesh/1",
+        ),
+        (
+            "redis+sentinel://:pw@h1,h2/mesh?sentinel_username=s&sentinel_password=x%26y",
+            "redis+sentinel://:***@h1,h2/mesh?sentinel_username=s&sentinel_password=***",
+        ),
+        ("redis+sentinel://h1:26379,h2:26379/mesh", "redis+sentinel://h1:26379,h2:26379/mesh"),
+        ("redis://h:6379/0?password=pw&db=2", "redis://h:6379/0?password=***&db=2"),
     ],
 )
 def test_passwords_in_urls_are_hidden(url: str, shown: str) -> None:
