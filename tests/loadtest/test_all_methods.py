@@ -71,14 +71,15 @@ async def test_an_slo_miss_on_any_method_exits_1(analytics, loadtest):
 
 
 async def test_http_routes_and_requests_that_need_real_input(platform: Platform, loadtest):
-    """auth: health runs; login (no real password), refresh and verify (no token) are skipped."""
+    """auth: health runs; login (no real password), logout, refresh and verify (no token) are
+    skipped."""
     await platform.start("auth")
     result = await loadtest("--all", "auth", *FAST, "-o", "json")
     assert result.exit_code == 0, result.output
     entries = {e["method"]: e for e in json.loads(result.stdout)}
-    assert list(entries) == ["health", "login", "refresh", "verify"]
+    assert list(entries) == ["health", "login", "logout", "refresh", "verify"]
     assert entries["health"]["outcome"] == "ok" and entries["health"]["summary"]["ok"] == 20
-    for name in ("login", "refresh", "verify"):
+    for name in ("login", "logout", "refresh", "verify"):
         assert entries[name]["outcome"] == "skipped" and entries[name]["summary"] is None
     wrong_password = "needs real input: HTTP 401: unknown user or wrong password"
     assert entries["login"]["detail"] == wrong_password
@@ -86,7 +87,7 @@ async def test_http_routes_and_requests_that_need_real_input(platform: Platform,
     table = await loadtest("--all", "auth", *FAST)
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
-    assert len(lines) == 5  # the header and one line per route, long notes cut
+    assert len(lines) == 6  # the header and one line per route, long notes cut
     login = next(line for line in lines if line.startswith("login"))
     assert login.split()[1:7] == ["-"] * 6
     assert login.endswith(f"skipped: {wrong_password}")
