@@ -24,21 +24,13 @@ from meshctl.events.cloudevents import encode_record
 from meshctl.events.kafka import KafkaEventBus
 from meshctl.testing import TcpProxy, closed_port, free_port
 
+from .conftest import eventually
+
 pytestmark = pytest.mark.kafka
 
 ROUNDS = 20
 PER_ROUND = 100  # 2,000 events in all
 REDELIVERED = 300  # copies of published events produced again, as a retried batch would
-
-
-async def eventually(done: object, what: str, seconds: float = 60.0) -> None:
-    """Wait until ``done()`` is true; fail naming ``what`` after ``seconds``."""
-    assert callable(done)
-    for _ in range(int(seconds / 0.05)):
-        if done():
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"timed out waiting until {what}")
 
 
 async def test_a_bootstrap_list_with_dead_entries_reaches_the_live_broker(
@@ -72,8 +64,8 @@ async def proxy() -> AsyncIterator[TcpProxy]:
     port = free_port()
     proxy = await TcpProxy(port).start()
     broker = EmbeddedBroker(port, advertised_port=proxy.port)
-    await asyncio.to_thread(broker.start)
     try:
+        await asyncio.to_thread(broker.start)
         yield proxy
     finally:
         await proxy.stop()

@@ -18,6 +18,8 @@ from meshctl.events.client import TopicManager, kafka_admin
 from meshctl.events.kafka import KafkaEventBus
 from meshctl.events.layout import TopicLayout, TopicLayoutError
 
+from .conftest import eventually
+
 
 def test_the_defaults_suit_one_broker_and_the_settings_carry_the_layout(
     monkeypatch: pytest.MonkeyPatch,
@@ -91,10 +93,7 @@ async def test_a_replication_factor_above_the_broker_count_spools_until_it_fits(
     assert len(refusals) == 1 and refusals[0].endswith("events are kept in the spool meanwhile")
     # With a layout the cluster can hold, the same durable spool delivers everything.
     async with KafkaEventBus(kafka_bootstrap, topic_prefix=topic_prefix, spool_dir=spool) as bus:
-        for _ in range(200):
-            if not bus.spooling:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: not bus.spooling, "the spool is replayed")
         assert bus.topic_error is None
         events = [e async for e in bus.tail("layout", follow=False)]
     assert [e.event_id for e in events] == [e.event_id for e in published]
