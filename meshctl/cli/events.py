@@ -213,8 +213,8 @@ def publish(
         context = CorrelationContext.new(correlation_id.strip() or None) if correlation_id else None
         async with command_bus(settings, started=True) as bus:
             event = await bus.publish(event_type, payload, context, source="meshctl")
-        if event.offset is None:  # spooled: the broker went away during the send
-            raise _unreachable(settings)
+        if event.offset is None:  # spooled: the broker went away, or refused the topic
+            raise bus.topic_error or _unreachable(settings)
         return event
 
     event = run(go())

@@ -69,9 +69,12 @@ def up(
     from meshctl.embedded.mesh import MeshOptions, run_mesh
 
     overrides = state(ctx).overrides
+    infra = planned_infra(overrides)
+    if (warning := memory_only_warning(infra)) is not None:
+        typer.echo(warning, err=True)
     options = MeshOptions(
         replicas=counts,
-        infra=planned_infra(overrides),
+        infra=infra,
         prefix=overrides.get("prefix") or os.environ.get("MESH_PREFIX") or "mesh",
         run_dir=run_dir,
         context_path=path,
@@ -119,6 +122,17 @@ def planned_infra(overrides: dict[str, Any]) -> InfraPlan:
         if isinstance(value, str):
             env[var] = value
     return plan_infrastructure(env)
+
+
+def memory_only_warning(infra: InfraPlan) -> str | None:
+    """The warning ``up`` gives when its broker would be the embedded, memory-only one."""
+    if infra.kafka_bootstrap is not None:
+        return None
+    return (
+        "warning: the embedded Kafka broker keeps events in memory only: a broker restart "
+        "loses the events it acknowledged, and only events still in a service's spool are "
+        "on disk (set MESH_KAFKA_BOOTSTRAP or --kafka for a durable broker)"
+    )
 
 
 def _running_pid(path: Path) -> int | None:

@@ -17,6 +17,15 @@ class MeshSettings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str | None = None
+    kafka_partitions: int = Field(
+        default=3, ge=1, description="partitions of topics meshctl creates"
+    )
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="replicas of each partition of topics meshctl creates"
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1, description="min.insync.replicas of topics meshctl creates (acks=all)"
+    )
     database_url: str = "sqlite+aiosqlite:///meshctl.db"
     prefix: str = Field(default="mesh", description="key prefix of the registry and control plane")
     topic_prefix: str = "its"

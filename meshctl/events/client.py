@@ -18,11 +18,13 @@ from aiokafka.errors import KafkaError
 
 from meshctl.errors import BrokerUnavailableError
 
+from .layout import DEFAULT_LAYOUT, TopicLayout
 from .outage import quiet_connection_noise
 
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+_INVALID_REPLICATION_FACTOR = 38
 _SENDER_LOG = logging.getLogger("aiokafka.producer.sender")
 
 
@@ -111,11 +113,18 @@ async def probe_broker(bootstrap: str, *, client_id: str, timeout: float) -> Non
 
 
 class TopicManager:
-    """Creates topics on demand (tolerating "already exists") and remembers them."""
+    """Creates topics on demand (tolerating "already exists") and remembers them.
 
-    def __init__(self, bootstrap: str, *, partitions: int, client_id: str) -> None:
+    Topics are created with ``layout``'s partitions, replication factor and
+    ``min.insync.replicas``; a replication factor above the cluster's broker
+    count raises TopicLayoutError (checked before asking, and when the broker refuses).
+    """
+
+    def __init__(
+        self, bootstrap: str, *, client_id: str, layout: TopicLayout = DEFAULT_LAYOUT
+    ) -> None:
         self.bootstrap = bootstrap
-        self.partitions = partitions
+        self.layout = layout
         self.client_id = client_id
         self._known: set[str] = set()
         self._lock = asyncio.Lock()
@@ -153,9 +162,18 @@ class TopicManager:
         return found
 
     async def _create(self, missing: list[str]) -> None:
+        layout = self.layout
+        new = [
+            NewTopic(t, layout.partitions, layout.replication_factor, topic_configs=layout.configs)
+            for t in missing
+        ]
         async with self._admin() as admin:
-            response = await admin.create_topics([NewTopic(t, self.partitions, 1) for t in missing])
+            brokers = len((await admin.describe_cluster())["brokers"])
+            layout.check_brokers(brokers, self.bootstrap)
+            response = await admin.create_topics(new)
         for topic, code, message in response.topic_errors:
+            if code == _INVALID_REPLICATION_FACTOR:
+                raise layout.too_few_brokers(brokers, self.bootstrap, f"broker: {message}")
             if code not in (0, _TOPIC_ALREADY_EXISTS):
                 log.warning("could not create topic %s: error %s %s", topic, code, message)
         self._known.update(missing)

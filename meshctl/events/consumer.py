@@ -4,7 +4,11 @@ The handler sees each decoded event with the publisher's correlation context
 installed. A handler that raises is retried up to ``max_attempts`` times,
 then the record goes, unchanged, to ``<prefix>.dlq`` with the error in an
 ``error`` header. Offsets are committed after each batch is handled, so a
-crash replays rather than loses (handlers should be idempotent).
+crash replays rather than loses. Delivery is at least once, so the
+subscription skips an event it handled lately (same ``source`` and ``id``,
+see ``dedupe.py``) and counts it in ``stats.duplicates``: after reconnects,
+retried batches and spool replays a handler sees each event once (a restarted
+process starts with an empty memory, so handlers should still be idempotent).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from meshctl.core.context import use_context
 from .bus import EventFilter, Handler, SubscriptionStats, TopicNaming, deliver
 from .client import TopicManager, kafka_errors
 from .cloudevents import decode_record
+from .dedupe import RecentEvents, event_key
 from .envelope import ERROR_HEADER
 from .outage import OutageLog
 
@@ -56,6 +61,7 @@ class KafkaSubscription:
         self._handler = handler
         self._max_attempts = max_attempts
         self._dead_letter = dead_letter
+        self._handled = RecentEvents()
         self._consumer = topics.consumer(
             group_id, group_id=group_id, auto_offset_reset="earliest", fetch_max_wait_ms=100
         )
@@ -126,8 +132,13 @@ class KafkaSubscription:
             return
         if not self._wanted.wants(None, event.event_type):
             return
+        key = event_key(event.source, event.event_id)
+        if key in self._handled:
+            self.stats.duplicates += 1
+            return
         with use_context(event.context()):
             error = await deliver(self._handler, event, self._max_attempts, self.stats)
+        self._handled.add(key)
         if error:
             dlq_headers = [*(record.headers or ()), (ERROR_HEADER, error.encode())]
             await self._dead_letter(self._naming.dlq, record.key, record.value, dlq_headers)

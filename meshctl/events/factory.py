@@ -19,7 +19,9 @@ def open_bus(settings: MeshSettings, **options: Any) -> EventBus:
     """A new, unstarted bus: Kafka when ``settings.kafka_bootstrap`` is set, else in memory.
 
     Args:
-        settings: ``kafka_bootstrap`` picks the broker, ``topic_prefix`` names the topics.
+        settings: ``kafka_bootstrap`` picks the broker, ``topic_prefix`` names the topics,
+            ``kafka_partitions``/``kafka_replication_factor``/``kafka_min_insync_replicas``
+            lay out the topics it creates.
         options: passed to the bus's constructor (``client_id``, ``spool_dir``, ...).
             ``MESH_SPOOL_DIR`` names a durable spool when ``spool_dir`` is not given.
     """
@@ -29,7 +31,12 @@ def open_bus(settings: MeshSettings, **options: Any) -> EventBus:
         if os.environ.get(SPOOL_DIR_ENV) and "spool_dir" not in options:
             options["spool_dir"] = os.environ[SPOOL_DIR_ENV]
 
+        from .layout import TopicLayout
+
         return KafkaEventBus(
-            settings.kafka_bootstrap, topic_prefix=settings.topic_prefix, **options
+            settings.kafka_bootstrap,
+            topic_prefix=settings.topic_prefix,
+            layout=TopicLayout.of(settings),
+            **options,
         )
     return MemoryEventBus(topic_prefix=settings.topic_prefix, **options)

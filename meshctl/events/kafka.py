@@ -11,7 +11,9 @@ events are appended to the bus's own spool instead, and a background task
 probes the broker and replays the spool in order once it is back (``replay.py``: nothing of one
 spool is sent twice). The spool is private to the process unless a durable
 ``spool_dir`` is named; see ``spooldir.py``. An outage is logged as a start,
-periodic summaries and a recovery (``outage.py``). Idempotent production is
+periodic summaries and a recovery (``outage.py``). Topics are created with the
+bus's ``TopicLayout`` (``layout.py``); one the cluster cannot hold spools the
+events and sets ``topic_error`` until it fits. Idempotent production is
 tried first; brokers that refuse it (Tansu answers InitProducerId with an
 error) get a plain acks=all producer.
 """
@@ -40,6 +42,7 @@ from .cloudevents import encode_record
 from .consumer import KafkaSubscription
 from .counts import EventCounts
 from .envelope import Event, build_event, settle, validate_event_type
+from .layout import DEFAULT_LAYOUT, TopicLayout, TopicLayoutError
 from .outage import OutageLog
 from .outbox import Outbox
 from .partitioner import cached_partitioner
@@ -73,7 +76,8 @@ class KafkaEventBus(AsyncLifecycle):
         spool_max_bytes: spool bound; beyond it publish raises SpoolFullError.
         fire_and_forget: publish returns once the event is buffered in memory.
         buffer_size: events the outbox holds before publish waits.
-        partitions: partitions of topics this bus creates.
+        layout: partitions, replication factor and min.insync.replicas of topics
+            this bus creates (``TopicLayout.of(settings)``).
         publish_timeout: seconds a send may wait for the broker before spooling.
         probe_interval: seconds between reconnection attempts while spooling.
         summary_interval: seconds between "still unreachable" lines in an outage.
@@ -92,14 +96,14 @@ class KafkaEventBus(AsyncLifecycle):
         spool_max_bytes: int = 64 * 1024 * 1024,
         fire_and_forget: bool = False,
         buffer_size: int = 10_000,
-        partitions: int = 3,
+        layout: TopicLayout = DEFAULT_LAYOUT,
         publish_timeout: float = 5.0,
         probe_interval: float = 1.0,
         linger_ms: int = 5,
         summary_interval: float = 30.0,
     ) -> None:
-        if buffer_size < 1 or partitions < 1 or publish_timeout <= 0 or probe_interval <= 0:
-            raise ValueError("buffer_size, partitions and timeouts must be positive")
+        if buffer_size < 1 or publish_timeout <= 0 or probe_interval <= 0:
+            raise ValueError("buffer_size and timeouts must be positive")
         self.bootstrap = bootstrap
         self.naming = TopicNaming(topic_prefix, single_topic)
         self.client_id = client_id
@@ -111,7 +115,9 @@ class KafkaEventBus(AsyncLifecycle):
         self._spool_max_bytes = spool_max_bytes
         self._held: HeldSpool | None = None
         self.idempotent: bool | None = None  # learnt from the broker on first connect
-        self._topics = TopicManager(bootstrap, partitions=partitions, client_id=client_id)
+        self._topics = TopicManager(bootstrap, client_id=client_id, layout=layout)
+        self.topic_error: TopicLayoutError | None = None
+        """Why topics cannot be created (the layout does not fit the cluster), while it lasts."""
         self._publish_timeout_ms = int(publish_timeout * 1000)
         self._probe_interval = probe_interval
         self._linger_ms = linger_ms
@@ -295,6 +301,8 @@ class KafkaEventBus(AsyncLifecycle):
         if not self._spooling:
             try:
                 await self._send([record])
+            except TopicLayoutError as exc:
+                self._layout_refused(exc)
             except KafkaError as exc:
                 self.outage.failed(exc, spooled=self.spool.pending_bytes)
             else:
@@ -316,6 +324,7 @@ class KafkaEventBus(AsyncLifecycle):
         sent = await self._held.replayer.drain()
         await self._held.replayer.close()  # its reader is needed again only after an outage
         self.outage.recovered()
+        self.topic_error = None
         if self._spooling and not self.spool:
             self._spooling = False
             log.info("spool drained; publishing to %s again", self.bootstrap)
@@ -349,6 +358,8 @@ class KafkaEventBus(AsyncLifecycle):
                 continue
             try:
                 await self.drain()
+            except TopicLayoutError as exc:
+                self._layout_refused(exc)
             except (KafkaError, OSError) as exc:
                 self.outage.failed(exc, spooled=self.spool.pending_bytes)
 
@@ -368,6 +379,8 @@ class KafkaEventBus(AsyncLifecycle):
         if not self._spooling:
             try:
                 placed = await self._send(records)
+            except TopicLayoutError as exc:
+                self._layout_refused(exc)
             except (KafkaError, OSError) as exc:
                 if not is_transient(exc):
                     pending = self._reject(pending, exc)
@@ -391,6 +404,12 @@ class KafkaEventBus(AsyncLifecycle):
         for _, waiter in pending:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+
+    def _layout_refused(self, exc: TopicLayoutError) -> None:
+        """Topics cannot be created: say so once; the events spool until the layout fits."""
+        if self.topic_error is None or str(self.topic_error) != str(exc):
+            log.error("%s; events are kept in the spool meanwhile", exc)
+        self.topic_error = exc
 
     def _fail(self, pending: list[Pending], exc: Exception) -> None:
         """Nothing can take these events: the awaited publishes raise ``exc``, the rest are lost."""

@@ -13,7 +13,7 @@ On loopback, for real:
     AsgiServer                any ASGI app under uvicorn on a free port
     served                    a meshctl service app through the real host; yields its port
     Platform                  the four reference services, started on demand
-    TcpProxy                  a path to a server that can be cut and restored
+    TcpProxy                  a path to a server that can be cut, reset, stalled and restored
     SentinelGroup             a Redis primary, a replica and three sentinels, to fail over
     free_port, closed_port    loopback ports
     temporary_database        an empty SQLite or PostgreSQL database

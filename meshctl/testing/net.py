@@ -1,10 +1,11 @@
-"""Loopback ports and a TCP proxy that can cut a server off and bring it back."""
+"""Loopback ports and a TCP proxy that can cut a server off, reset, stall and bring it back."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
+import struct
 
 from meshctl.core.lifecycle import AsyncLifecycle
 
@@ -28,12 +29,20 @@ def closed_port() -> int:
     return free_port()
 
 
+_RST_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
+
+
 class TcpProxy(AsyncLifecycle):
     """Forwards loopback connections to ``target``; ``stop`` cuts them, ``start`` comes back.
 
     The proxy keeps its port across ``stop``/``start``, so a client pointed at
     it sees its server go away and return on the same address (a Redis
     restart, a network partition) while the real server runs undisturbed.
+    Faults while it runs: ``reset()`` kills every open connection with a TCP
+    reset (new ones are accepted), ``flow(False)`` holds every byte in both
+    directions with the connections left open (a partition that drops
+    nothing, so peers wait for their timeouts), ``flow(True)`` lets them go
+    again, and ``stall(seconds)`` holds them for a while.
 
     Args:
         target_port: where connections go.
@@ -46,6 +55,9 @@ class TcpProxy(AsyncLifecycle):
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._resume: asyncio.TimerHandle | None = None
 
     @property
     def address(self) -> str:
@@ -71,8 +83,48 @@ class TcpProxy(AsyncLifecycle):
         server.close()
         for writer in list(self._writers):
             writer.close()
+        self._end_handlers()  # one held by flow(False) would not notice the close
         await server.wait_closed()
         await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    @property
+    def flowing(self) -> bool:
+        """False while ``flow(False)`` or ``stall`` holds the bytes."""
+        return self._flowing.is_set()
+
+    def reset(self) -> int:
+        """Reset (TCP RST) every open connection, both sides, mid-stream; returns how many.
+
+        The proxy keeps listening: clients that reconnect get through at once.
+        """
+        writers = list(self._writers)
+        for writer in writers:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST_ON_CLOSE)
+            writer.transport.abort()
+        self._end_handlers()
+        return len(writers) // 2  # a client's connection and the proxy's to the target
+
+    def flow(self, on: bool) -> None:
+        """Forward bytes (True) or hold them (False); cancels a pending ``stall`` end."""
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        if on:
+            self._flowing.set()
+        else:
+            self._flowing.clear()
+
+    def stall(self, seconds: float) -> None:
+        """Hold every byte for ``seconds``, then forward again (returns at once)."""
+        self.flow(False)
+        self._resume = asyncio.get_running_loop().call_later(seconds, self.flow, True)
+
+    def _end_handlers(self) -> None:
+        for task in self._handlers:
+            task.cancel()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -84,6 +136,8 @@ class TcpProxy(AsyncLifecycle):
             writers.append(up_writer)
             self._writers.update(writers)
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            pass  # reset() or stop() ended the connection; the server must not see an error
         finally:
             for w in writers:
                 self._writers.discard(w)
@@ -92,10 +146,10 @@ class TcpProxy(AsyncLifecycle):
                     await w.wait_closed()
             self._handlers.discard(task)
 
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             while data := await source.read(65536):
+                await self._flowing.wait()
                 sink.write(data)
                 await sink.drain()
         sink.close()

@@ -74,6 +74,9 @@ def test_each_layer_beats_the_next(layered, monkeypatch):
     assert resolved.sources == {
         "redis_url": "flag",
         "kafka_bootstrap": "env",
+        "kafka_partitions": "default",
+        "kafka_replication_factor": "default",
+        "kafka_min_insync_replicas": "default",
         "prefix": "config:local",
         "topic_prefix": "config:local",
         "trace_store": "default",

@@ -14,8 +14,10 @@ import pytest
 import redis
 
 from meshctl._version import __version__
+from meshctl.cli.up import memory_only_warning, planned_infra
 from meshctl.config import pid_alive
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.embedded.plan import InfraPlan
 from meshctl.registry import ServiceRegistry
 
 
@@ -55,6 +57,13 @@ def descendants(pid: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
+
+
+def test_up_warns_when_the_spool_would_be_the_only_copy_on_disk():
+    embedded = memory_only_warning(InfraPlan(None, None, None))
+    assert embedded is not None and embedded.startswith("warning: the embedded Kafka broker")
+    assert "in memory only" in embedded and len(embedded.splitlines()) == 1
+    assert memory_only_warning(planned_infra({"kafka_bootstrap": "kafka:9092"})) is None
 
 
 def test_bad_replica_spec_is_a_usage_error(env: dict[str, str]):
@@ -168,6 +177,7 @@ def test_up_runs_the_real_mesh_and_sigint_leaves_nothing_behind(env: dict[str, s
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
+        assert err.count("embedded Kafka broker keeps events in memory only") == 1
         assert not context_file(env).exists()
         assert not [pid for pid in children if pid_alive(pid)]
         with pytest.raises(redis.ConnectionError):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,12 @@ async def dead_letters(bus: AnyBus, count: int) -> list[Event]:
     if isinstance(bus, MemoryEventBus):
         return bus.events(bus.naming.dlq)
     return await read_topic(bus.bootstrap, bus.naming.dlq, count)
+
+
+async def eventually(done: Callable[[], object], what: str, seconds: float = 60.0) -> None:
+    """Wait until ``done()`` is true (checked every 50 ms); fail naming ``what`` after a while."""
+    for _ in range(int(seconds / 0.05)):
+        if done():
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out waiting until {what}")

@@ -170,7 +170,7 @@ async def test_a_tail_by_correlation_id_finds_events_of_any_partitioner(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     topic = f"{topic_prefix}.alert.sent"
-    await TopicManager(kafka_bootstrap, partitions=3, client_id=topic_prefix).ensure([topic])
+    await TopicManager(kafka_bootstrap, client_id=topic_prefix).ensure([topic])
     # a key that librdkafka's default (CRC32) puts elsewhere than murmur2 does
     key = next(
         f"corr-{n}" for n in range(100)
@@ -203,7 +203,7 @@ async def test_poison_records_do_not_stop_a_consumer_or_a_tail(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic = f"{topic_prefix}.frame.processed"
-    await TopicManager(kafka_bootstrap, partitions=3, client_id=topic_prefix).ensure([topic])
+    await TopicManager(kafka_bootstrap, client_id=topic_prefix).ensure([topic])
     poison = [b"\x00not json", b'{"half": "an envelope"}']
     unsent = await asyncio.to_thread(confluent_produce, kafka_bootstrap, topic, b"poison", poison)
     assert unsent == 0

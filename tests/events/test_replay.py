@@ -82,7 +82,7 @@ async def test_a_replay_cut_short_after_sending_never_sends_a_record_twice(
     directory = tmp_path / "spool"
     lock = SpoolLock(directory)
     Spool(directory, 1 << 20).append([spooled(topic_prefix, cid, n) for n in range(10)])
-    topics = TopicManager(kafka_bootstrap, partitions=3, client_id=topic_prefix)
+    topics = TopicManager(kafka_bootstrap, client_id=topic_prefix)
     async with KafkaEventBus(
         kafka_bootstrap, topic_prefix=topic_prefix, spool_root=tmp_path
     ) as bus:

@@ -1,7 +1,9 @@
 """Loopback ports and the TCP proxy that cuts a server off and brings it back."""
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -48,3 +50,62 @@ async def test_proxy_forwards_cuts_and_comes_back_on_its_port() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+async def echo_port() -> AsyncIterator[int]:
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+async def test_reset_kills_open_connections_mid_stream_and_new_ones_get_through(
+    echo_port: int,
+) -> None:
+    async with TcpProxy(echo_port) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"one")
+        assert await reader.read(1024) == b"one"
+        assert proxy.reset() == 1
+        with pytest.raises(ConnectionResetError):
+            await reader.read(1024)  # a reset, not an orderly end of stream
+        writer.close()
+        assert proxy.reset() == 0
+        assert await round_trip(proxy.port, b"again") == b"again"
+
+
+async def test_flow_holds_bytes_on_open_connections_until_it_is_turned_back_on(
+    echo_port: int,
+) -> None:
+    async with TcpProxy(echo_port) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        proxy.flow(False)
+        assert not proxy.flowing
+        writer.write(b"held")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await reader.read(1024)
+        proxy.flow(True)
+        assert await reader.read(1024) == b"held"
+        writer.close()
+
+
+async def test_stall_holds_bytes_for_a_while_and_stop_ends_held_connections(
+    echo_port: int,
+) -> None:
+    loop = asyncio.get_running_loop()
+    async with TcpProxy(echo_port) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        began = loop.time()
+        proxy.stall(0.3)
+        writer.write(b"late")
+        assert await reader.read(1024) == b"late"
+        assert loop.time() - began >= 0.3 and proxy.flowing
+        proxy.flow(False)
+        writer.write(b"never")
+        async with asyncio.timeout(5):
+            await proxy.stop()  # ends the held connection instead of waiting for it
+        with contextlib.suppress(ConnectionResetError):  # a close with bytes held may reset
+            assert await reader.read(1024) == b""
+        writer.close()
