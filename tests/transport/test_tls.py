@@ -180,11 +180,11 @@ async def test_client_without_a_certificate_is_told_why():
     await transport.aclose()
 
 
-def _served_certificate(port: int, client: TlsFiles) -> bytes:
+def _served_certificate(port: int, client: TlsFiles, alpn: str = "h2") -> bytes:
     """The certificate a new TLS connection to ``port`` is shown (DER)."""
     context = ssl.create_default_context(cafile=str(client.ca))
     context.load_cert_chain(str(client.cert), str(client.key))
-    context.set_alpn_protocols(["h2"])
+    context.set_alpn_protocols([alpn])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             der = tls.getpeercert(binary_form=True)
@@ -266,7 +266,51 @@ async def test_https_service_with_a_client_certificate(pki: Pki):
         with pytest.raises(ServiceUnavailableError):
             await outsider.call(endpoint, "whoami", {}, timeout=5, headers={})
         await outsider.aclose()
+
+        # A rotated certificate reaches new connections without a restart.
+        shown = await asyncio.to_thread(_served_certificate, port, client, "http/1.1")
+        rotated = issue(pki.ca, service_id("auth"), hours=1)
+        pki.write("auth", rotated)
+        fresh = x509.load_pem_x509_certificate(rotated.cert_pem).public_bytes(Encoding.DER)
+        async with asyncio.timeout(10):  # the server looks at its files once a second
+            while shown != fresh:
+                await asyncio.sleep(0.2)
+                shown = await asyncio.to_thread(_served_certificate, port, client, "http/1.1")
+        assert (await transport.call(endpoint, "whoami", {}, timeout=5, headers={})).body
     finally:
         await transport.aclose()
         stop.set()
         await task
+
+
+def test_files_are_read_again_only_when_changed_and_whole(pki: Pki):
+    clock = Clock()
+    files = pki.files("svc", service_id("alert"), clock)
+    first = files.current()
+    assert first.generation == 1
+    half = issue(pki.ca, service_id("alert"), hours=1)
+    pki.write("other", half)
+    files.cert.write_bytes(half.cert_pem)  # the certificate replaced, its key not yet
+    clock.now += 0.5
+    assert files.current() is first  # not looked at within a second
+    clock.now += 1
+    assert files.current() is first  # looked at: a mismatched pair is not taken
+    files.key.write_bytes(half.key_pem)
+    clock.now += 1
+    second = files.current()
+    assert second.generation == 2 and second.cert == half.cert_pem
+
+
+def test_settings_name_all_three_files_or_none(pki: Pki):
+    from meshctl.config import MeshSettings
+    from meshctl.errors import InvalidRequestError
+    from meshctl.transport.tls import tls_files
+
+    files = pki.files("svc", service_id("alert"))
+    ca, cert, key = str(files.ca), str(files.cert), str(files.key)
+    assert tls_files(MeshSettings()) is None
+    assert tls_files(MeshSettings(tls_ca=ca, tls_cert=cert, tls_key=key, tls=False)) is None
+    loaded = tls_files(MeshSettings(tls_ca=ca, tls_cert=cert, tls_key=key))
+    assert loaded is not None and loaded.cert == files.cert
+    with pytest.raises(InvalidRequestError, match="MESH_TLS_KEY"):
+        tls_files(MeshSettings(tls_ca=ca, tls_cert=cert))
