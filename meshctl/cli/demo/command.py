@@ -106,8 +106,11 @@ async def _demo(
             prefix=prefix,
             run_dir=run_dir,
             # The demo leaves nothing in Redis: no spans kept, no SLI buckets counted.
-            service_env={"MESH_WEBHOOK_URL": webhook.url, "MESH_TRACE_STORE": "false",
-                         "MESH_SLI": "false"},  # fmt: skip
+            service_env={
+                "MESH_WEBHOOK_URL": webhook.url,
+                "MESH_TRACE_STORE": "false",
+                "MESH_SLI": "false",
+            },
             say=say,
             python=sys.executable,
             tls=tls,
