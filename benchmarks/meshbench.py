@@ -39,7 +39,7 @@ def _reply() -> common_pb2.GetTrafficMetricsResponse:
     return reply
 
 
-async def _serve(ports: Any, threads: int) -> None:
+async def _serve(ports: Any, threads: int, tls: tuple[str, str, str] | None = None) -> None:
     reply = _reply()
 
     async def handle(request: Any, context: Any) -> common_pb2.GetTrafficMetricsResponse:
@@ -58,13 +58,19 @@ async def _serve(ports: Any, threads: int) -> None:
     )
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
+    if tls is not None:  # and an mTLS port beside it, put on the queue after the plain one
+        from meshctl.transport.tls import TlsFiles, server_credentials
+
+        secure = server.add_secure_port("127.0.0.1:0", server_credentials(TlsFiles(*tls)))
     await server.start()
     ports.put(port)
+    if tls is not None:
+        ports.put(secure)
     await server.wait_for_termination()
 
 
-def _server_main(ports: Any, threads: int) -> None:
-    asyncio.run(_serve(ports, threads))
+def _server_main(ports: Any, threads: int, tls: tuple[str, str, str] | None = None) -> None:
+    asyncio.run(_serve(ports, threads, tls))
 
 
 @contextmanager
@@ -81,6 +87,20 @@ def echo_servers(count: int = 1):  # type: ignore[no-untyped-def]
         for proc in procs:
             proc.kill()
             proc.join()
+
+
+@contextmanager
+def echo_server_tls(ca: str, cert: str, key: str):  # type: ignore[no-untyped-def]
+    """One server process with a plain-text and an mTLS port; yields ``(plain, tls)``."""
+    ctx = multiprocessing.get_context("spawn")
+    ports = ctx.Queue()
+    proc = ctx.Process(target=_server_main, args=(ports, 1, (ca, cert, key)), daemon=True)
+    proc.start()
+    try:
+        yield ports.get(timeout=30), ports.get(timeout=30)
+    finally:
+        proc.kill()
+        proc.join()
 
 
 def spawn_server(ports: Any) -> Any:

@@ -14,6 +14,7 @@ from meshctl._version import __version__
 from meshctl.cli.alerts import app as alerts_app
 from meshctl.cli.breakers import app as breakers_app
 from meshctl.cli.call import call
+from meshctl.cli.certs import app as certs_app
 from meshctl.cli.check import check
 from meshctl.cli.config_cmd import app as config_app
 from meshctl.cli.demo import demo
@@ -56,6 +57,7 @@ app.add_typer(prometheus_app, name="prometheus")
 app.add_typer(slo_app, name="slo")
 app.add_typer(route_app, name="route")
 app.add_typer(fault_app, name="fault")
+app.add_typer(certs_app, name="certs")
 app.command()(call)
 app.command()(trace)
 app.command()(describe)

@@ -45,6 +45,7 @@ from meshctl.errors import InvalidRequestError
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings, ResolvedSettings
     from meshctl.registry import ServiceRegistry
+    from meshctl.transport.tls import TlsFiles
 
 BROKER_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 3.0
@@ -75,6 +76,7 @@ async def check_services(
     registry: ServiceRegistry,
     views: Mapping[str, list[ServiceEndpoint]],
     expected: Mapping[str, int],
+    tls: TlsFiles | None = None,
 ) -> list[dict[str, Any]]:
     """Probe every instance of every service at once; one result per service.
 
@@ -82,8 +84,6 @@ async def check_services(
     failure); with none registered and none expected, one failure says so.
     """
     import asyncio
-
-    import httpx
 
     from meshctl.registry import HealthMonitor
 
@@ -97,8 +97,8 @@ async def check_services(
             )  # fmt: skip
         ]
     every = {**{name: views.get(name, []) for name in expected}, **views}
-    monitor = HealthMonitor(registry, timeout=HEALTH_TIMEOUT)
-    async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT) as http:
+    monitor = HealthMonitor(registry, timeout=HEALTH_TIMEOUT, tls=tls)
+    async with monitor.http_client() as http:
         outcomes = await asyncio.gather(
             *(monitor.check(ep, http) for endpoints in every.values() for ep in endpoints)
         )
@@ -128,6 +128,7 @@ async def run_checks(
     from meshctl.registry import open_registry
     from meshctl.registry.control import read_reports
     from meshctl.registry.faults import read_faults
+    from meshctl.transport.tls import tls_files
 
     settings = resolved.settings
     registry = open_registry(settings)
@@ -154,7 +155,8 @@ async def run_checks(
         results = [result("registry", "pass", where), await check_broker(settings)]
         reports = await read_reports(registry.redis, registry.prefix)
         results += with_served(
-            await check_services(registry, views, expected), served_totals(reports.servers)
+            await check_services(registry, views, expected, tls_files(settings)),
+            served_totals(reports.servers),
         )
         results.append(breaker_result(breaker_rows(reports, time.time()), len(reports.clients)))
         faults, fault_problems = await read_faults(registry.redis, registry.prefix)

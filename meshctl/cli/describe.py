@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from meshctl.cli.output import OutputFormat, OutputOption, emit
-from meshctl.cli.runner import run
+from meshctl.cli.runner import run, state
 from meshctl.cli.services import command_registry
 from meshctl.core.endpoint import HealthStatus, ServiceEndpoint
 
@@ -114,13 +114,16 @@ async def live_endpoint(ctx: typer.Context, service: str) -> ServiceEndpoint:
         return healthiest(await service_endpoints(registry, service))
 
 
-async def list_methods(service: str, endpoint: ServiceEndpoint) -> list[dict[str, Any]]:
+async def list_methods(
+    ctx: typer.Context, service: str, endpoint: ServiceEndpoint
+) -> list[dict[str, Any]]:
     """One row per method ``endpoint`` serves: its HTTP routes or its gRPC methods."""
     from meshctl.transport.methods import MethodResolver
 
     if endpoint.protocol == "http":
         return route_rows(endpoint)
-    return method_rows(service, await MethodResolver().services(service, endpoint))
+    resolver = MethodResolver(state(ctx).tls())
+    return method_rows(service, await resolver.services(service, endpoint))
 
 
 async def _describe(ctx: typer.Context, service: str, method: str | None) -> Any:
@@ -128,10 +131,11 @@ async def _describe(ctx: typer.Context, service: str, method: str | None) -> Any
 
     endpoint = await live_endpoint(ctx, service)
     if method is None:
-        return await list_methods(service, endpoint)
+        return await list_methods(ctx, service, endpoint)
     if endpoint.protocol == "http":
         return route_detail(endpoint, method)
-    return method_detail(service, await MethodResolver().resolve(service, method, endpoint))
+    resolver = MethodResolver(state(ctx).tls())
+    return method_detail(service, await resolver.resolve(service, method, endpoint))
 
 
 def describe(

@@ -273,7 +273,7 @@ async def _methods(ctx: typer.Context, service: str) -> list[tuple[str, str | No
     from meshctl.cli.describe import list_methods, live_endpoint
     from meshctl.loadtest.suite import callable_methods
 
-    return callable_methods(await list_methods(service, await live_endpoint(ctx, service)))
+    return callable_methods(await list_methods(ctx, service, await live_endpoint(ctx, service)))
 
 
 def _emit_all(outcomes: list[MethodOutcome], output: LoadOutput) -> None:

@@ -27,6 +27,7 @@ from meshctl.errors import BrokerUnavailableError, MeshError, RegistryUnavailabl
 
 if TYPE_CHECKING:
     from meshctl.config import MeshSettings, ResolvedSettings
+    from meshctl.transport.tls import TlsFiles
 
 T = TypeVar("T")
 
@@ -54,6 +55,12 @@ class CliState:
 
             self._resolved = resolve_settings(self.overrides, context=self.context)
         return self._resolved
+
+    def tls(self) -> TlsFiles | None:
+        """The certificate the settings give this command for mTLS endpoints, if any."""
+        from meshctl.transport.tls import tls_files
+
+        return tls_files(self.resolve().settings)
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -46,6 +46,9 @@ def up(
     grace: Annotated[
         float, typer.Option(help="Seconds a service gets to stop before it is killed.", min=0)
     ] = 10.0,
+    no_tls: Annotated[
+        bool, typer.Option("--no-tls", help="Plain text instead of mTLS (as MESH_TLS=off).")
+    ] = False,
     run_dir: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start a whole mesh here: registry, broker and the four services.
@@ -54,6 +57,7 @@ def up(
     meshctl commands pick up. Ctrl-C (or `meshctl down`) stops it all.
     """
     from meshctl.config import up_state_path
+    from meshctl.core.identity import validate_trust_domain
     from meshctl.embedded.plan import parse_replicas
     from meshctl.embedded.state import keep_files_private, new_run_dir
 
@@ -72,6 +76,7 @@ def up(
     infra = planned_infra(overrides)
     if (warning := memory_only_warning(infra)) is not None:
         typer.echo(warning, err=True)
+    settings = state(ctx).resolve().settings
     options = MeshOptions(
         replicas=counts,
         infra=infra,
@@ -80,6 +85,9 @@ def up(
         context_path=path,
         ready_timeout=ready_timeout,
         grace=grace,
+        tls=settings.tls and not no_tls,
+        trust_domain=validate_trust_domain(settings.tls_trust_domain),
+        cert_hours=settings.tls_cert_hours,
     )
     run_mesh(options, typer.echo)
 

@@ -38,6 +38,21 @@ class MeshSettings(BaseSettings):
         default=None,
         description="this process's zone: its instances register in it, its calls prefer it",
     )
+    tls: bool = Field(
+        default=True,
+        description="mTLS in meshes `up` and `demo` start, and with the files below (off: plain)",
+    )
+    tls_ca: str | None = Field(
+        default=None, description="CA bundle (PEM) that peers' certificates must chain to"
+    )
+    tls_cert: str | None = Field(default=None, description="this process's certificate chain (PEM)")
+    tls_key: str | None = Field(default=None, description="this process's private key (PEM)")
+    tls_trust_domain: str = Field(
+        default="mesh.local", description="trust domain of the SPIFFE ids the mesh CA issues"
+    )
+    tls_cert_hours: float = Field(
+        default=24.0, gt=0, description="lifetime of the certificates the mesh CA issues"
+    )
 
 
 CONTEXT_KEYS = frozenset(MeshSettings.model_fields)

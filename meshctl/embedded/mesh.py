@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshctl.core.identity import DEFAULT_TRUST_DOMAIN
 from meshctl.core.secrets import redact_url
 from meshctl.embedded.infra import InfraWatch
 from meshctl.embedded.plan import InfraPlan, embedded_database_url, plan_processes
 from meshctl.embedded.state import admin_password, keep_files_private
 from meshctl.embedded.supervisor import Supervisor
+from meshctl.embedded.tls import MeshCertificates, mesh_tls
 from meshctl.errors import MeshError
 
 Report = Callable[[str], None]
@@ -54,6 +56,10 @@ class MeshOptions:
     ready_timeout: float = 60.0
     grace: float = 10.0
     python: str = field(default_factory=lambda: sys.executable)
+    tls: bool = True
+    """mTLS between every process (a mesh CA issues each one's certificate); off: plain text."""
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    cert_hours: float = 24.0
 
 
 def run_mesh(options: MeshOptions, out: Report) -> None:
@@ -73,10 +79,13 @@ def run_mesh(options: MeshOptions, out: Report) -> None:
         instances = asyncio.run(_wait_ready(options, mesh, out, stop))
         _publish(options, mesh, instances, stack)
         out(f"mesh ready; context: {options.context_path}; Ctrl-C or `meshctl down` stops it")
-        stack.enter_context(_HealthChecks(mesh.settings["redis_url"], options.prefix))
+        stack.enter_context(_HealthChecks(mesh.settings))
         while not stop.wait(POLL_INTERVAL):
             mesh.supervisor.poll()
             mesh.infra.poll()
+            if mesh.certs is not None:
+                for name in mesh.certs.renew_due():
+                    out(f"certificate of {name} renewed")
         out("stopping the mesh...")
 
 
@@ -132,19 +141,22 @@ class _HealthChecks:
     ``meshctl check`` and ``meshctl top`` show real health, not "unknown".
     """
 
-    def __init__(self, redis_url: str, prefix: str) -> None:
-        self._url, self._prefix = redis_url, prefix
+    def __init__(self, settings: Mapping[str, str]) -> None:
+        self._settings: dict[str, Any] = dict(settings)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="health-monitor", daemon=True)
 
     def _run(self) -> None:
         from meshctl.config import MeshSettings
         from meshctl.registry import HealthMonitor, open_registry
+        from meshctl.transport.tls import tls_files
 
         async def monitor() -> None:
-            registry = open_registry(MeshSettings(redis_url=self._url, prefix=self._prefix))
+            settings = MeshSettings(**self._settings)
+            registry = open_registry(settings)
+            tls = tls_files(settings)
             try:
-                async with HealthMonitor(registry, interval=HEALTH_INTERVAL):
+                async with HealthMonitor(registry, interval=HEALTH_INTERVAL, tls=tls):
                     await asyncio.to_thread(self._stop.wait)
             finally:
                 await registry.aclose()
@@ -166,6 +178,8 @@ class _Mesh:
     settings: dict[str, str]
     """The ``MeshSettings`` values other commands need to reach this mesh."""
     infra: InfraWatch
+    certs: MeshCertificates | None = None
+    """The mesh CA's certificates to renew; None in plain text or with supplied files."""
 
 
 def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.Event) -> _Mesh:
@@ -218,15 +232,33 @@ def _start(options: MeshOptions, stack: ExitStack, out: Report, stop: threading.
         admin_password=password,
         extra_env=extra_env,
     )
-    supervisor = Supervisor(specs, options.run_dir, grace=options.grace, report=out)
-    stack.callback(supervisor.stop)
     settings = {
         "redis_url": redis_url,
         "kafka_bootstrap": bootstrap,
         "database_url": database_url,
         "prefix": options.prefix,
     }
-    return _Mesh(supervisor, settings, watch)
+    certs, specs, tls = mesh_tls(
+        specs,
+        enabled=options.tls,
+        state_dir=options.context_path.parent,
+        run_dir=options.run_dir,
+        trust_domain=options.trust_domain,
+        hours=options.cert_hours,
+    )
+    settings |= tls
+    supervisor = Supervisor(specs, options.run_dir, grace=options.grace, report=out)
+    stack.callback(supervisor.stop)
+    out(_tls_line(certs, tls))
+    return _Mesh(supervisor, settings, watch, certs)
+
+
+def _tls_line(certs: MeshCertificates | None, tls: Mapping[str, str]) -> str:
+    if certs is not None:
+        return f"mTLS: mesh CA {certs.ca_path}, certificates in {certs.directory}"
+    if tls:
+        return f"mTLS: with the files MESH_TLS_CA ({tls['tls_ca']}) and the rest name"
+    return "mTLS: off (plain text)"
 
 
 async def _wait_ready(

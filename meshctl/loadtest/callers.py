@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import grpc
-
 from meshctl.config import MeshSettings
 from meshctl.core.breaker import CircuitBreakerConfig
 from meshctl.core.endpoint import ServiceEndpoint
@@ -19,6 +17,8 @@ from meshctl.registry import ServiceRegistry, open_registry
 from meshctl.transport.codec import to_message
 from meshctl.transport.http_client import HttpTransport
 from meshctl.transport.methods import MethodResolver
+from meshctl.transport.tls import TlsFiles, for_endpoint, tls_files
+from meshctl.transport.tls import channel as open_channel
 
 
 @asynccontextmanager
@@ -34,7 +34,7 @@ async def open_caller(
         if plan.direct:
             registry = open_registry(settings)
             stack.push_async_callback(registry.aclose)
-            yield await _direct(plan, registry, stack)
+            yield await _direct(plan, registry, stack, tls_files(settings))
             return
         mesh = open_mesh(settings, name=name, events=False, breaker_config=breaker_config)
         await stack.enter_async_context(mesh)
@@ -74,18 +74,20 @@ def mesh_caller(mesh: ServiceMeshClient, plan: LoadPlan) -> Caller:
     return call
 
 
-async def _direct(plan: LoadPlan, registry: ServiceRegistry, stack: AsyncExitStack) -> Caller:
+async def _direct(
+    plan: LoadPlan, registry: ServiceRegistry, stack: AsyncExitStack, tls: TlsFiles | None
+) -> Caller:
     """A bare call to the service's first endpoint, its method resolved once."""
     endpoints = await registry.discover_services(plan.service)
     if not endpoints:
         raise NoEndpointsError(plan.service)
     endpoint = endpoints[0]
     if endpoint.protocol == "http":
-        http = HttpTransport()
+        http = HttpTransport(tls=tls)
         stack.push_async_callback(http.aclose)
         return _http_caller(http, endpoint, plan)
-    resolved = await MethodResolver().resolve(plan.service, plan.method, endpoint)
-    channel = grpc.aio.insecure_channel(endpoint.address)
+    resolved = await MethodResolver(tls).resolve(plan.service, plan.method, endpoint)
+    channel = open_channel(endpoint.address, for_endpoint(endpoint, tls))
     stack.push_async_callback(channel.close)
     stub = channel.unary_unary(
         resolved.path,

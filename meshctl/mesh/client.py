@@ -56,6 +56,7 @@ from meshctl.registry.routes import RouteCache
 from meshctl.registry.tasks import cancel_and_wait
 from meshctl.transport.grpc_client import DEFAULT_CONNECT_TIMEOUT
 from meshctl.transport.metrics import PROCESS_METRICS, client_source
+from meshctl.transport.tls import TlsFiles
 from meshctl.transport.tracing import (
     ATTEMPTS,
     BREAKER,
@@ -129,6 +130,7 @@ class ServiceMeshClient:
         rng: random.Random | None = None,
         owns_registry: bool = False,
         zone: str | None = None,
+        tls: TlsFiles | None = None,  # the certificate for instances that serve mTLS
     ) -> None:
         self.name = name
         # Sent with every call so servers can say who calls them; metadata must be ASCII.
@@ -150,7 +152,9 @@ class ServiceMeshClient:
         self._balancers: dict[LoadBalancingStrategy, LoadBalancer] = {}
         self._clock = clock
         self._rng = rng or random.Random()
-        self.sender = AttemptSender(self.retry, connect_timeout=connect_timeout, spare=self._spare)
+        self.sender = AttemptSender(
+            self.retry, connect_timeout=connect_timeout, spare=self._spare, tls=tls
+        )
         self.grpc, self.http, self.methods = self.sender.grpc, self.sender.http, self.sender.methods
         self.recovery = RecoveryProbes(self._probe)
         self.stats: dict[tuple[str, str], CallStats] = {}  # (service, instance_id)

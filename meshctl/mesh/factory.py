@@ -10,6 +10,7 @@ from meshctl.config import MeshSettings
 from meshctl.events import EventBus, open_bus
 from meshctl.mesh.client import ServiceMeshClient
 from meshctl.registry import ServiceRegistry, open_registry
+from meshctl.transport.tls import tls_files
 
 _mesh: ServiceMeshClient | None = None
 _mesh_loop: asyncio.AbstractEventLoop | None = None
@@ -44,12 +45,14 @@ def open_mesh(
             one the client opens its own and closes it in ``aclose``.
         events: True for the settings' bus (Kafka when a broker is set, else
             in memory), False for none, or a bus to use.
-        options: passed to :class:`ServiceMeshClient` (``control``, ``strategy``, ...).
+        options: passed to :class:`ServiceMeshClient` (``control``, ``strategy``, ...);
+            ``tls`` defaults to the files the settings name.
     """
     settings = settings or MeshSettings()
     owned = registry is None
     registry = registry or open_registry(settings)
     bus = open_bus(settings) if events is True else (events or None)
+    options.setdefault("tls", tls_files(settings))
     return ServiceMeshClient(
         registry,
         name=name or settings.client_name or "mesh-client",

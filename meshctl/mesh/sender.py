@@ -15,6 +15,7 @@ from meshctl.transport.codec import to_message
 from meshctl.transport.grpc_client import DEFAULT_CONNECT_TIMEOUT, GrpcTransport
 from meshctl.transport.http_client import HttpTransport, route_for
 from meshctl.transport.methods import MethodResolver
+from meshctl.transport.tls import TlsFiles
 
 Reply = tuple[dict[str, Any] | None, Message | None, dict[str, str]]
 
@@ -26,6 +27,7 @@ class AttemptSender:
         retry: the policy that sizes each attempt's share of the deadline.
         connect_timeout: seconds a connection may take to be set up.
         spare: whether another instance could take a call whose attempt cannot connect.
+        tls: this process's certificate, for instances that serve mTLS.
     """
 
     def __init__(
@@ -34,12 +36,13 @@ class AttemptSender:
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         spare: Callable[[Call], bool] = lambda _call: False,
+        tls: TlsFiles | None = None,
     ):
         self.retry = retry
         self.spare = spare
-        self.grpc = GrpcTransport(connect_timeout=connect_timeout)
-        self.http = HttpTransport(connect_timeout=connect_timeout)
-        self.methods = MethodResolver()
+        self.grpc = GrpcTransport(connect_timeout=connect_timeout, tls=tls)
+        self.http = HttpTransport(connect_timeout=connect_timeout, tls=tls)
+        self.methods = MethodResolver(tls)
 
     async def send(self, endpoint: ServiceEndpoint, call: Call, remaining: float) -> Reply:
         """One attempt on ``endpoint`` with ``remaining`` seconds of the deadline left.

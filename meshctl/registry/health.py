@@ -24,6 +24,7 @@ from meshctl.core.lifecycle import AsyncLifecycle
 from meshctl.errors import RegistryUnavailableError
 from meshctl.registry.redis_registry import ServiceRegistry
 from meshctl.registry.tasks import cancel_and_wait
+from meshctl.transport.tls import TlsFiles, channel, client_ssl_context, for_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class HealthMonitor(AsyncLifecycle):
         rewrite_after: rewrite an unchanged status after this many seconds
             (default five intervals) to refresh ``last_check``.
         clock: monotonic seconds, injectable for tests.
+        tls: this process's certificate, for instances that serve mTLS.
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class HealthMonitor(AsyncLifecycle):
         concurrency: int = 32,
         rewrite_after: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.registry = registry
+        self.tls = tls
         self.interval = interval
         self.timeout = timeout
         self.rewrite_after = 5 * interval if rewrite_after is None else rewrite_after
@@ -81,7 +85,7 @@ class HealthMonitor(AsyncLifecycle):
         """
         snapshot = await self.registry.snapshot()
         endpoints = [endpoint for group in snapshot.values() for endpoint in group]
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
+        async with self.http_client() as http:
             outcomes = await asyncio.gather(
                 *(self._check_and_record(endpoint, http) for endpoint in endpoints)
             )
@@ -93,6 +97,11 @@ class HealthMonitor(AsyncLifecycle):
                 raise outcome
             found[endpoint.key] = outcome
         return found
+
+    def http_client(self) -> httpx.AsyncClient:
+        """A client for HTTP checks, with this process's certificate for HTTPS ones."""
+        verify = client_ssl_context(self.tls) if self.tls is not None else True
+        return httpx.AsyncClient(timeout=self.timeout, verify=verify)
 
     async def check(self, endpoint: ServiceEndpoint, http: httpx.AsyncClient) -> Outcome:
         """Probe one instance; never raises, a failure is an unhealthy outcome."""
@@ -123,8 +132,8 @@ class HealthMonitor(AsyncLifecycle):
 
     async def _check_grpc(self, endpoint: ServiceEndpoint) -> Outcome:
         request = health_pb2.HealthCheckRequest(service=endpoint.metadata.get("health_service", ""))
-        async with grpc.aio.insecure_channel(endpoint.address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+        async with channel(endpoint.address, for_endpoint(endpoint, self.tls)) as grpc_channel:
+            stub = health_pb2_grpc.HealthStub(grpc_channel)
             try:
                 reply = await stub.Check(request, timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:

@@ -35,6 +35,7 @@ import functools
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -65,6 +66,7 @@ from meshctl.transport.metrics import (
     served_source,
 )
 from meshctl.transport.server_context import CorrelationMiddleware, CorrelationServerInterceptor
+from meshctl.transport.tls import CHECK_EVERY, TLS_METADATA, TlsFiles, server_credentials
 from meshctl.transport.tracing import traced
 
 _WILDCARDS = ("", "0.0.0.0", "::")
@@ -102,9 +104,15 @@ class _GrpcRunner:
     protocol = "grpc"
 
     def __init__(
-        self, app: GrpcServiceApp, idle_timeout: float, served: MethodStats, faults: ServerFaults
+        self,
+        app: GrpcServiceApp,
+        idle_timeout: float,
+        served: MethodStats,
+        faults: ServerFaults,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.app = app
+        self.tls = tls
         options = [
             ("grpc.server_handshake_timeout_ms", round(idle_timeout * 1000)),
             ("grpc.max_connection_idle_ms", GRPC_IDLE_MS),
@@ -115,13 +123,19 @@ class _GrpcRunner:
         self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.health = health.aio.HealthServicer()
         self.metadata = {"grpc_services": ",".join(app.grpc_service_names)}
+        if tls is not None:
+            self.metadata[TLS_METADATA] = "1"
 
     async def start(self, host: str, port: int) -> int:
         self.app.add_to_server(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [*self.app.grpc_service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)
-        bound = self.server.add_insecure_port(_join(host, port))
+        address = _join(host, port)
+        if self.tls is None:
+            bound = self.server.add_insecure_port(address)
+        else:
+            bound = self.server.add_secure_port(address, server_credentials(self.tls))
         if bound == 0:
             raise OSError(f"cannot listen on {_join(host, port)}")
         await self.server.start()
@@ -160,15 +174,24 @@ class _HttpRunner:
     protocol = "http"
 
     def __init__(
-        self, app: HttpServiceApp, idle_timeout: float, served: MethodStats, faults: ServerFaults
+        self,
+        app: HttpServiceApp,
+        idle_timeout: float,
+        served: MethodStats,
+        faults: ServerFaults,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.app = app
         self.idle_timeout = idle_timeout
         self.served = served
         self.faults = faults
+        self.tls = tls
         self.metadata = dict(app.metadata)
+        if tls is not None:
+            self.metadata |= {TLS_METADATA: "1", "scheme": "https"}
         self.server: _QuietServer | None = None
         self.task: asyncio.Task[None] | None = None
+        self.reload: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> int:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -189,9 +212,12 @@ class _HttpRunner:
             timeout_graceful_shutdown=None,
             http=_FirstRequestTimeout,
             timeout_keep_alive=max(1, round(self.idle_timeout)),
+            **(https_options(self.tls) if self.tls is not None else {}),
         )
         self.server = _QuietServer(config)
         self.task = asyncio.create_task(self.server.serve(sockets=[sock]))
+        if self.tls is not None:
+            self.reload = asyncio.create_task(_reload_https(self.server, self.tls))
         while not self.server.started:  # uvicorn offers no start-up callback
             if self.task.done():
                 self.task.result()
@@ -203,7 +229,35 @@ class _HttpRunner:
         assert self.server is not None and self.task is not None
         self.server.config.timeout_graceful_shutdown = int(grace) or 1
         self.server.should_exit = True
+        if self.reload is not None:
+            self.reload.cancel()
         await self.task
+
+
+def https_options(tls: TlsFiles) -> dict[str, Any]:
+    """uvicorn's TLS options: HTTPS always; a client certificate checked when one is offered.
+
+    Optional, not required: end users log in from browsers and apps outside the mesh.
+    """
+    return {
+        "ssl_certfile": str(tls.cert),
+        "ssl_keyfile": str(tls.key),
+        "ssl_ca_certs": str(tls.ca),
+        "ssl_cert_reqs": ssl.CERT_OPTIONAL,
+    }
+
+
+async def _reload_https(server: uvicorn.Server, tls: TlsFiles) -> None:
+    """Load rotated files into the server's context: new connections get the new certificate."""
+    generation = tls.current().generation
+    while True:
+        await asyncio.sleep(CHECK_EVERY)
+        material = tls.current()
+        context = server.config.ssl
+        if material.generation != generation and context is not None:
+            context.load_cert_chain(str(tls.cert), str(tls.key))
+            context.load_verify_locations(cadata=material.ca.decode())
+            generation = material.generation
 
 
 def routes_of(metadata: dict[str, str]) -> dict[str, str]:
@@ -279,6 +333,7 @@ async def serve(
     version: str | None = None,
     sli: bool = True,
     span_store: SpanStore | None = None,
+    tls: TlsFiles | None = None,
 ) -> None:
     """Serve ``app`` until ``stop_event`` is set or SIGTERM/SIGINT arrives.
 
@@ -302,15 +357,16 @@ async def serve(
         labels, zone, version: what the instance registers with, for route tables'
             subsets (metadata labels, the zone; version defaults to meshctl's).
         sli: add what the instance serves to its service's SLI buckets in Redis.
+        tls: serve mTLS only with these files (rotations followed); None: plain text.
     """
     stop = stop_event or asyncio.Event()
     served = MethodStats()
     started_at = time.time()
     faults = ServerFaults(app.name, "grpc" if isinstance(app, GrpcServiceApp) else "http")
     runner: _Runner = (
-        _GrpcRunner(app, idle_timeout, served, faults)
+        _GrpcRunner(app, idle_timeout, served, faults, tls)
         if isinstance(app, GrpcServiceApp)
-        else _HttpRunner(app, idle_timeout, served, faults)
+        else _HttpRunner(app, idle_timeout, served, faults, tls)
     )
     await app.start()
     try:

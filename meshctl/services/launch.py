@@ -23,6 +23,7 @@ from meshctl.registry import open_registry
 from meshctl.registry.spanstore import SpanStore
 from meshctl.services.base import ServiceSettings
 from meshctl.services.host import serve
+from meshctl.transport.tls import tls_files
 
 
 def service_settings(flags: Mapping[str, Any], *, context: str | None = None) -> ServiceSettings:
@@ -63,6 +64,7 @@ async def run_service(
         KeyError: there is no such service.
         OSError: the port cannot be bound.
     """
+    tls = tls_files(settings)
     app = builder(name)(settings)
     registry = open_registry(settings)
     spans = None
@@ -88,6 +90,7 @@ async def run_service(
             zone=settings.zone,
             version=settings.instance_version,
             sli=settings.sli,
+            tls=tls,
         )
     finally:
         await registry.aclose()

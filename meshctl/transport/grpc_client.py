@@ -29,6 +29,8 @@ from meshctl.errors import (
     RemoteCallError,
 )
 from meshctl.transport.methods import GrpcMethod
+from meshctl.transport.tls import DRAIN_GRACE, TlsFiles, for_endpoint
+from meshctl.transport.tls import channel as open_channel
 
 DEFAULT_CONNECT_TIMEOUT = 1.0
 _READY = grpc.ChannelConnectivity.READY
@@ -126,9 +128,13 @@ class GrpcTransport:
     restarted on the same port is a new instance and gets a new channel,
     not one still backing off from its predecessor's death.
 
+    An instance that speaks TLS is dialled with ``tls``; once its files are
+    rotated, new calls go on a new channel and the old one drains.
+
     Args:
         failure_codes: status codes that trip breakers.
         connect_timeout: seconds a connection may take to be set up.
+        tls: this process's certificate for instances that serve mTLS.
     """
 
     def __init__(
@@ -136,22 +142,36 @@ class GrpcTransport:
         *,
         failure_codes: frozenset[str] = DEFAULT_FAILURE_CODES,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        tls: TlsFiles | None = None,
     ) -> None:
         if not connect_timeout > 0:
             raise ValueError(f"connect_timeout must be > 0 seconds, not {connect_timeout!r}")
         self.failure_codes = failure_codes
         self.connect_timeout = connect_timeout
         self._options = _channel_options(connect_timeout)
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.tls = tls
+        self._channels: dict[str, tuple[int, grpc.aio.Channel]] = {}
         self._callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
+        self._draining: dict[asyncio.Task[None], grpc.aio.Channel] = {}
 
     def channel(self, endpoint: ServiceEndpoint) -> grpc.aio.Channel:
-        channel = self._channels.get(endpoint.instance_id)
-        if channel is None:
-            channel = self._channels[endpoint.instance_id] = grpc.aio.insecure_channel(
-                endpoint.address, options=self._options
-            )
+        tls = for_endpoint(endpoint, self.tls)
+        generation = tls.current().generation if tls is not None else 0
+        held = self._channels.get(endpoint.instance_id)
+        if held is not None and held[0] == generation:
+            return held[1]
+        if held is not None:  # the certificate was rotated: let the old channel's calls finish
+            self._drop_callables(endpoint.instance_id)
+            task = asyncio.get_running_loop().create_task(held[1].close(grace=DRAIN_GRACE))
+            self._draining[task] = held[1]
+            task.add_done_callback(lambda done: self._draining.pop(done, None))
+        channel = open_channel(endpoint.address, tls, self._options)
+        self._channels[endpoint.instance_id] = (generation, channel)
         return channel
+
+    def _drop_callables(self, instance_id: str) -> None:
+        for key in [k for k in self._callables if k[0] == instance_id]:
+            del self._callables[key]
 
     def _callable(
         self, endpoint: ServiceEndpoint, method: GrpcMethod
@@ -209,13 +229,13 @@ class GrpcTransport:
             connect_within: seconds left for connecting and the request
                 together (the call's deadline); default ``timeout``.
         """
-        stub = self._callable(endpoint, method)
         if not self.connected(endpoint):
             within = timeout if connect_within is None else connect_within
             loop = asyncio.get_running_loop()
             started = loop.time()
             await self.connect(endpoint, within)
             timeout = min(timeout, max(within - (loop.time() - started), 0.001))
+        stub = self._callable(endpoint, method)
         call = stub(message, timeout=timeout, metadata=tuple(metadata.items()))
         try:
             reply = await call
@@ -248,12 +268,14 @@ class GrpcTransport:
 
     async def forget(self, instance_id: str) -> None:
         """Close the channel of an instance that left the registry."""
-        channel = self._channels.pop(instance_id, None)
-        for key in [k for k in self._callables if k[0] == instance_id]:
-            del self._callables[key]
-        if channel is not None:
-            await channel.close()
+        held = self._channels.pop(instance_id, None)
+        self._drop_callables(instance_id)
+        if held is not None:
+            await held[1].close()
 
     async def aclose(self) -> None:
         for instance_id in list(self._channels):
             await self.forget(instance_id)
+        for task, channel in list(self._draining.items()):
+            task.cancel()
+            await channel.close()

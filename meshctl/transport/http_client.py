@@ -31,6 +31,7 @@ from meshctl.errors import (
     RemoteCallError,
     UnknownMethodError,
 )
+from meshctl.transport.tls import DRAIN_GRACE, TlsFiles, client_ssl_context, for_endpoint
 
 _VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _BODYLESS = ("GET", "DELETE")
@@ -70,25 +71,43 @@ def _detail(body: dict[str, Any]) -> str:
 
 
 class HttpTransport:
-    """One httpx.AsyncClient per service, reused for every call.
+    """One httpx.AsyncClient per service (and TLS generation), reused for every call.
+
+    An instance that speaks TLS is called over HTTPS with ``tls`` as the client
+    certificate; after a rotation a new client takes new calls.
 
     Args:
         connect_timeout: seconds a connection may take to be set up.
+        tls: this process's certificate for instances that serve HTTPS.
     """
 
-    def __init__(self, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+    def __init__(
+        self, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, tls: TlsFiles | None = None
+    ) -> None:
         if not connect_timeout > 0:
             raise ValueError(f"connect_timeout must be > 0 seconds, not {connect_timeout!r}")
         self.connect_timeout = connect_timeout
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self.tls = tls
+        self._clients: dict[tuple[str, bool], tuple[int, httpx.AsyncClient]] = {}
+        self._draining: set[asyncio.Task[None]] = set()
 
-    def _client(self, service: str) -> httpx.AsyncClient:
-        client = self._clients.get(service)
-        if client is None:
-            client = self._clients[service] = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    def _client(self, endpoint: ServiceEndpoint) -> tuple[str, httpx.AsyncClient]:
+        """The scheme to use and the client to use it with."""
+        tls = for_endpoint(endpoint, self.tls)
+        generation = tls.current().generation if tls is not None else 0
+        key = (endpoint.service_name, tls is not None)
+        held = self._clients.get(key)
+        if held is None or held[0] != generation:
+            if held is not None:
+                task = asyncio.get_running_loop().create_task(_close_later(held[1]))
+                self._draining.add(task)
+                task.add_done_callback(self._draining.discard)
+            client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                verify=client_ssl_context(tls) if tls is not None else True,
             )
-        return client
+            held = self._clients[key] = (generation, client)
+        return ("https" if tls is not None else "http"), held[1]
 
     async def call(
         self,
@@ -104,13 +123,14 @@ class HttpTransport:
         if request is not None and not isinstance(request, Mapping):
             raise InvalidRequestError(f"{method} takes a JSON object, not {type(request).__name__}")
         payload = dict(request or {})
-        url = f"http://{endpoint.address}{path}"
+        scheme, client = self._client(endpoint)
+        url = f"{scheme}://{endpoint.address}{path}"
         target = f"{endpoint.service_name}/{method}"
         kwargs: dict[str, Any] = {"params": payload} if verb in _BODYLESS else {"json": payload}
         limits = httpx.Timeout(timeout, connect=min(timeout, self.connect_timeout))
         try:
             async with asyncio.timeout(timeout):
-                response = await self._client(endpoint.service_name).request(
+                response = await client.request(
                     verb, url, headers=dict(headers), timeout=limits, **kwargs
                 )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -134,15 +154,25 @@ class HttpTransport:
     async def healthy(self, endpoint: ServiceEndpoint, timeout: float) -> bool:
         """Whether a GET on the instance's ``health_path`` (default /health) answers 2xx."""
         path = endpoint.metadata.get("health_path", "/health")
-        url = f"http://{endpoint.address}/{path.lstrip('/')}"
         try:
+            scheme, client = self._client(endpoint)
+            url = f"{scheme}://{endpoint.address}/{path.lstrip('/')}"
             async with asyncio.timeout(timeout):
-                response = await self._client(endpoint.service_name).get(url, timeout=timeout)
-        except (httpx.HTTPError, TimeoutError):
+                response = await client.get(url, timeout=timeout)
+        except (httpx.HTTPError, TimeoutError, ConnectionFailedError):
             return False
         return response.is_success
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        for _, client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        for task in list(self._draining):
+            task.cancel()
+
+
+async def _close_later(client: httpx.AsyncClient) -> None:
+    try:
+        await asyncio.sleep(DRAIN_GRACE)
+    finally:
+        await client.aclose()

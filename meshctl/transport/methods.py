@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from meshctl.core.endpoint import ServiceEndpoint
 from meshctl.core.retry import idempotent_method
 from meshctl.errors import ConnectionFailedError, UnknownMethodError
+from meshctl.transport.tls import TlsFiles, blocking_channel, for_endpoint
 
 # Infrastructure services every server exposes; never the target of a bare method name.
 _PLUMBING = ("grpc.health.v1.Health", "grpc.reflection.")
@@ -87,11 +88,12 @@ def _compiled_pool() -> descriptor_pool.DescriptorPool:
 class _Reflection:
     """Server reflection over a blocking channel, run in a worker thread."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: TlsFiles | None) -> None:
         self.address = address
+        self.tls = tls
 
     def _fetch(self) -> tuple[list[str], descriptor_pool.DescriptorPool]:
-        channel = grpc.insecure_channel(self.address)
+        channel = blocking_channel(self.address, self.tls)
         try:
             grpc.channel_ready_future(channel).result(timeout=5)
             db = ProtoReflectionDescriptorDatabase(channel)
@@ -117,7 +119,8 @@ class _Reflection:
 class MethodResolver:
     """Resolves and caches methods per (service, method spec)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: TlsFiles | None = None) -> None:
+        self.tls = tls
         self._cache: dict[tuple[str, str], GrpcMethod] = {}
         self._reflected: dict[str, tuple[list[str], descriptor_pool.DescriptorPool]] = {}
 
@@ -155,7 +158,9 @@ class MethodResolver:
         self, service: str, endpoint: ServiceEndpoint
     ) -> tuple[list[str], descriptor_pool.DescriptorPool]:
         if service not in self._reflected:
-            self._reflected[service] = await _Reflection(endpoint.address).fetch()
+            self._reflected[service] = await _Reflection(
+                endpoint.address, for_endpoint(endpoint, self.tls)
+            ).fetch()
         return self._reflected[service]
 
     async def _resolve(self, service: str, spec: str, endpoint: ServiceEndpoint) -> GrpcMethod:

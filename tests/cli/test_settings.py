@@ -84,6 +84,10 @@ def test_each_layer_beats_the_next(layered, monkeypatch):
         "database_url": "up",
         "client_name": "default",
         "default_timeout": "default",
+        **dict.fromkeys(
+            ["tls", "tls_ca", "tls_cert", "tls_key", "tls_trust_domain", "tls_cert_hours"],
+            "default",
+        ),
     }
     assert resolved.context == "local"
 

@@ -260,3 +260,26 @@ def test_up_restarts_its_registry_and_broker_when_they_die(env: dict[str, str]):
     finally:
         down = meshctl(env, "down")
         assert down.returncode == 0, down.stderr
+
+
+def test_up_serves_mtls_and_commands_dial_with_its_client_certificate(env: dict[str, str]):
+    result = meshctl(env, "up", "--detach", "-r", "streaming=0,analytics=1,alert=0,auth=1")
+    assert result.returncode == 0, result.stderr
+    assert "mTLS: mesh CA" in result.stdout
+    try:
+        settings = json.loads(context_file(env).read_text())["settings"]
+        assert settings["tls_cert"].endswith("meshctl.pem")
+        found = instances(settings["redis_url"])
+        assert {name: eps[0].metadata.get("tls") for name, eps in found.items()} == {
+            "analytics": "1",
+            "auth": "1",
+        }
+        assert found["auth"][0].metadata["scheme"] == "https"
+        call = meshctl(env, "call", "analytics", "GetTrafficMetrics", "-d", "{}")
+        assert call.returncode == 0, call.stderr
+        assert meshctl(env, "call", "auth", "login").returncode == 0
+        # Without a certificate a command is told so; it does not fall back to plain text.
+        bare = meshctl({**env, "MESH_TLS": "off"}, "call", "analytics", "GetTrafficMetrics")
+        assert bare.returncode != 0 and "MESH_TLS_CERT" in bare.stderr
+    finally:
+        assert meshctl(env, "down").returncode == 0

@@ -47,6 +47,9 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the run directory (service logs, database).")
     ] = False,
+    no_tls: Annotated[
+        bool, typer.Option("--no-tls", help="Plain text instead of mTLS (as MESH_TLS=off).")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Run the main job end to end on a mesh of its own, then tear it all down.
@@ -69,7 +72,9 @@ def demo(
     keep_files_private()
     run_dir = Path(tempfile.mkdtemp(prefix="meshctl-demo-"))
     try:
-        sections, mesh = run(_demo(planned_infra(overrides), prefix, run_dir, cameras, say))
+        tls = state(ctx).resolve().settings.tls and not no_tls
+        infra = planned_infra(overrides)
+        sections, mesh = run(_demo(infra, prefix, run_dir, cameras, say, tls))
     finally:
         if keep:
             typer.echo(f"run directory kept: {run_dir}", err=True)
@@ -88,7 +93,7 @@ def demo(
 
 
 async def _demo(
-    infra: InfraPlan, prefix: str, run_dir: Path, cameras: int, say: Say
+    infra: InfraPlan, prefix: str, run_dir: Path, cameras: int, say: Say, tls: bool
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     from meshctl.cli.demo.mesh import demo_mesh
     from meshctl.cli.demo.scenario import run_story
@@ -101,10 +106,14 @@ async def _demo(
             prefix=prefix,
             run_dir=run_dir,
             # The demo leaves nothing in Redis: no spans kept, no SLI buckets counted.
-            service_env={"MESH_WEBHOOK_URL": webhook.url, "MESH_TRACE_STORE": "false",
-                         "MESH_SLI": "false"},  # fmt: skip
+            service_env={
+                "MESH_WEBHOOK_URL": webhook.url,
+                "MESH_TRACE_STORE": "false",
+                "MESH_SLI": "false",
+            },
             say=say,
             python=sys.executable,
+            tls=tls,
         ) as mesh:
             say("mesh ready")
             sections, info = await run_story(mesh, cameras=cameras, say=say)

@@ -23,10 +23,12 @@ from pathlib import Path
 
 from meshctl.config import MeshSettings, up_state_path
 from meshctl.core.endpoint import ServiceEndpoint
+from meshctl.core.identity import DEFAULT_TRUST_DOMAIN
 from meshctl.core.secrets import redact_url
 from meshctl.embedded.plan import InfraPlan, ProcessSpec, embedded_database_url, plan_processes
 from meshctl.embedded.state import admin_password
 from meshctl.embedded.supervisor import Child, Supervisor
+from meshctl.embedded.tls import mesh_tls
 from meshctl.errors import MeshError
 from meshctl.registry import ServiceRegistry, open_registry
 
@@ -133,6 +135,7 @@ async def demo_mesh(
     say: Say,
     python: str,
     ready_timeout: float = 60.0,
+    tls: bool = True,
 ) -> AsyncIterator[DemoMesh]:
     """Start the demo's mesh, yield it once every instance has registered, then stop it all.
 
@@ -144,6 +147,7 @@ async def demo_mesh(
         say: where progress lines go.
         python: the interpreter that runs ``meshctl serve``.
         ready_timeout: seconds every instance gets to register.
+        tls: mTLS between every process, certificates from the mesh CA; False: plain text.
 
     Raises:
         DemoMeshError: a service exited or did not register in time.
@@ -186,12 +190,20 @@ async def demo_mesh(
                 admin_password=password,
             )
         ]
+        _, specs, tls_settings = mesh_tls(
+            specs,
+            enabled=tls,
+            state_dir=up_state_path().parent,
+            run_dir=run_dir,
+            trust_domain=DEFAULT_TRUST_DOMAIN,
+            hours=1,  # the demo lasts minutes
+        )
         settings = MeshSettings(
             redis_url=redis_url,
             kafka_bootstrap=bootstrap,
             database_url=database_url,
             prefix=prefix,
-        )
+        ).model_copy(update=tls_settings)
         registry = open_registry(settings)
         stack.push_async_callback(registry.aclose)
         supervisor = Supervisor(specs, run_dir, grace=5.0, report=say)

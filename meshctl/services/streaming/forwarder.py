@@ -5,12 +5,11 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
-import grpc
-
 from meshctl.core.context import ensure_context
 from meshctl.proto.its.v1 import analytics_pb2 as apb
 from meshctl.proto.its.v1 import common_pb2 as pb
 from meshctl.services.base import ServiceSettings
+from meshctl.transport.tls import TlsFiles, channel
 
 PROCESS_DETECTIONS = "/its.v1.AnalyticsService/ProcessDetections"
 
@@ -64,10 +63,11 @@ class MeshForwarder:
 
 
 class DirectForwarder:
-    """Calls one analytics instance at ``address`` (``host:port``), passing the context on."""
+    """Calls one analytics instance at ``address`` (``host:port``, mTLS with ``tls``),
+    passing the context on."""
 
-    def __init__(self, address: str) -> None:
-        self.channel = grpc.aio.insecure_channel(address)
+    def __init__(self, address: str, tls: TlsFiles | None = None) -> None:
+        self.channel = channel(address, tls)
         self._call = self.channel.unary_unary(
             PROCESS_DETECTIONS,
             request_serializer=pb.ProcessDetectionsRequest.SerializeToString,
